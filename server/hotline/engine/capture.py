@@ -1,0 +1,82 @@
+"""Entry points cargo and rustc call during a fat build, recording how to rebuild later.
+
+`rustc` is installed as RUSTC_WORKSPACE_WRAPPER: it records each workspace crate's
+rustc command (arguments, environment, working directory) and points its linker at our
+shim. `link` is that shim in a fat build: it records the link command and links an
+executable that keeps every symbol. In a thin build the shell shim only copies the
+crate's fresh object files (see `shims.write_shims`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _capture_dir() -> Path:
+    return Path(os.environ["HOTLINE_CAPTURE_DIR"])
+
+
+def _crate_key(args: list[str]) -> str | None:
+    if "--crate-name" not in args:
+        return None
+    name = args[args.index("--crate-name") + 1]
+    kind = args[args.index("--crate-type") + 1] if "--crate-type" in args else "lib"
+    return f"{name}.{kind}"
+
+
+def wrap_rustc(argv: list[str]) -> int:
+    rustc, args = argv[0], argv[1:]
+    key = _crate_key(args)
+    if key is not None and "-" not in args:
+        args += ["-C", "link-dead-code"]
+        if key.endswith(".bin"):
+            args += ["-C", f"linker={_capture_dir() / 'hotline-link'}"]
+        record = {"rustc": rustc, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
+        out = _capture_dir() / "rustc"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{key}.json").write_text(json.dumps(record))
+    os.execv(rustc, [rustc, *args])  # exec keeps cargo's jobserver descriptors open
+    return 1
+
+
+def fat_link_args(args: list[str]) -> list[str]:
+    """Keeps every symbol: whole archives, no section GC, nothing stripped."""
+    out: list[str] = []
+    for a in args:
+        if a in ("-Wl,--gc-sections", "-Wl,--strip-debug", "-Wl,--strip-all", "-s"):
+            continue
+        if a.endswith(".rlib") and "compiler_builtins" not in a:
+            out += ["-Wl,--whole-archive", a, "-Wl,--no-whole-archive"]
+        else:
+            out.append(a)
+    return out + ["-Wl,--no-gc-sections", "-Wl,--allow-multiple-definition"]
+
+
+def keep_objects(args: list[str], dest: Path) -> None:
+    """Copies the crate's own objects: the baseline the first thin build is diffed against."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    for i, a in enumerate(x for x in args if x.endswith(".o")):
+        shutil.copy(a, dest / f"{i + 1}-{Path(a).name}")
+
+
+def link(argv: list[str]) -> int:
+    keep_objects(argv, _capture_dir() / "objects")
+    args = fat_link_args(argv)
+    linker = os.environ.get("HOTLINE_REAL_LINKER", "cc")
+    (_capture_dir() / "link.json").write_text(json.dumps({"linker": linker, "args": argv, "cwd": os.getcwd()}))
+    return subprocess.call([linker, *args], close_fds=False)
+
+
+def main() -> None:
+    mode, rest = sys.argv[1], sys.argv[2:]
+    sys.exit(wrap_rustc(rest) if mode == "rustc" else link(rest))
+
+
+if __name__ == "__main__":
+    main()

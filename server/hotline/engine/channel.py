@@ -1,0 +1,101 @@
+"""The engine's end of the patch channel: a private Unix socket per launched app.
+
+The socket lives in a fresh 0700 directory with mode 0600, and every message carries
+a per-launch random token, so only this engine and the app it launched can talk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.engine.schemas import problems
+
+
+class ChannelError(Exception):
+    """The app did not connect, answered wrongly, or went away."""
+
+
+@dataclass
+class Hello:
+    pid: int
+    anchor: int
+    region_start: int
+    region_size: int
+
+
+class PatchChannel:
+    def __init__(self, build_id: str) -> None:
+        self.build_id = build_id
+        self.token = secrets.token_hex(16)
+        self._dir = Path(tempfile.mkdtemp(prefix="hotline-"))
+        os.chmod(self._dir, 0o700)
+        self.path = self._dir / "patch.sock"
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(str(self.path))
+        os.chmod(self.path, 0o600)
+        self._server.listen(4)
+        self._conn: socket.socket | None = None
+        self._reader = None
+        self._lock = threading.Lock()
+        self.hello: Hello | None = None
+
+    def env(self) -> dict[str, str]:
+        """The environment that tells the runtime where and how to connect."""
+        return {"HOTLINE_SOCKET": str(self.path), "HOTLINE_TOKEN": self.token, "HOTLINE_BUILD_ID": self.build_id}
+
+    def accept(self, pid: int, timeout: float) -> Hello:
+        """Waits for the app with process id `pid` to connect and say hello."""
+        self._server.settimeout(timeout)
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError as e:
+                raise ChannelError(f"the app did not connect within {timeout:.0f}s (does it call hotline::call?)") from e
+            conn.settimeout(timeout)
+            reader = conn.makefile("rb")
+            try:
+                msg = json.loads(reader.readline())
+            except (ValueError, OSError):
+                conn.close()
+                continue
+            bad = problems("channel-hello", msg)
+            if bad or msg["token"] != self.token or msg["build_id"] != self.build_id or msg["pid"] != pid:
+                conn.close()  # not the app we launched: ignore it, keep waiting
+                continue
+            self._conn, self._reader = conn, reader
+            self.hello = Hello(msg["pid"], msg["anchor"], msg["region"]["start"], msg["region"]["size"])
+            return self.hello
+
+    def send_patch(self, message: dict, timeout: float = 30.0) -> dict:
+        """Sends one patch message and returns the app's validated result."""
+        if self._conn is None or self._reader is None:
+            raise ChannelError("the app is not connected")
+        message = {"type": "patch", "token": self.token, "build_id": self.build_id, **message}
+        with self._lock:
+            try:
+                self._conn.settimeout(timeout)
+                self._conn.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+                line = self._reader.readline()
+            except OSError as e:
+                raise ChannelError(f"lost the connection to the app: {e}") from e
+        if not line:
+            raise ChannelError("the app closed the patch channel")
+        result = json.loads(line)
+        bad = problems("channel-result", result)
+        if bad:
+            raise ChannelError(f"malformed result from the app: {'; '.join(bad)}")
+        return result
+
+    def close(self) -> None:
+        for s in (self._conn, self._server):
+            if s is not None:
+                s.close()
+        self.path.unlink(missing_ok=True)
+        self._dir.rmdir()

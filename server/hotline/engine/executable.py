@@ -1,0 +1,69 @@
+"""The fat executable's symbol table and TLS layout, parsed once per build and cached."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
+
+from hotline.engine.elf_objects import STT_FUNC, STT_TLS, Symbol, read_symbols
+
+ANCHOR = "hotline_aslr_anchor"
+
+
+@dataclass
+class Executable:
+    """Link-time addresses of every symbol the fat build kept."""
+
+    path: Path
+    by_name: dict[str, list[Symbol]]
+    tls_size: int
+    tls_align: int
+
+    def address(self, name: str) -> int | None:
+        """Link-time address of a unique non-TLS symbol, globals first."""
+        syms = [s for s in self.by_name.get(name, ()) if s.type != STT_TLS]
+        if not syms:
+            return None
+        globals_ = [s for s in syms if s.bind != 0]
+        return (globals_ or syms)[0].value
+
+    def function_addresses(self, name: str) -> list[int]:
+        """Every copy of a function (generic instances may exist once per codegen unit)."""
+        return [s.value for s in self.by_name.get(name, ()) if s.type == STT_FUNC]
+
+    def tls_offset(self, name: str) -> int | None:
+        """Offset of a thread-local within the executable's TLS block."""
+        syms = [s for s in self.by_name.get(name, ()) if s.type == STT_TLS]
+        return syms[0].value if syms else None
+
+    def tpoff(self, tls_offset: int) -> int:
+        """Thread-pointer offset of a thread-local of the executable (x86-64 TLS variant II)."""
+        block = -(-self.tls_size // self.tls_align) * self.tls_align
+        return tls_offset - block
+
+    def is_unique_data(self, name: str) -> bool:
+        syms = self.by_name.get(name, ())
+        return len(syms) == 1 and syms[0].type != STT_FUNC
+
+
+def load_executable(path: Path) -> Executable:
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        if symtab is None:
+            raise ValueError(f"{path} has no symbol table (was it stripped?)")
+        strtab = elf.get_section(symtab["sh_link"])
+        by_name: dict[str, list[Symbol]] = defaultdict(list)
+        for sym in read_symbols(symtab.data(), strtab.data()):
+            if sym.name and sym.defined:
+                by_name[sym.name].append(sym)
+        tls_size, tls_align = 0, 1
+        for seg in elf.iter_segments():
+            if seg["p_type"] == "PT_TLS":
+                tls_size, tls_align = seg["p_memsz"], max(1, seg["p_align"])
+    if ANCHOR not in by_name:
+        raise ValueError(f"{path} does not link the hotline runtime (no {ANCHOR} symbol)")
+    return Executable(path, dict(by_name), tls_size, tls_align)

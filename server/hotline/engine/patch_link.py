@@ -1,0 +1,380 @@
+"""Links a crate's fresh objects into a patch image for a fixed address in the running app.
+
+Why not `cc -shared`: rustc compiles a binary crate assuming its symbols live in the
+executable, so statics are reached PC-relative (R_X86_64_PC32) and thread-locals through
+local-exec TLS (R_X86_64_TPOFF32). A shared library cannot carry either, and a library
+would get its own fresh copy of every static. Instead we link the image ourselves for an
+address the runtime reserved near the executable (within rel32 reach) and resolve every
+relocation against the *running* process:
+
+* functions and read-only data of the crate: the new copies in the image;
+* statics (`.data.*`/`.bss.*`) that already exist: the executable's (or an earlier patch's)
+  copy, so they keep their value and their address;
+* thread-locals that already exist: the executable's TLS offsets (no new TLS block);
+* other crates' and std's code: their addresses in the executable;
+* shared-library symbols (libc): a GOT slot the runtime fills with dlsym, and a jump stub.
+
+The result is a flat image plus segment list; the runtime only copies bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from hotline.engine.elf_objects import (
+    SHF_EXECINSTR,
+    SHF_WRITE,
+    SHN_ABS,
+    SHN_COMMON,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    STB_LOCAL,
+    STB_WEAK,
+    STT_FUNC,
+    STT_SECTION,
+    STT_TLS,
+    ObjectFile,
+)
+from hotline.engine.executable import Executable
+
+PAGE = 4096
+R_X86_64_64 = 1
+R_X86_64_PC32 = 2
+R_X86_64_PLT32 = 4
+R_X86_64_GOTPCREL = 9
+R_X86_64_32 = 10
+R_X86_64_32S = 11
+R_X86_64_GOTTPOFF = 22
+R_X86_64_TPOFF32 = 23
+R_X86_64_PC64 = 24
+R_X86_64_GOTPCRELX = 41
+R_X86_64_REX_GOTPCRELX = 42
+GOT_RELOCS = {R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX}
+SKIPPED_SECTIONS = (".init_array", ".fini_array")
+
+
+class PatchLinkError(Exception):
+    """The objects cannot be linked against the running process; `rule` names why."""
+
+    def __init__(self, rule: str, message: str, symbol: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.symbol = symbol
+
+
+@dataclass
+class ProcessSymbols:
+    """What earlier patches added to the running process, keyed by symbol name."""
+
+    data: dict[str, int] = field(default_factory=dict)
+    functions: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class LinkedPatch:
+    image: bytes
+    segments: list[dict]
+    imports: list[tuple[int, str]]
+    eh_frame: int | None
+    table: list[tuple[int, int]]
+    functions: dict[str, int]
+    new_data: dict[str, int]
+    size: int
+
+
+# A resolved target: ("abs", address) | ("tls", offset in the executable's TLS block) | ("import", name)
+Target = tuple[str, int | str]
+
+
+def _align(v: int, a: int) -> int:
+    return -(-v // a) * a
+
+
+def _is_state_section(name: str) -> bool:
+    """Sections that hold a static's mutable state, which must survive a patch."""
+    return (name.startswith(".data.") and not name.startswith(".data.rel.ro")) or name.startswith(".bss.")
+
+
+def _segment_of(flags: int) -> str:
+    if flags & SHF_EXECINSTR:
+        return "rx"
+    return "rw" if flags & SHF_WRITE else "r"
+
+
+class _Linker:
+    def __init__(self, objects: list[ObjectFile], exe: Executable, slide: int, prior: ProcessSymbols, base: int):
+        self.objs, self.exe, self.slide, self.prior, self.base = objects, exe, slide, prior, base
+        self.placed: dict[tuple[int, int], Target] = {}
+        self.loaded: dict[str, list[tuple[int, int]]] = {"rx": [], "r": [], "rw": []}
+        self.offsets: dict[tuple[int, int], tuple[str, int]] = {}
+        self.eh_frames: list[tuple[int, int]] = []
+        self.globals: dict[str, tuple[int, int]] = {}
+        for oi, obj in enumerate(objects):
+            for si, sym in enumerate(obj.symbols):
+                if sym.bind != STB_LOCAL and sym.defined and sym.shndx != SHN_COMMON and sym.name not in self.globals:
+                    self.globals[sym.name] = (oi, si)
+
+    # -- placement ---------------------------------------------------------------------
+    def bind_existing_state(self) -> None:
+        """Points each section holding an existing static or thread-local at the old copy."""
+        for oi, obj in enumerate(self.objs):
+            for si, sec in obj.sections.items():
+                if not sec.alloc or not (sec.tls or _is_state_section(sec.name)):
+                    continue
+                named = obj.section_symbols(si)
+                if sec.tls:
+                    for sym in named:
+                        off = self.exe.tls_offset(sym.name)
+                        if off is not None:
+                            self.placed[(oi, si)] = ("tls", off - sym.value)
+                            break
+                    else:
+                        who = named[0].name if named else sec.name
+                        raise PatchLinkError(
+                            "HL1003", f"new thread-local {who} cannot be added to a running process", who
+                        )
+                    continue
+                for sym in named:
+                    if sym.name in self.prior.data:
+                        self.placed[(oi, si)] = ("abs", self.prior.data[sym.name] - sym.value)
+                        break
+                    if self.exe.is_unique_data(sym.name):
+                        addr = self.exe.address(sym.name)
+                        assert addr is not None
+                        self.placed[(oi, si)] = ("abs", addr + self.slide - sym.value)
+                        break
+
+    def collect_loaded(self) -> None:
+        for oi, obj in enumerate(self.objs):
+            for si, sec in obj.sections.items():
+                if not sec.alloc or (oi, si) in self.placed or sec.name.startswith(SKIPPED_SECTIONS):
+                    continue
+                if sec.name == ".eh_frame":
+                    self.eh_frames.append((oi, si))
+                else:
+                    self.loaded[_segment_of(sec.flags)].append((oi, si))
+
+    # -- resolution --------------------------------------------------------------------
+    def section_target(self, oi: int, si: int) -> Target:
+        if (oi, si) in self.placed:
+            return self.placed[(oi, si)]
+        if (oi, si) not in self.offsets:
+            name = self.objs[oi].sections[si].name if si in self.objs[oi].sections else f"#{si}"
+            raise PatchLinkError("HL1099", f"relocation against section {name}, which is not loaded")
+        seg, off = self.offsets[(oi, si)]
+        return ("abs", self.seg_base[seg] + off)
+
+    def resolve(self, oi: int, idx: int) -> Target:
+        sym = self.objs[oi].symbols[idx]
+        if sym.type == STT_SECTION:
+            return self.section_target(oi, sym.shndx)
+        if sym.shndx == SHN_ABS:
+            return ("abs", sym.value)
+        if sym.bind == STB_LOCAL and sym.defined:
+            kind, at = self.section_target(oi, sym.shndx)
+            return (kind, int(at) + sym.value)
+        if sym.name in self.globals:
+            oj, sj = self.globals[sym.name]
+            g = self.objs[oj].symbols[sj]
+            kind, at = self.section_target(oj, g.shndx)
+            return (kind, int(at) + g.value)
+        if sym.name in self.prior.data:
+            return ("abs", self.prior.data[sym.name])
+        off = self.exe.tls_offset(sym.name)
+        if off is not None:
+            return ("tls", off)
+        if sym.type == STT_TLS:
+            raise PatchLinkError("HL1099", f"thread-local {sym.name} is not in the executable", sym.name)
+        addr = self.exe.address(sym.name)
+        if addr is not None:
+            return ("abs", addr + self.slide)
+        if sym.bind == STB_WEAK and sym.shndx == SHN_UNDEF:
+            return ("abs", 0)
+        return ("import", sym.name)
+
+    # -- the link ----------------------------------------------------------------------
+    def layout(self) -> None:
+        """Gives every loaded section an offset in its segment; GOT and stubs come last."""
+        self.sizes = {}
+        for seg in ("rx", "r", "rw"):
+            off = 0
+            for key in self.loaded[seg]:
+                sec = self.objs[key[0]].sections[key[1]]
+                off = _align(off, sec.align)
+                self.offsets[key] = (seg, off)
+                off += sec.size
+            if seg == "r":
+                off = _align(off, 8)
+                self.eh_frame_off = off
+                for key in self.eh_frames:
+                    sec = self.objs[key[0]].sections[key[1]]
+                    off = _align(off, sec.align)
+                    self.offsets[key] = ("r", off)
+                    off += sec.size
+                off += 4  # the zero terminator __register_frame stops at
+            self.sizes[seg] = off
+        # GOT slots and import stubs: count them first, addresses need only the segment bases.
+        self.got: dict[tuple, int] = {}
+        self.stubs: dict[str, int] = {}
+        for seg in ("rx", "r", "rw"):
+            for oi, si in self.loaded[seg] + (self.eh_frames if seg == "r" else []):
+                for r in self.objs[oi].sections[si].relocs:
+                    if r.type in GOT_RELOCS or r.type == R_X86_64_GOTTPOFF:
+                        self.got.setdefault(("sym", oi, r.sym, r.type == R_X86_64_GOTTPOFF), len(self.got))
+                    elif r.type in (R_X86_64_PLT32, R_X86_64_PC32):
+                        sym = self.objs[oi].symbols[r.sym]
+                        external = sym.shndx == SHN_UNDEF and sym.name not in self.globals
+                        if external and self.resolve(oi, r.sym)[0] == "import":
+                            self.stubs.setdefault(sym.name, len(self.stubs))
+        self.stub_off = _align(self.sizes["rx"], 16)
+        self.sizes["rx"] = self.stub_off + 8 * len(self.stubs)
+        self.got_off = _align(self.sizes["rw"], 8)
+        self.sizes["rw"] = self.got_off + 8 * (len(self.got) + len(self.stubs))
+        self.seg_base = {}
+        at = self.base
+        for seg in ("rx", "r", "rw"):
+            self.seg_base[seg] = at
+            at = _align(at + max(self.sizes[seg], 1), PAGE)
+        self.end = at
+
+    def link(self) -> LinkedPatch:
+        self.bind_existing_state()
+        self.collect_loaded()
+        self.layout()
+        buf = {seg: bytearray(self.sizes[seg]) for seg in self.sizes}
+        imports: list[tuple[int, str]] = []
+        for key, (seg, off) in self.offsets.items():
+            sec = self.objs[key[0]].sections[key[1]]
+            if sec.type != SHT_NOBITS:
+                buf[seg][off : off + sec.size] = sec.data
+
+        got_base = self.seg_base["rw"] + self.got_off
+        # Import stubs: `jmp *slot(%rip)`, their slots after the GOT.
+        for name, i in self.stubs.items():
+            slot = got_base + 8 * (len(self.got) + i)
+            stub = self.seg_base["rx"] + self.stub_off + 8 * i
+            buf["rx"][self.stub_off + 8 * i : self.stub_off + 8 * i + 8] = b"\xff\x25" + struct.pack(
+                "<i", slot - (stub + 6)
+            ) + b"\xcc\xcc"
+            imports.append((slot, name))
+
+        got_values: dict[tuple, int] = {}
+        for (_, oi, idx, tpoff), i in self.got.items():
+            slot_off = self.got_off + 8 * i
+            kind, value = self.resolve(oi, idx)
+            if tpoff:
+                if kind != "tls":
+                    raise PatchLinkError("HL1099", f"TLS relocation against non-TLS {self.objs[oi].symbols[idx].name}")
+                struct.pack_into("<q", buf["rw"], slot_off, self.exe.tpoff(int(value)))
+            elif kind == "import":
+                imports.append((got_base + 8 * i, str(value)))
+            elif kind == "abs":
+                struct.pack_into("<Q", buf["rw"], slot_off, int(value))
+            else:
+                raise PatchLinkError("HL1099", f"GOT entry for thread-local {self.objs[oi].symbols[idx].name}")
+            got_values[(oi, idx, tpoff)] = got_base + 8 * i
+
+        for (oi, si), (seg, off) in self.offsets.items():
+            sec = self.objs[oi].sections[si]
+            sec_addr = self.seg_base[seg] + off
+            for r in sec.relocs:
+                self.apply(buf[seg], seg, off, sec_addr, oi, r, got_values, imports)
+
+        functions = self.functions()
+        image = b"".join(bytes(buf[s]) for s in ("rx", "r", "rw"))
+        segments, file_off = [], 0
+        for seg in ("rx", "r", "rw"):
+            size = len(buf[seg])
+            segments.append({"addr": self.seg_base[seg], "offset": file_off, "filesz": size, "memsz": size, "prot": seg})
+            file_off += size
+        return LinkedPatch(
+            image=image,
+            segments=[s for s in segments if s["memsz"]],
+            imports=imports,
+            eh_frame=self.seg_base["r"] + self.eh_frame_off if self.eh_frames else None,
+            table=self.jump_table(functions),
+            functions=functions,
+            new_data=self.new_data(),
+            size=self.end - self.base,
+        )
+
+    def apply(self, out: bytearray, seg: str, sec_off: int, sec_addr: int, oi: int, r, got_values, imports) -> None:
+        at = sec_off + r.offset
+        p = sec_addr + r.offset
+        t = r.type
+        if t in GOT_RELOCS or t == R_X86_64_GOTTPOFF:
+            value = got_values[(oi, r.sym, t == R_X86_64_GOTTPOFF)] + r.addend - p
+            struct.pack_into("<i", out, at, self._fits32(value, oi, r))
+            return
+        kind, target = self.resolve(oi, r.sym)
+        if kind == "import":
+            name = str(target)
+            if t in (R_X86_64_PLT32, R_X86_64_PC32) and name in self.stubs:
+                target, kind = self.seg_base["rx"] + self.stub_off + 8 * self.stubs[name], "abs"
+            elif t == R_X86_64_64 and seg == "rw" and r.addend == 0 and p % 8 == 0:
+                imports.append((p, name))
+                return
+            else:
+                raise PatchLinkError("HL1099", f"cannot reach shared-library symbol {name} from patched code", name)
+        if t == R_X86_64_TPOFF32:
+            if kind != "tls":
+                raise PatchLinkError("HL1099", "local-exec TLS relocation against a non-TLS symbol")
+            struct.pack_into("<i", out, at, self._fits32(self.exe.tpoff(int(target)) + r.addend, oi, r))
+            return
+        if kind == "tls":
+            raise PatchLinkError("HL1099", f"unsupported relocation type {t} against a thread-local")
+        s = int(target)
+        if t == R_X86_64_64:
+            struct.pack_into("<Q", out, at, (s + r.addend) & 0xFFFFFFFFFFFFFFFF)
+        elif t in (R_X86_64_PC32, R_X86_64_PLT32):
+            struct.pack_into("<i", out, at, self._fits32(s + r.addend - p, oi, r))
+        elif t == R_X86_64_PC64:
+            struct.pack_into("<q", out, at, s + r.addend - p)
+        elif t in (R_X86_64_32, R_X86_64_32S):
+            struct.pack_into("<i" if t == R_X86_64_32S else "<I", out, at, self._fits32(s + r.addend, oi, r, t == R_X86_64_32S))
+        else:
+            raise PatchLinkError("HL1099", f"unsupported relocation type {t} in {self.objs[oi].path.name}")
+
+    def _fits32(self, v: int, oi: int, r, signed: bool = True) -> int:
+        lo, hi = (-(1 << 31), (1 << 31) - 1) if signed else (0, (1 << 32) - 1)
+        if not lo <= v <= hi:
+            name = self.objs[oi].symbols[r.sym].name or "a section"
+            raise PatchLinkError("HL1099", f"relocation to {name} out of 32-bit range (type {r.type})", name)
+        return v
+
+    # -- results -------------------------------------------------------------------
+    def functions(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for oi, obj in enumerate(self.objs):
+            for sym in obj.symbols:
+                if sym.type == STT_FUNC and sym.defined and sym.name and (oi, sym.shndx) in self.offsets:
+                    if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
+                        continue
+                    seg, off = self.offsets[(oi, sym.shndx)]
+                    out.setdefault(sym.name, self.seg_base[seg] + off + sym.value)
+        return out
+
+    def jump_table(self, functions: dict[str, int]) -> list[tuple[int, int]]:
+        table = []
+        for name, new in functions.items():
+            olds = [a + self.slide for a in self.exe.function_addresses(name)] + self.prior.functions.get(name, [])
+            table += [(old, new) for old in olds]
+        return table
+
+    def new_data(self) -> dict[str, int]:
+        out = {}
+        for oi, obj in enumerate(self.objs):
+            for si, sec in obj.sections.items():
+                if (oi, si) in self.offsets and _is_state_section(sec.name):
+                    seg, off = self.offsets[(oi, si)]
+                    for sym in obj.section_symbols(si):
+                        out[sym.name] = self.seg_base[seg] + off + sym.value
+        return out
+
+
+def link_patch(
+    objects: list[ObjectFile], exe: Executable, slide: int, prior: ProcessSymbols, base: int
+) -> LinkedPatch:
+    """Links `objects` for address `base` of the process described by `exe`, `slide` and `prior`."""
+    return _Linker(objects, exe, slide, prior, base).link()

@@ -1,0 +1,331 @@
+"""One app under Hotline: fat build, launch, and a patch per save.
+
+Front ends (the CLI, the language server) drive a `Session` and receive its progress as
+event dicts (specified in `schemas/events.schema.json`) through the `on_event` callback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline.engine.channel import ChannelError, PatchChannel
+from hotline.engine.demangle import demangle
+from hotline.engine.elf_objects import ObjectFile, read_object
+from hotline.engine.executable import ANCHOR, Executable, load_executable
+from hotline.engine.object_diff import diff_functions, fingerprints
+from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
+from hotline.engine.shims import write_shims
+
+Event = dict
+EventSink = Callable[[Event], None]
+_JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")
+
+
+class HotlineError(Exception):
+    """A failure the user must act on; the message says what to do."""
+
+
+@dataclass
+class Outcome:
+    """What one save led to: `kind` is the event name that was emitted."""
+
+    kind: str
+    event: Event
+
+
+@dataclass
+class _Running:
+    proc: subprocess.Popen
+    channel: PatchChannel
+    slide: int
+    region_next: int
+    region_end: int
+    seq: int = 0
+    prior: ProcessSymbols = field(default_factory=ProcessSymbols)
+
+
+def _cargo_metadata(crate_dir: Path) -> dict:
+    try:
+        out = subprocess.run(
+            ["cargo", "metadata", "--format-version", "1"], cwd=crate_dir, capture_output=True, text=True
+        )
+    except FileNotFoundError as e:
+        raise HotlineError("cargo was not found on PATH: install Rust with rustup (https://rustup.rs)") from e
+    if out.returncode != 0:
+        raise HotlineError(f"cargo metadata failed in {crate_dir}:\n{out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def _diagnostics(stderr_lines: list[str]) -> list[dict]:
+    """rustc's JSON diagnostics (errors and warnings) from its stderr."""
+    out = []
+    for line in stderr_lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("$message_type") == "diagnostic" and msg.get("level") in ("error", "warning"):
+            out.append(msg)
+    return out
+
+
+class Session:
+    def __init__(
+        self,
+        crate_dir: Path,
+        on_event: EventSink,
+        *,
+        bin_name: str | None = None,
+        app_args: list[str] | None = None,
+        target_dir: Path | None = None,
+        connect_timeout: float = 60.0,
+    ) -> None:
+        self.crate_dir = Path(crate_dir).resolve()
+        self.on_event = on_event
+        self.app_args = app_args or []
+        self.connect_timeout = connect_timeout
+        meta = _cargo_metadata(self.crate_dir)
+        self.package, self.bin_name = self._pick_bin(meta, bin_name)
+        self.workspace_root = Path(meta["workspace_root"])
+        default_target = Path(meta["target_directory"]) / "hotline"
+        self.target_dir = Path(target_dir or os.environ.get("HOTLINE_TARGET_DIR") or default_target)
+        self.capture_dir = self.target_dir / "capture"
+        self.exe: Executable | None = None
+        self.baseline: dict[str, bytes] = {}
+        self.build_id = ""
+        self.running: _Running | None = None
+        self._lock = threading.Lock()
+
+    def _pick_bin(self, meta: dict, wanted: str | None) -> tuple[dict, str]:
+        members = set(meta["workspace_members"])
+        pkgs = [p for p in meta["packages"] if p["id"] in members]
+        manifest = self.crate_dir / "Cargo.toml"
+        own = [p for p in pkgs if Path(p["manifest_path"]) == manifest] or pkgs
+        bins = [(p, t["name"]) for p in own for t in p["targets"] if "bin" in t["kind"]]
+        if wanted:
+            bins = [b for b in bins if b[1] == wanted]
+        if not bins:
+            raise HotlineError(f"no binary target{' named ' + wanted if wanted else ''} in {manifest}")
+        if len(bins) > 1:
+            names = ", ".join(b[1] for b in bins)
+            raise HotlineError(f"{manifest} has several binaries ({names}): pick one with --bin")
+        return bins[0]
+
+    @property
+    def crate_name(self) -> str:
+        return self.bin_name.replace("-", "_")
+
+    # -- fat build -----------------------------------------------------------------
+    def fat_build(self) -> Path:
+        """Builds the app keeping every symbol; returns the executable to launch."""
+        started = time.perf_counter()
+        wrapper = write_shims(self.capture_dir)
+        env = {k: v for k, v in os.environ.items() if k != "HOTLINE_THIN_DIR"}
+        env |= {
+            "CARGO_TARGET_DIR": str(self.target_dir),
+            "RUSTC_WORKSPACE_WRAPPER": str(wrapper),
+            "HOTLINE_CAPTURE_DIR": str(self.capture_dir),
+        }
+        meta_units = max(1, len(_cargo_metadata(self.crate_dir).get("resolve", {}).get("nodes", [])))
+        self.on_event({"event": "build-started", "kind": "fat", "total": meta_units})
+        cmd = ["cargo", "build", "--message-format=json-diagnostic-rendered-ansi", "--bin", self.bin_name]
+        cmd += ["--package", self.package["name"]]
+        proc = subprocess.Popen(
+            cmd, cwd=self.crate_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        done, exe_path, diags = 0, None, []
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr_tail: list[str] = []
+        drain = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
+        drain.start()
+        for line in proc.stdout:
+            msg = json.loads(line) if line.startswith("{") else {}
+            reason = msg.get("reason")
+            if reason == "compiler-artifact":
+                done += 1
+                self.on_event({"event": "build-progress", "done": min(done, meta_units), "total": meta_units,
+                               "crate": msg["target"]["name"]})
+                if msg.get("executable") and msg["target"]["name"] == self.bin_name:
+                    exe_path = Path(msg["executable"])
+            elif reason == "compiler-message" and msg["message"].get("level") in ("error", "warning"):
+                diags.append(msg["message"])
+        proc.wait()
+        drain.join()
+        if proc.returncode != 0 or exe_path is None:
+            self.on_event({"event": "build-finished", "ok": False, "ms": _ms(started), "diagnostics": diags})
+            errors = [d.get("rendered") or d["message"] for d in diags if d.get("level") == "error"]
+            raise HotlineError("the fat build failed:\n" + ("".join(errors) or "".join(stderr_tail[-30:])))
+        self.build_id = secrets.token_hex(8)
+        run_dir = self.target_dir / "run"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        launched = run_dir / f"{self.bin_name}-{self.build_id}"
+        shutil.copy2(exe_path, launched)
+        self.exe = load_executable(launched)
+        self.baseline = fingerprints(self._read_objects(self.capture_dir / "objects"))
+        self.on_event({"event": "build-finished", "ok": True, "ms": _ms(started), "diagnostics": diags,
+                       "executable": str(launched)})
+        return launched
+
+    @staticmethod
+    def _read_objects(folder: Path) -> list[ObjectFile]:
+        return [read_object(p) for p in sorted(folder.glob("*.o")) if not p.name.endswith("-symbols.o")]
+
+    # -- the app ---------------------------------------------------------------------
+    def launch(self, executable: Path) -> int:
+        """Starts the app attached to a fresh patch channel; returns its pid."""
+        assert self.exe is not None
+        channel = PatchChannel(self.build_id)
+        proc = subprocess.Popen(
+            [str(executable), *self.app_args], cwd=self.crate_dir, env=os.environ | channel.env(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        )
+        for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+            threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
+        self.on_event({"event": "app-started", "pid": proc.pid, "executable": str(executable)})
+        threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
+        try:
+            hello = channel.accept(proc.pid, self.connect_timeout)
+        except ChannelError:
+            channel.close()
+            raise
+        anchor = self.exe.address(ANCHOR)
+        assert anchor is not None
+        self.running = _Running(
+            proc, channel, slide=hello.anchor - anchor, region_next=hello.region_start,
+            region_end=hello.region_start + hello.region_size,
+        )
+        return proc.pid
+
+    def _forward(self, stream, name: str) -> None:
+        for raw in iter(stream.readline, b""):
+            self.on_event({"event": "app-output", "stream": name, "line": raw.decode(errors="replace").rstrip("\n")})
+
+    def _watch_exit(self, proc: subprocess.Popen) -> None:
+        code = proc.wait()
+        event: Event = {"event": "app-exited", "pid": proc.pid, "code": code if code >= 0 else None}
+        if code < 0:
+            event["signal"] = -code
+        self.on_event(event)
+
+    def stop(self) -> None:
+        running, self.running = self.running, None
+        if running is None:
+            return
+        if running.proc.poll() is None:
+            running.proc.terminate()
+            try:
+                running.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                running.proc.kill()
+                running.proc.wait()
+        running.channel.close()
+
+    def start(self) -> int:
+        """Fat build and launch."""
+        return self.launch(self.fat_build())
+
+    def restart(self) -> int:
+        self.stop()
+        return self.start()
+
+    # -- a save ------------------------------------------------------------------------
+    def patch(self) -> Outcome:
+        """Rebuilds the crate and patches the running app; never stops the app."""
+        with self._lock:
+            return self._patch()
+
+    def _emit(self, kind: str, **fields) -> Outcome:
+        event = {"event": kind, **fields}
+        self.on_event(event)
+        return Outcome(kind, event)
+
+    def _patch(self) -> Outcome:
+        started = time.perf_counter()
+        running = self.running
+        if running is None or running.proc.poll() is not None or self.exe is None:
+            return self._emit("patch-refused", rule="HL1000", reason="the app is not running: start it first")
+        seq = running.seq + 1
+        work = self.target_dir / "patches" / str(seq)
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "objects").mkdir(parents=True)
+        self.on_event({"event": "patch-started", "seq": seq})
+
+        rc, stderr = self._thin_rustc(work / "objects")
+        t_rustc = time.perf_counter()
+        diags = _diagnostics(stderr)
+        if rc != 0:
+            return self._emit("compile-error", diagnostics=diags, ms=_ms(started))
+        objects = self._read_objects(work / "objects")
+        new_prints = fingerprints(objects)
+        changes = diff_functions(self.baseline, new_prints)
+        t_diff = time.perf_counter()
+        if not changes.any:
+            return self._emit("no-change", diagnostics=diags, ms=_ms(started))
+        if running.region_next >= running.region_end:
+            return self._emit("patch-refused", rule="HL1098", reason="the patch region is full: restart the app")
+        try:
+            linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)
+        except PatchLinkError as e:
+            return self._emit("patch-refused", rule=e.rule, reason=str(e), symbol=e.symbol, diagnostics=diags)
+        if running.region_next + linked.size > running.region_end:
+            return self._emit("patch-refused", rule="HL1098", reason="the patch region is full: restart the app")
+        t_link = time.perf_counter()
+        image = work / "patch.img"
+        image.write_bytes(linked.image)
+        message = {
+            "seq": seq, "image": str(image), "segments": linked.segments,
+            "imports": [{"slot": s, "name": n} for s, n in linked.imports],
+            "eh_frame": linked.eh_frame, "table": [list(p) for p in linked.table],
+        }
+        try:
+            result = running.channel.send_patch(message)
+        except ChannelError as e:
+            return self._emit("patch-refused", rule="HL1097", reason=str(e), diagnostics=diags)
+        t_done = time.perf_counter()
+        running.seq = seq
+        if result["status"] != "applied":
+            return self._emit("patch-refused", rule="HL1096", reason=result.get("reason", ""), diagnostics=diags)
+        running.region_next += linked.size
+        running.prior.data.update(linked.new_data)
+        for name, addr in linked.functions.items():
+            running.prior.functions.setdefault(name, []).append(addr)
+        self.baseline = new_prints
+        apply_ms = result["apply_us"] / 1000
+        phases = {
+            "rustc": _ms(started, t_rustc), "diff": _ms(t_rustc, t_diff), "link": _ms(t_diff, t_link),
+            "deliver": max(0.0, round(_ms(t_link, t_done) - apply_ms, 1)), "apply": round(apply_ms, 1),
+        }
+        return self._emit(
+            "patched", seq=seq, ms=_ms(started, t_done), phases=phases,
+            functions=[demangle(n) for n in changes.changed], added=[demangle(n) for n in changes.added],
+            symbols=changes.changed + changes.added, diagnostics=diags,
+        )
+
+    def _thin_rustc(self, out_dir: Path) -> tuple[int, list[str]]:
+        """Replays the crate's captured rustc command; the link shim copies the objects out."""
+        record_path = self.capture_dir / "rustc" / f"{self.crate_name}.bin.json"
+        record = json.loads(record_path.read_text())
+        env = {k: v for k, v in record["env"].items() if k not in _JOBSERVER_VARS}
+        env["HOTLINE_THIN_DIR"] = str(out_dir)
+        args = ["--json=artifacts" if a.startswith("--json=") else a for a in record["args"]]
+        try:
+            proc = subprocess.run([record["rustc"], *args], cwd=record["cwd"], env=env, capture_output=True, text=True)
+        except FileNotFoundError as e:
+            raise HotlineError(f"rustc not found at {record['rustc']}: run a full rebuild") from e
+        return proc.returncode, proc.stderr.splitlines()
+
+
+def _ms(start: float, end: float | None = None) -> float:
+    return round(((end if end is not None else time.perf_counter()) - start) * 1000, 1)

@@ -1,0 +1,43 @@
+"""The small executables cargo and rustc call into during builds.
+
+They are shell scripts so a thin build pays no Python start-up in the link step: in thin
+mode (HOTLINE_THIN_DIR set) the link shim only copies rustc's fresh object files out.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from hotline import REPO_ROOT
+
+_WRAPPER = """#!/bin/sh
+# Hotline: records this workspace crate's rustc command, then runs rustc.
+PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.engine.capture rustc "$@"
+"""
+
+_LINK = """#!/bin/sh
+# Hotline linker shim. Thin build: copy the crate's objects out, link nothing.
+if [ -n "$HOTLINE_THIN_DIR" ]; then
+  i=0
+  for a in "$@"; do
+    case "$a" in
+      *.o) i=$((i+1)); cp "$a" "$HOTLINE_THIN_DIR/$i-${{a##*/}}" || exit 1 ;;
+    esac
+  done
+  exit 0
+fi
+PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.engine.capture link "$@"
+"""
+
+
+def write_shims(capture_dir: Path) -> Path:
+    """Writes the rustc wrapper and the linker shim; returns the wrapper's path."""
+    capture_dir.mkdir(parents=True, exist_ok=True)
+    fill = {"python": shlex.quote(sys.executable), "pythonpath": shlex.quote(str(REPO_ROOT / "server"))}
+    wrapper = capture_dir / "hotline-rustc"
+    for path, text in ((wrapper, _WRAPPER), (capture_dir / "hotline-link", _LINK)):
+        path.write_text(text.format(**fill))
+        path.chmod(0o755)
+    return wrapper
