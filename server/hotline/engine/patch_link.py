@@ -208,8 +208,9 @@ class _Linker:
                 off = _align(off, 8)
                 self.eh_frame_off = off
                 for key in self.eh_frames:
+                    # Packed with no padding: a zero word between two objects' CFI would
+                    # read as the terminator and hide every later object's frames.
                     sec = self.objs[key[0]].sections[key[1]]
-                    off = _align(off, sec.align)
                     self.offsets[key] = ("r", off)
                     off += sec.size
                 off += 4  # the zero terminator __register_frame stops at

@@ -1,0 +1,131 @@
+"""`hotline`: the engine for a terminal user.
+
+`hotline run [DIR] [--bin NAME] [--json] [-- APP ARGS]` builds the app, launches it,
+watches its sources and patches the running process on every save.
+`hotline lsp` starts the language server on stdio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+
+from hotline.engine.session import Event, HotlineError, Session
+
+_RESTART_FILES = ("Cargo.toml", "Cargo.lock", "build.rs")
+
+
+class HumanPrinter:
+    """Prints events the way a person reads them: app output as is, one line per patch."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, e: Event) -> None:
+        with self._lock:
+            self._print(e)
+
+    def _print(self, e: Event) -> None:
+        kind = e["event"]
+        say = lambda text: print(f"[hotline] {text}", file=sys.stderr, flush=True)  # noqa: E731
+        if kind == "app-output":
+            print(e["line"], file=sys.stdout if e["stream"] == "stdout" else sys.stderr, flush=True)
+        elif kind == "build-started":
+            say("full build (keeps every symbol so patches can call anything)…")
+        elif kind == "build-progress" and self._tty:
+            print(f"\r[hotline] building {e['done']}/{e['total']} {e['crate']:<30}", end="", file=sys.stderr)
+        elif kind == "build-finished":
+            if self._tty:
+                print(file=sys.stderr)
+            say(f"built in {e['ms'] / 1000:.1f}s" if e["ok"] else "build failed")
+        elif kind == "app-started":
+            say(f"app started (pid {e['pid']}); watching for changes")
+        elif kind == "patched":
+            p = e["phases"]
+            names = e["functions"] + [f"{n} (new)" for n in e["added"]]
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            phases = " · ".join(f"{k} {v:.0f}" for k, v in p.items())
+            say(f"patched in {e['ms']:.0f}ms  ({phases})   {len(names)} functions: {shown}")
+        elif kind == "compile-error":
+            for d in e["diagnostics"]:
+                if d.get("level") == "error":
+                    print(d.get("rendered") or d["message"], file=sys.stderr, end="", flush=True)
+            say("compile error: the app keeps running its last good code")
+        elif kind == "no-change":
+            say("no code change")
+        elif kind == "patch-refused":
+            say(f"patch refused [{e['rule']}]: {e['reason']}; the app keeps running its last good code")
+        elif kind == "app-exited":
+            how = f"signal {e['signal']}" if e.get("signal") else f"code {e['code']}"
+            say(f"app exited ({how})")
+        elif kind == "restarting":
+            say(f"{e['reason']}: full rebuild and relaunch")
+
+
+def _json_printer(e: Event) -> None:
+    print(json.dumps(e), flush=True)
+
+
+def _classify(changes: set[tuple[object, str]]) -> str | None:
+    """'restart' for manifest/build-script edits, 'patch' for Rust sources, else None."""
+    names = {Path(p).name for _, p in changes}
+    if names & set(_RESTART_FILES):
+        return "restart"
+    if any(n.endswith(".rs") for n in names):
+        return "patch"
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    from watchfiles import watch
+
+    printer = _json_printer if args.json else HumanPrinter()
+    try:
+        session = Session(Path(args.dir), printer, bin_name=args.bin, app_args=args.app_args)
+        session.start()
+    except HotlineError as e:
+        print(f"hotline: {e}", file=sys.stderr)
+        return 1
+
+    def only_sources(_change: object, path: str) -> bool:
+        p = Path(path)
+        return "target" not in p.parts and (p.suffix == ".rs" or p.name in _RESTART_FILES)
+
+    try:
+        for changes in watch(session.workspace_root, watch_filter=only_sources, debounce=50, step=10):
+            what = _classify(changes)
+            try:
+                if what == "restart":
+                    printer({"event": "restarting", "reason": "Cargo.toml or build.rs changed"})
+                    session.restart()
+                elif what == "patch":
+                    session.patch()
+            except HotlineError as e:
+                print(f"hotline: {e}", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        session.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="hotline", description="Save-to-patch hot reloading for Rust.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="build, launch, watch and patch an app")
+    p_run.add_argument("dir", nargs="?", default=".", help="the app's crate directory")
+    p_run.add_argument("--bin", help="which binary target to run, if the package has several")
+    p_run.add_argument("--json", action="store_true", help="print one JSON event per line")
+    p_run.add_argument("app_args", nargs="*", help="arguments for the app (after --)")
+    sub.add_parser("lsp", help="start the language server on stdio")
+    args = parser.parse_args(argv)
+    if args.command == "lsp":
+        from hotline.lsp.server import main as lsp_main
+
+        lsp_main()
+        return
+    sys.exit(run(args))

@@ -1,0 +1,3 @@
+from hotline.lsp.server import main
+
+main()

@@ -1,0 +1,463 @@
+"""The Hotline language server (pygls 2): run the app, patch it on save, report back.
+
+Engine calls (`Session.start/patch/stop/restart`) block for up to seconds, so they run in worker threads;
+engine events arrive on those threads and are handed to the asyncio loop before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from hotline.engine import schemas
+from hotline.engine.session import HotlineError, Session
+from hotline.lsp import lenses
+from hotline.lsp.diagnostics import group_by_uri
+
+try:
+    from importlib.metadata import version as _pkg_version
+
+    VERSION = _pkg_version("hotline")
+except Exception:  # pragma: no cover - not installed
+    VERSION = "0.0.0"
+
+log = logging.getLogger("hotline.lsp")
+
+STATUS = "hotline/status"
+OUTPUT = "hotline/output"
+COMMANDS = ("hotline.run", "hotline.stop", "hotline.restart", "hotline.rebuild", "hotline.showLastPatch")
+
+
+class HotlineLanguageServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("hotline", VERSION)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.settings: dict[str, Any] = {}
+        self.crate_dir: Path | None = None
+        self.session: Session | None = None
+        self.app_pid: int | None = None
+        self.state = "idle"
+        self.last_patch: dict | None = None
+        self.last_refused: dict | None = None
+        self.last_saved_uri: str | None = None
+        self.published: set[str] = set()
+        self.engine_lock = asyncio.Lock()
+        self.patching = False
+        self.patch_pending = False
+        self.patch_task: asyncio.Task | None = None
+        self.build_token: str | None = None
+        self.patch_token: str | None = None
+        self._token_seq = 0
+
+    # -- settings ---------------------------------------------------------------------
+    def configure(self, options: Any, root: str | None) -> list[str]:
+        """Reads initializationOptions; returns problems to show the user (empty when all is well)."""
+        if isinstance(options, dict) and isinstance(options.get("hotline"), dict):
+            options = options["hotline"]
+        options = options or {}
+        problems = schemas.problems("settings", options)
+        if problems:
+            return ["Hotline: invalid settings: " + "; ".join(problems)]
+        self.settings = dict(options)
+        base = Path(root) if root else Path.cwd()
+        crate = Path(options["crate"]) if options.get("crate") else base
+        if not crate.is_absolute():
+            crate = base / crate
+        if not (crate / "Cargo.toml").is_file():
+            return [f'Hotline: no Cargo.toml in {crate}: set the "crate" setting to the crate of your app']
+        self.crate_dir = crate.resolve()
+        for key, value in (options.get("env") or {}).items():
+            os.environ[key] = value
+        return []
+
+    @property
+    def patch_on_save(self) -> bool:
+        return self.settings.get("patchOnSave", True)
+
+    @property
+    def running(self) -> bool:
+        return self.app_pid is not None
+
+    def get_session(self) -> Session:
+        if self.crate_dir is None:
+            raise HotlineError(
+                'no Cargo crate found: open the folder of a Rust app or set the "crate" setting'
+            )
+        if self.session is None:
+            self.session = Session(
+                self.crate_dir,
+                self.on_engine_event,
+                bin_name=self.settings.get("bin"),
+                app_args=list(self.settings.get("appArgs") or []),
+            )
+        return self.session
+
+    # -- outgoing -----------------------------------------------------------------------
+    def status(self, state: str, **fields: Any) -> None:
+        self.state = state
+        params = {"state": state, **{k: v for k, v in fields.items() if v is not None or k == "exitCode"}}
+        if "exitCode" in fields and state != "stopped":
+            params.pop("exitCode")
+        self.protocol.notify(STATUS, params)
+
+    def error(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=message))
+        self.status("error", message=message)
+
+    def _supports(self, path: str) -> bool:
+        node: Any = self.client_capabilities
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                return False
+        return bool(node)
+
+    def progress_begin(
+        self, kind: str, title: str, message: str | None = None, percentage: int | None = None
+    ) -> str | None:
+        if not self._supports("window.work_done_progress"):
+            return None
+        self._token_seq += 1
+        token = f"hotline-{kind}-{os.getpid()}-{self._token_seq}"
+        self.work_done_progress.create(token)
+        self.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title=title, message=message, percentage=percentage)
+        )
+        return token
+
+    def progress_end(self, token: str | None, message: str | None = None) -> None:
+        if token is not None:
+            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+
+    def refresh_lenses(self) -> None:
+        if self._supports("workspace.code_lens.refresh_support"):
+            self.workspace_code_lens_refresh(None)
+
+    def publish(self, diags: list[dict]) -> None:
+        """Publishes the build's diagnostics; clears files that had some and no longer do."""
+        assert self.crate_dir is not None
+        groups = group_by_uri(diags, self.crate_dir)
+        for uri in self.published - groups.keys():
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+        for uri, items in groups.items():
+            self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=items))
+        self.published = set(groups)
+
+    # -- engine events (any thread) -> loop ------------------------------------------------
+    def on_engine_event(self, event: dict) -> None:
+        if self.loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed during exit
+            self.loop.call_soon_threadsafe(self.handle_event, event)
+
+    def handle_event(self, event: dict) -> None:
+        try:
+            self._handle_event(event)
+        except Exception:  # never let one event break the stream
+            log.exception("handling engine event %s", event.get("event"))
+
+    def _handle_event(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "app-output":
+            self.protocol.notify(OUTPUT, {"stream": event["stream"], "line": event["line"]})
+        elif kind == "build-started":
+            self.status("building", message=f"{event['kind']} build")
+            self.progress_end(self.build_token)
+            self.build_token = self.progress_begin("build", "Hotline: building", f"0/{event['total']}", 0)
+        elif kind == "build-progress":
+            if self.build_token is not None:
+                total = max(1, event["total"])
+                self.work_done_progress.report(
+                    self.build_token,
+                    types.WorkDoneProgressReport(
+                        message=f"{event['done']}/{event['total']} {event['crate']}",
+                        percentage=min(100, event["done"] * 100 // total),
+                    ),
+                )
+        elif kind == "build-finished":
+            self.progress_end(self.build_token, "done" if event["ok"] else "failed")
+            self.build_token = None
+            self.publish(event.get("diagnostics") or [])
+            if not event["ok"]:
+                self.status("error", ms=event.get("ms"), message="the build failed")
+        elif kind == "app-started":
+            self.app_pid = event["pid"]
+            self.last_patch = self.last_refused = None
+            self.status("running")
+            self.refresh_lenses()
+        elif kind == "app-exited":
+            if event["pid"] == self.app_pid:
+                self.app_pid = None
+                code = event.get("code")
+                message = (
+                    f"killed by signal {event['signal']}"
+                    if event.get("signal")
+                    else f"exited with code {code}"
+                )
+                self.status("stopped", exitCode=code, message=message)
+                self.refresh_lenses()
+        elif kind == "patch-started":
+            self.status("patching")
+            self.patch_token = self.progress_begin("patch", "Hotline: patching", f"patch #{event['seq']}")
+        elif kind in ("patched", "compile-error", "no-change", "patch-refused"):
+            self._patch_outcome(kind, event)
+
+    def _patch_outcome(self, kind: str, event: dict) -> None:
+        if "diagnostics" in event:
+            self.publish(event["diagnostics"] or [])
+        if kind == "patched":
+            self.last_patch, self.last_refused = event, None
+            self.progress_end(self.patch_token, f"patched in {event['ms']:g} ms")
+            self.status("patched", ms=event["ms"], functions=event["functions"] + event.get("added", []))
+        elif kind == "compile-error":
+            errors = sum(1 for d in event["diagnostics"] if d.get("level") == "error")
+            self.progress_end(self.patch_token, "compile error")
+            self.status(
+                "error", ms=event["ms"], message=f"compile error ({errors} error{'s' * (errors != 1)})"
+            )
+        elif kind == "no-change":
+            self.progress_end(self.patch_token, "no change")
+            self.status("running" if self.running else "stopped", ms=event["ms"], message="no code change")
+        else:
+            self.last_refused = event
+            self.progress_end(self.patch_token, "refused")
+            self.status("error", message=f"patch refused ({event['rule']}): {event['reason']}")
+        self.patch_token = None
+        self.refresh_lenses()
+
+    # -- actions ------------------------------------------------------------------------------
+    async def run_app(self, restart: bool = False) -> dict:
+        async with self.engine_lock:
+            try:
+                session = self.session or await asyncio.to_thread(self.get_session)
+                if restart or self.running:
+                    self.app_pid = None  # the old app's exit is expected: no "stopped" status
+                    pid = await asyncio.to_thread(session.restart)
+                else:
+                    pid = await asyncio.to_thread(session.start)
+            except HotlineError as e:
+                self.error(str(e))
+                return {"ok": False, "message": str(e)}
+            except Exception as e:  # channel errors and the like
+                log.exception("starting the app")
+                self.error(f"Hotline could not start the app: {e}")
+                return {"ok": False, "message": str(e)}
+            return {"ok": True, "pid": pid}
+
+    async def stop_app(self) -> dict:
+        async with self.engine_lock:
+            if self.session is None:
+                return {"ok": True}
+            was_running = self.running
+            self.app_pid = None
+            await asyncio.to_thread(self.session.stop)
+            if was_running:
+                self.status("stopped", exitCode=None, message="stopped")
+                self.refresh_lenses()
+            return {"ok": True}
+
+    def request_patch(self) -> None:
+        """Patches now, or once more after the patch in flight (saves meanwhile coalesce)."""
+        if self.patching:
+            self.patch_pending = True
+            return
+        self.patching = True
+        self.patch_task = asyncio.ensure_future(self._patch_loop())
+
+    async def _patch_loop(self) -> None:
+        try:
+            while True:
+                self.patch_pending = False
+                async with self.engine_lock:
+                    if self.session is None or not self.running:
+                        return
+                    try:
+                        await asyncio.to_thread(self.session.patch)
+                    except HotlineError as e:
+                        self.progress_end(self.patch_token, "failed")
+                        self.patch_token = None
+                        self.error(str(e))
+                    except Exception as e:
+                        log.exception("patching")
+                        self.progress_end(self.patch_token, "failed")
+                        self.patch_token = None
+                        self.error(f"Hotline patch failed: {e}")
+                if not self.patch_pending:
+                    return
+        finally:
+            self.patching = False
+
+    def last_patch_markdown(self) -> str:
+        if self.last_refused is not None:
+            e = self.last_refused
+            text = f"### Patch refused ({e['rule']})\n\n{e['reason']}\n"
+            if e.get("symbol"):
+                text += f"\nSymbol: `{e['symbol']}`\n"
+            return text
+        e = self.last_patch
+        if e is None:
+            return "No patch applied yet."
+        lines = [f"### Patch #{e['seq']}: {e['ms']:g} ms", ""]
+        if e["functions"]:
+            lines += ["Changed functions:", *(f"- `{f}`" for f in e["functions"]), ""]
+        if e.get("added"):
+            lines += ["Added functions:", *(f"- `{f}`" for f in e["added"]), ""]
+        lines += ["| phase | ms |", "|---|---|", *(f"| {k} | {v:g} |" for k, v in e["phases"].items())]
+        return "\n".join(lines) + "\n"
+
+    def in_crate(self, uri: str) -> bool:
+        path = to_fs_path(uri)
+        if not path or self.crate_dir is None or not path.endswith(".rs"):
+            return False
+        try:
+            Path(path).resolve().relative_to(self.crate_dir)
+        except ValueError:
+            return False
+        return "target" not in Path(path).resolve().relative_to(self.crate_dir).parts
+
+    def code_lenses(self, uri: str) -> list[types.CodeLens]:
+        if not self.in_crate(uri):
+            return []
+        source = self.workspace.get_text_document(uri).source
+        out: list[types.CodeLens] = []
+
+        def lens(line: int, title: str, command: str, arguments: list | None = None) -> None:
+            rng = types.Range(
+                start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
+            )
+            out.append(
+                types.CodeLens(
+                    range=rng, command=types.Command(title=title, command=command, arguments=arguments)
+                )
+            )
+
+        main_line = lenses.fn_line(source, "main")
+        if main_line is not None:
+            if self.running:
+                lens(main_line, "⟳ Full rebuild", "hotline.restart")
+            else:
+                lens(main_line, "▶ Run with Hotline", "hotline.run")
+        if self.last_patch is not None:
+            ms = self.last_patch["ms"]
+            for line in lenses.function_lines(
+                source, self.last_patch["functions"] + self.last_patch.get("added", [])
+            ):
+                lens(line, f"patched in {ms:.0f}ms", "hotline.showLastPatch")
+        if self.last_refused is not None:
+            e = self.last_refused
+            line = None
+            if e.get("symbol"):
+                from hotline.engine.demangle import demangle
+
+                name = lenses.last_segment(demangle(e["symbol"]))
+                line = lenses.fn_line(source, name) if name else None
+            if line is None and uri == self.last_saved_uri:
+                line = 0
+            if line is not None:
+                lens(line, f"⚠ patch refused ({e['rule']}): {e['reason']}", "hotline.showLastPatch")
+        return out
+
+    def shutdown_app(self) -> None:
+        session = self.session
+        if session is not None:
+            self.app_pid = None
+            try:
+                session.stop()
+            except Exception:
+                log.exception("stopping the app")
+
+
+server = HotlineLanguageServer()
+
+
+@server.feature(types.INITIALIZE)
+def on_initialize(ls: HotlineLanguageServer, params: types.InitializeParams) -> None:
+    ls.loop = asyncio.get_running_loop()
+    ls._init_options = params.initialization_options  # type: ignore[attr-defined]
+
+
+@server.feature(types.INITIALIZED)
+def on_initialized(ls: HotlineLanguageServer, params: types.InitializedParams) -> None:
+    root = ls.workspace.root_path
+    folders = list(ls.workspace.folders.values())
+    if not root and folders:
+        root = to_fs_path(folders[0].uri)
+    problems = ls.configure(getattr(ls, "_init_options", None), root)
+    for problem in problems:
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=problem))
+    ls.status("error" if problems else "idle", message=problems[0] if problems else None)
+
+
+@server.feature(types.SHUTDOWN)
+async def on_shutdown(ls: HotlineLanguageServer, params: None) -> None:
+    await asyncio.to_thread(ls.shutdown_app)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    if not ls.in_crate(uri):
+        return
+    ls.last_saved_uri = uri
+    if ls.patch_on_save and ls.running:
+        ls.request_patch()
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+def on_code_lens(ls: HotlineLanguageServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+    return ls.code_lenses(params.text_document.uri)
+
+
+@server.command("hotline.run")
+async def cmd_run(ls: HotlineLanguageServer, *args: Any) -> dict:
+    if ls.running:
+        return {"ok": True, "pid": ls.app_pid, "message": "already running"}
+    return await ls.run_app()
+
+
+@server.command("hotline.restart")
+async def cmd_restart(ls: HotlineLanguageServer, *args: Any) -> dict:
+    return await ls.run_app(restart=True)
+
+
+@server.command("hotline.stop")
+async def cmd_stop(ls: HotlineLanguageServer, *args: Any) -> dict:
+    return await ls.stop_app()
+
+
+@server.command("hotline.rebuild")
+async def cmd_rebuild(ls: HotlineLanguageServer, *args: Any) -> dict:
+    """Thin rebuild + patch now, as on a save (starts the app when it is not running)."""
+    if not ls.running:
+        return await ls.run_app()
+    ls.request_patch()
+    return {"ok": True}
+
+
+@server.command("hotline.showLastPatch")
+def cmd_show_last_patch(ls: HotlineLanguageServer, *args: Any) -> str:
+    return ls.last_patch_markdown()
+
+
+def _stop_at_exit() -> None:
+    server.shutdown_app()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="hotline-lsp %(name)s %(levelname)s %(message)s")
+    log.setLevel(logging.INFO)
+    atexit.register(_stop_at_exit)
+    server.start_io()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+//! A test app: every frame prints the state a patch must keep and the code a patch changes.
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+static HITS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static LOCAL: Cell<u64> = const { Cell::new(0) };
+}
+
+fn version() -> u32 {
+    1
+}
+
+fn extra() -> String {
+    String::new()
+}
+
+fn step(frame: &mut u64) {
+    *frame += 1;
+    let hits = HITS.fetch_add(1, Ordering::SeqCst) + 1;
+    let tls = LOCAL.with(|c| {
+        c.set(c.get() + 1);
+        c.get()
+    });
+    let scale = |x: u32| x + version();
+    println!(
+        "v={} c={} hits={} addr={:#x} tls={} frame={} extra={}",
+        version(),
+        scale(0),
+        hits,
+        &HITS as *const AtomicUsize as usize,
+        tls,
+        frame,
+        extra()
+    );
+}
+
+fn main() {
+    let mut frame = 0;
+    loop {
+        let run = std::panic::AssertUnwindSafe(|| hotline::call(|| step(&mut frame)));
+        if let Err(e) = std::panic::catch_unwind(run) {
+            let msg = e.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| e.downcast_ref::<String>().cloned());
+            println!("caught panic: {}", msg.unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(40));
+    }
+}

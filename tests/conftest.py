@@ -1,0 +1,92 @@
+"""Shared helpers: copies of the bundled apps, and a live app driven by a real Session."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hotline import REPO_ROOT, RUNTIME_DIR
+from hotline.engine.session import Session
+
+APPS = {"probe": REPO_ROOT / "tests" / "apps" / "probe", "counter": REPO_ROOT / "examples" / "counter",
+        "http": REPO_ROOT / "examples" / "http"}
+
+
+def copy_app(name: str, dest: Path) -> Path:
+    """A copy of a bundled app whose `hotline` dependency points at this checkout's runtime."""
+    target = dest / name
+    shutil.copytree(APPS[name], target, ignore=shutil.ignore_patterns("target"))
+    manifest = target / "Cargo.toml"
+    manifest.write_text(re.sub(r'path = "[./]*runtime"', f'path = "{RUNTIME_DIR}"', manifest.read_text()))
+    return target
+
+
+class LiveApp:
+    """A Session plus everything it reported, with waits that fail loudly on timeout."""
+
+    def __init__(self, crate: Path) -> None:
+        self.crate = crate
+        self.events: list[dict] = []
+        self.lines: list[str] = []
+        self._cv = threading.Condition()
+        self.session = Session(crate, self._on_event)
+
+    def _on_event(self, e: dict) -> None:
+        with self._cv:
+            self.events.append(e)
+            if e["event"] == "app-output" and e["stream"] == "stdout":
+                self.lines.append(e["line"])
+            self._cv.notify_all()
+
+    def wait_line(self, pred: Callable[[str], bool], timeout: float = 10.0, after: int = 0) -> str:
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                for line in self.lines[after:]:
+                    if pred(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching line in {timeout}s; last lines: {self.lines[-5:]}")
+                self._cv.wait(left)
+
+    def mark(self) -> int:
+        with self._cv:
+            return len(self.lines)
+
+    def edit(self, old: str, new: str, file: str = "src/main.rs") -> None:
+        path = self.crate / file
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {file}"
+        path.write_text(text.replace(old, new, 1))
+
+    def patch(self, expect: str = "patched") -> dict:
+        outcome = self.session.patch()
+        assert outcome.kind == expect, outcome.event
+        return outcome.event
+
+
+@pytest.fixture
+def live_app(tmp_path: Path) -> Iterator[Callable[[str], LiveApp]]:
+    apps: list[LiveApp] = []
+
+    def start(name: str) -> LiveApp:
+        app = LiveApp(copy_app(name, tmp_path))
+        app.session.start()
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.session.stop()
+
+
+def fields(line: str) -> dict[str, str]:
+    """`a=1 b=x` -> {'a': '1', 'b': 'x'}."""
+    return dict(part.split("=", 1) for part in line.split() if "=" in part)

@@ -1,0 +1,376 @@
+"""The Hotline language server driven by a real LSP client (pytest-lsp) against the counter example."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from hotline import REPO_ROOT, RUNTIME_DIR
+from hotline.engine import schemas
+from hotline.lsp.diagnostics import group_by_uri
+from hotline.lsp.lenses import function_lines, last_segment
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+COUNTER = REPO_ROOT / "examples" / "counter"
+
+
+def _get(params, key, default=None):
+    if isinstance(params, dict):
+        return params.get(key, default)
+    return getattr(params, key, default)
+
+
+def _plain(params) -> dict:
+    if isinstance(params, dict):
+        return params
+    if hasattr(params, "_asdict"):
+        return params._asdict()
+    return dict(vars(params))
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
+async def client(lsp_client: LanguageClient):
+    lsp_client.statuses = []  # type: ignore[attr-defined]
+    lsp_client.output = []  # type: ignore[attr-defined]
+    lsp_client.lens_refreshes = 0  # type: ignore[attr-defined]
+
+    @lsp_client.feature("hotline/status")
+    def on_status(params):
+        lsp_client.statuses.append(_plain(params))  # type: ignore[attr-defined]
+
+    @lsp_client.feature("hotline/output")
+    def on_output(params):
+        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
+
+    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def on_lens_refresh(params):
+        lsp_client.lens_refreshes += 1  # type: ignore[attr-defined]
+
+    yield
+    if not getattr(lsp_client, "shut_down", False):
+        await asyncio.wait_for(lsp_client.shutdown_session(), 15)
+
+
+@pytest.fixture
+def crate(tmp_path: Path) -> Path:
+    dest = tmp_path / "counter"
+    shutil.copytree(COUNTER, dest, ignore=shutil.ignore_patterns("target"))
+    manifest = dest / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace('"../../runtime"', f'"{RUNTIME_DIR}"'))
+    return dest
+
+
+async def until(predicate, timeout: float, what: str):
+    """Polls state collected by the client's handlers (never waits on a notification that may have passed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+async def request(coro, timeout: float = 60):
+    return await asyncio.wait_for(coro, timeout)
+
+
+def lines_since(client, index: int) -> list[str]:
+    return [line for stream, line in client.output[index:] if stream == "stdout"]
+
+
+async def save(client: LanguageClient, path: Path, text: str, version: int) -> None:
+    path.write_text(text)
+    uri = path.as_uri()
+    if version == 1:
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(uri=uri, language_id="rust", version=1, text=text)
+            )
+        )
+    else:
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri))
+    )
+
+
+async def lenses(client: LanguageClient, path: Path) -> dict[int, list[str]]:
+    result = await request(
+        client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=path.as_uri()))
+        ),
+        10,
+    )
+    out: dict[int, list[str]] = {}
+    for lens in result or []:
+        out.setdefault(lens.range.start.line, []).append(lens.command.title)
+    return out
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines()) if needle in line)
+
+
+async def test_run_patch_diagnose_restart(client: LanguageClient, crate: Path):
+    await request(
+        client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("visual-studio-code"),
+                root_uri=crate.as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=crate.as_uri(), name="counter")],
+                initialization_options={"patchOnSave": True},
+            )
+        ),
+        15,
+    )
+    main_rs = crate / "src" / "main.rs"
+    uri = main_rs.as_uri()
+    original = main_rs.read_text()
+
+    before = await lenses(client, main_rs)
+    assert before[line_of(original, "fn main")] == ["▶ Run with Hotline"]
+
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
+    )
+    assert _get(result, "ok") is True, result
+    pid = _get(result, "pid")
+    await until(
+        lambda: any(line.startswith("hello frame=") for line in lines_since(client, 0)), 20, "hello output"
+    )
+    assert (await lenses(client, main_rs))[line_of(original, "fn main")] == ["⟳ Full rebuild"]
+    assert client.progress_reports, "fat build progress"
+    build = next(iter(client.progress_reports.values()))
+    assert build[0].kind == "begin" and build[-1].kind == "end"
+
+    # (a) save -> patch -> new output
+    mark = len(client.output)
+    bonjour = original.replace('"hello"', '"bonjour"')
+    await save(client, main_rs, bonjour, 1)
+    await until(
+        lambda: any(line.startswith("bonjour frame=") for line in lines_since(client, mark)),
+        20,
+        "bonjour output",
+    )
+    await until(lambda: any(s["state"] == "patched" for s in client.statuses), 5, "patched status")
+
+    # (b) code lens on exactly the fn greeting line
+    found = await lenses(client, main_rs)
+    patched_lines = [
+        line for line, titles in found.items() if any(t.startswith("patched in") for t in titles)
+    ]
+    assert patched_lines == [line_of(bonjour, "fn greeting")], found
+    markdown = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.showLastPatch")),
+        10,
+    )
+    assert "counter::greeting" in markdown and "rustc" in markdown
+
+    # (d) states in order
+    states = [s["state"] for s in client.statuses]
+    order = ["building", "running", "patching", "patched"]
+    it = iter(states)
+    assert all(state in it for state in order), states
+    for status in client.statuses:
+        assert not schemas.problems("lsp-status", status), status
+
+    # (c) compile error -> diagnostic, the app keeps running
+    broken = bonjour.replace('    "bonjour"', '    let x: u32 = "s";\n    "bonjour"')
+    await save(client, main_rs, broken, 2)
+
+    def e0308():
+        return [d for d in client.diagnostics.get(uri, []) if d.code == "E0308"]
+
+    diags = await until(e0308, 20, "E0308 diagnostic")
+    assert diags[0].range.start.line == line_of(broken, "let x: u32")
+    assert diags[0].code_description.href == "https://doc.rust-lang.org/error_codes/E0308.html"
+    assert diags[0].severity == types.DiagnosticSeverity.Error
+    mark = len(client.output)
+    await until(lambda: len(lines_since(client, mark)) >= 3, 5, "output while broken")
+    assert all(line.startswith("bonjour") for line in lines_since(client, mark))
+
+    salut = bonjour.replace('"bonjour"', '"salut"')
+    await save(client, main_rs, salut, 3)
+    await until(lambda: uri in client.diagnostics and not client.diagnostics[uri], 20, "diagnostics cleared")
+    await until(
+        lambda: any(line.startswith("salut") for line in lines_since(client, mark)), 20, "salut output"
+    )
+
+    patch_tokens = [t for t in client.progress_reports if "patch" in str(t)]
+    assert patch_tokens and all(
+        [r.kind for r in client.progress_reports[t]] == ["begin", "end"] for t in patch_tokens
+    )
+
+    # saves arriving during a patch coalesce into one more patch, not one per save
+    first = len(client.statuses)
+    for version, word in enumerate(("one", "two", "three"), start=4):
+        await save(client, main_rs, salut.replace('"salut"', f'"{word}"'), version)
+    mark = len(client.output)
+    await until(
+        lambda: any(line.startswith("three") for line in lines_since(client, mark)), 20, "three output"
+    )
+    await until(lambda: client.statuses[-1]["state"] == "patched", 5, "last patch done")
+    patches = [s for s in client.statuses[first:] if s["state"] == "patching"]
+    assert 1 <= len(patches) <= 2, client.statuses[first:]
+
+    # hotline.rebuild patches now; nothing changed since the last patch
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.rebuild")), 20
+    )
+    await until(lambda: client.statuses[-1].get("message") == "no code change", 10, "no-change status")
+    assert client.statuses[-1]["state"] == "running"
+
+    # (e) restart relaunches with code changed on disk (no save, so no patch)
+    main_rs.write_text(salut.replace('"salut"', '"ciao"'))
+    lens_refreshes = client.lens_refreshes
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.restart")), 120
+    )
+    assert _get(result, "ok") is True, result
+    new_pid = _get(result, "pid")
+    assert new_pid != pid
+    mark = len(client.output)
+    await until(
+        lambda: any(line.startswith("ciao frame=") for line in lines_since(client, mark)), 20, "ciao output"
+    )
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the old app is gone
+
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.stop")), 20
+    )
+    assert client.statuses[-1]["state"] == "stopped"
+    with pytest.raises(ProcessLookupError):
+        os.kill(new_pid, 0)
+    assert (await lenses(client, main_rs))[line_of(original, "fn main")] == ["▶ Run with Hotline"]
+    assert client.lens_refreshes > lens_refreshes
+
+    # shutdown stops the app
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
+    )
+    last_pid = _get(result, "pid")
+    os.kill(last_pid, 0)
+    await asyncio.wait_for(client.shutdown_session(), 15)
+    client.shut_down = True
+    with pytest.raises(ProcessLookupError):
+        os.kill(last_pid, 0)
+
+
+async def test_bad_settings_are_reported(client: LanguageClient, crate: Path):
+    await request(
+        client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("neovim"),
+                root_uri=crate.as_uri(),
+                initialization_options={"patchOnSave": "yes", "appArgs": [1]},
+            )
+        ),
+        15,
+    )
+    await until(lambda: client.messages, 5, "showMessage")
+    assert client.messages[0].type == types.MessageType.Error
+    assert "patchOnSave" in client.messages[0].message and "appArgs" in client.messages[0].message
+    await until(lambda: client.statuses, 5, "status")
+    assert client.statuses[-1]["state"] == "error"
+
+
+async def test_no_crate_is_reported(client: LanguageClient, tmp_path: Path):
+    await request(
+        client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=tmp_path.as_uri())
+        ),
+        15,
+    )
+    await until(lambda: client.messages, 5, "showMessage")
+    assert "Cargo.toml" in client.messages[0].message
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 15
+    )
+    assert _get(result, "ok") is False
+
+
+def test_diagnostic_conversion(tmp_path: Path):
+    diag = {
+        "message": "mismatched types",
+        "code": {"code": "E0308", "explanation": "..."},
+        "level": "error",
+        "spans": [
+            {
+                "file_name": "src/main.rs",
+                "line_start": 12,
+                "line_end": 12,
+                "column_start": 18,
+                "column_end": 21,
+                "is_primary": True,
+                "label": "expected `u32`, found `&str`",
+            },
+            {
+                "file_name": "src/main.rs",
+                "line_start": 12,
+                "line_end": 12,
+                "column_start": 12,
+                "column_end": 15,
+                "is_primary": False,
+                "label": "expected due to this",
+            },
+        ],
+        "children": [],
+        "rendered": "error[E0308]: mismatched types",
+    }
+    warning = {
+        "message": "unused variable: `x`",
+        "code": {"code": "unused_variables"},
+        "level": "warning",
+        "spans": [
+            {
+                "file_name": "src/lib.rs",
+                "line_start": 1,
+                "line_end": 1,
+                "column_start": 5,
+                "column_end": 6,
+                "is_primary": True,
+                "label": None,
+            }
+        ],
+        "children": [],
+    }
+    no_span = {
+        "message": "aborting due to 1 previous error",
+        "code": None,
+        "level": "error",
+        "spans": [],
+        "children": [],
+    }
+    groups = group_by_uri([diag, warning, no_span], tmp_path)
+    main_uri = (tmp_path / "src" / "main.rs").as_uri()
+    assert set(groups) == {main_uri, (tmp_path / "src" / "lib.rs").as_uri()}
+    (d,) = groups[main_uri]
+    assert (d.range.start.line, d.range.start.character, d.range.end.character) == (11, 17, 20)
+    assert d.code == "E0308" and d.code_description.href.endswith("/E0308.html")
+    assert d.related_information[0].message == "expected due to this"
+    assert d.related_information[0].location.range.start.character == 11
+    (w,) = groups[(tmp_path / "src" / "lib.rs").as_uri()]
+    assert w.severity == types.DiagnosticSeverity.Warning and w.code_description is None
+
+
+def test_function_lines():
+    source = 'struct A;\nimpl A {\n    pub fn step(&self) {}\n}\nfn greeting() -> &\'static str { "x" }\n'
+    assert function_lines(source, ["counter::greeting", "<counter::A>::step", "counter::gone"]) == {
+        4: ["counter::greeting"],
+        2: ["<counter::A>::step"],
+    }
+    assert last_segment("counter::main::{{closure}}") == "main"

@@ -1,0 +1,124 @@
+"""What must hold when a live process is patched (issue 2, 'Semantics that must hold').
+
+Each test builds the probe app with real cargo/rustc, launches it, patches the running
+process and reads what it prints.
+"""
+
+from __future__ import annotations
+
+from conftest import fields
+
+
+def test_edited_function_and_closure_run_while_state_survives(live_app):
+    app = live_app("probe")
+    before = fields(app.wait_line(lambda s: s.startswith("v=1") and int(fields(s)["tls"]) >= 3))
+    app.edit("fn version() -> u32 {\n    1\n}", "fn version() -> u32 {\n    7\n}")
+    app.edit("let scale = |x: u32| x + version();", "let scale = |x: u32| x * 2 + version() * 10;")
+    mark = app.mark()
+    event = app.patch()
+    assert "probe::version" in event["functions"]
+    after = fields(app.wait_line(lambda s: s.startswith("v=7"), after=mark))
+    assert after["c"] == "70"  # the closure's new body ran
+    assert after["addr"] == before["addr"]  # the static kept its address...
+    assert int(after["hits"]) > int(before["hits"])  # ...and its value
+    assert int(after["tls"]) > int(before["tls"])  # the thread-local was not reset
+    assert int(after["frame"]) > int(before["frame"])  # the caller's stack state lives on
+    assert set(event["phases"]) == {"rustc", "diff", "link", "deliver", "apply"}
+
+
+def test_closure_passed_to_call_is_patched(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit("hotline::call(|| step(&mut frame))", 'hotline::call(|| {\n            step(&mut frame);\n            println!("after-step");\n        })')
+    mark = app.mark()
+    app.patch()
+    app.wait_line(lambda s: s == "after-step", after=mark)
+
+
+def test_patch_adds_functions_statics_literals_and_calls_new_std_code(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    new_code = """fn extra() -> String {
+    shout()
+}
+
+static SHOUTS: AtomicUsize = AtomicUsize::new(100);
+
+fn shout() -> String {
+    let n = SHOUTS.fetch_add(1, Ordering::SeqCst);
+    let word: String = "brand-new".chars().rev().collect();
+    format!("{}-{}-{}", word.to_uppercase(), n, std::env::consts::ARCH.len())
+}"""
+    app.edit("fn extra() -> String {\n    String::new()\n}", new_code)
+    mark = app.mark()
+    event = app.patch()
+    assert "probe::shout" in event["added"]
+    first = fields(app.wait_line(lambda s: "extra=WEN-DNARB" in s, after=mark))
+    # A second patch keeps the static the first patch added (value and place).
+    app.edit('"brand-new"', '"fresh"')
+    mark = app.mark()
+    app.patch()
+    second = fields(app.wait_line(lambda s: "extra=HSERF" in s, after=mark))
+    assert int(second["extra"].split("-")[1]) > int(first["extra"].split("-")[2])
+
+
+def test_panic_in_patched_code_is_caught_by_the_original_binary(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit("fn version() -> u32 {\n    1\n}", 'fn version() -> u32 {\n    panic!("boom from patch")\n}')
+    mark = app.mark()
+    app.patch()
+    app.wait_line(lambda s: s == "caught panic: boom from patch", after=mark)
+    app.edit('panic!("boom from patch")', "3")
+    mark = app.mark()
+    app.patch()
+    app.wait_line(lambda s: s.startswith("v=3"), after=mark)
+
+
+def test_reverting_to_the_original_text_patches_back(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit("fn version() -> u32 {\n    1\n}", "fn version() -> u32 {\n    2\n}")
+    app.patch()
+    app.wait_line(lambda s: s.startswith("v=2"))
+    app.edit("fn version() -> u32 {\n    2\n}", "fn version() -> u32 {\n    1\n}")
+    mark = app.mark()
+    app.patch()
+    app.wait_line(lambda s: s.startswith("v=1"), after=mark)
+
+
+def test_compile_error_keeps_the_app_on_its_last_good_code(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit("fn version() -> u32 {\n    1\n}", 'fn version() -> u32 {\n    let x: u32 = "no";\n    x\n}')
+    event = app.patch(expect="compile-error")
+    errors = [d for d in event["diagnostics"] if d["level"] == "error"]
+    assert errors and errors[0]["code"]["code"] == "E0308"
+    primary = next(s for s in errors[0]["spans"] if s["is_primary"])
+    assert (primary["file_name"], primary["line_start"]) == ("src/main.rs", 13)
+    mark = app.mark()
+    app.wait_line(lambda s: s.startswith("v=1"), after=mark)  # still running the old code
+    app.edit('let x: u32 = "no";', "let x: u32 = 5;")
+    mark = app.mark()
+    app.patch()
+    app.wait_line(lambda s: s.startswith("v=5"), after=mark)
+
+
+def test_a_save_that_changes_no_code_is_no_change(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit("fn version() -> u32 {", "// a comment\nfn version() -> u32 {")
+    app.patch(expect="no-change")
+
+
+def test_twenty_patches_in_a_row_all_apply(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    current = "1"
+    for i in range(20):
+        new = str(100 + i)
+        app.edit(f"fn version() -> u32 {{\n    {current}\n}}", f"fn version() -> u32 {{\n    {new}\n}}")
+        mark = app.mark()
+        app.patch()
+        app.wait_line(lambda s, new=new: s.startswith(f"v={new} "), after=mark)
+        current = new
