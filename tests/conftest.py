@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from hotline import REPO_ROOT, RUNTIME_DIR
 from hotline.engine.session import Session
 
-APPS = {"probe": REPO_ROOT / "tests" / "apps" / "probe", "counter": REPO_ROOT / "examples" / "counter",
-        "http": REPO_ROOT / "examples" / "http"}
+APPS = {
+    "probe": REPO_ROOT / "tests" / "apps" / "probe",
+    "counter": REPO_ROOT / "examples" / "counter",
+    "http": REPO_ROOT / "examples" / "http",
+}
 
 
 def copy_app(name: str, dest: Path) -> Path:
@@ -30,12 +32,12 @@ def copy_app(name: str, dest: Path) -> Path:
 class LiveApp:
     """A Session plus everything it reported, with waits that fail loudly on timeout."""
 
-    def __init__(self, crate: Path) -> None:
+    def __init__(self, crate: Path, app_args: list[str] | None = None) -> None:
         self.crate = crate
         self.events: list[dict] = []
         self.lines: list[str] = []
         self._cv = threading.Condition()
-        self.session = Session(crate, self._on_event)
+        self.session = Session(crate, self._on_event, app_args=app_args)
 
     def _on_event(self, e: dict) -> None:
         with self._cv:
@@ -76,8 +78,8 @@ class LiveApp:
 def live_app(tmp_path: Path) -> Iterator[Callable[[str], LiveApp]]:
     apps: list[LiveApp] = []
 
-    def start(name: str) -> LiveApp:
-        app = LiveApp(copy_app(name, tmp_path))
+    def start(name: str, app_args: list[str] | None = None) -> LiveApp:
+        app = LiveApp(copy_app(name, tmp_path), app_args)
         app.session.start()
         apps.append(app)
         return app

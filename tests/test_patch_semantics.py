@@ -29,7 +29,10 @@ def test_edited_function_and_closure_run_while_state_survives(live_app):
 def test_closure_passed_to_call_is_patched(live_app):
     app = live_app("probe")
     app.wait_line(lambda s: s.startswith("v=1"))
-    app.edit("hotline::call(|| step(&mut frame))", 'hotline::call(|| {\n            step(&mut frame);\n            println!("after-step");\n        })')
+    app.edit(
+        "hotline::call(|| step(&mut frame))",
+        'hotline::call(|| {\n            step(&mut frame);\n            println!("after-step");\n        })',
+    )
     mark = app.mark()
     app.patch()
     app.wait_line(lambda s: s == "after-step", after=mark)
@@ -107,7 +110,8 @@ def test_compile_error_keeps_the_app_on_its_last_good_code(live_app):
 def test_a_save_that_changes_no_code_is_no_change(live_app):
     app = live_app("probe")
     app.wait_line(lambda s: s.startswith("v=1"))
-    app.edit("fn version() -> u32 {", "// a comment\nfn version() -> u32 {")
+    # A comment on an existing line: no code and no line number moves.
+    app.edit("fn version() -> u32 {", "fn version() -> u32 { // returns the version")
     app.patch(expect="no-change")
 
 

@@ -26,13 +26,25 @@ fn log(msg: &str) {
 /// Starts the channel thread when the engine's environment is present; otherwise nothing.
 pub fn start_if_launched_by_engine() {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let (Some(socket), Some(token), Some(build_id)) = (var("HOTLINE_SOCKET"), var("HOTLINE_TOKEN"), var("HOTLINE_BUILD_ID")) else {
+    let (Some(socket), Some(token), Some(build_id)) = (
+        var("HOTLINE_SOCKET"),
+        var("HOTLINE_TOKEN"),
+        var("HOTLINE_BUILD_ID"),
+    ) else {
         return;
     };
-    let launch = Launch { socket, token, build_id };
-    let spawned = std::thread::Builder::new().name("hotline".into()).spawn(move || run(launch));
+    let launch = Launch {
+        socket,
+        token,
+        build_id,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("hotline".into())
+        .spawn(move || run(launch));
     if let Err(e) = spawned {
-        log(&format!("cannot start the patch thread: {e}; running unattached"));
+        log(&format!(
+            "cannot start the patch thread: {e}; running unattached"
+        ));
     }
 }
 
@@ -49,11 +61,16 @@ fn run(launch: Launch) {
             Ok(stream) => {
                 warned = false;
                 if let Err(e) = serve(&launch, region, anchor, stream, &mut last_seq) {
-                    log(&format!("engine connection ended: {e}; running unattached, will reconnect"));
+                    log(&format!(
+                        "engine connection ended: {e}; running unattached, will reconnect"
+                    ));
                 }
             }
             Err(e) if !warned => {
-                log(&format!("cannot reach the engine at {}: {e}; running unattached", launch.socket));
+                log(&format!(
+                    "cannot reach the engine at {}: {e}; running unattached",
+                    launch.socket
+                ));
                 warned = true;
             }
             Err(_) => {}
@@ -62,7 +79,13 @@ fn run(launch: Launch) {
     }
 }
 
-fn serve(launch: &Launch, region: Region, anchor: u64, stream: UnixStream, last_seq: &mut u64) -> std::io::Result<()> {
+fn serve(
+    launch: &Launch,
+    region: Region,
+    anchor: u64,
+    stream: UnixStream,
+    last_seq: &mut u64,
+) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let hello = format!(
         "{{\"type\":\"hello\",\"protocol\":1,\"pid\":{},\"build_id\":{},\"token\":{},\"anchor\":{},\"region\":{{\"start\":{},\"size\":{}}}}}\n",
@@ -77,16 +100,29 @@ fn serve(launch: &Launch, region: Region, anchor: u64, stream: UnixStream, last_
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = Vec::new();
-        let n = (&mut reader).take(MAX_MESSAGE + 1).read_until(b'\n', &mut line)?;
+        let n = (&mut reader)
+            .take(MAX_MESSAGE + 1)
+            .read_until(b'\n', &mut line)?;
         if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "engine closed the channel"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "engine closed the channel",
+            ));
         }
         if line.last() != Some(&b'\n') {
             if n as u64 > MAX_MESSAGE {
-                log(&format!("refused a message longer than {MAX_MESSAGE} bytes; closing the channel"));
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "oversized message"));
+                log(&format!(
+                    "refused a message longer than {MAX_MESSAGE} bytes; closing the channel"
+                ));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "oversized message",
+                ));
             }
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "truncated message"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "truncated message",
+            ));
         }
         let reply = handle(launch, region, &line, last_seq);
         out.write_all(reply.as_bytes())?;
@@ -101,7 +137,11 @@ fn handle(launch: &Launch, region: Region, line: &[u8], last_seq: &mut u64) -> S
         Ok((seq, patch)) => {
             *last_seq = seq;
             let loaded = loader::load(region, &patch).map(|()| {
-                let entries: Vec<(usize, usize)> = patch.table.iter().map(|&(o, n)| (o as usize, n as usize)).collect();
+                let entries: Vec<(usize, usize)> = patch
+                    .table
+                    .iter()
+                    .map(|&(o, n)| (o as usize, n as usize))
+                    .collect();
                 crate::table::publish(&entries);
             });
             (seq, loaded)
@@ -127,39 +167,75 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
     let msg = json::parse(text.trim_end()).map_err(|e| (0, format!("malformed message: {e}")))?;
     let seq = msg.get("seq").and_then(Value::as_u64).unwrap_or(0);
     let fail = |why: String| (seq, why);
-    let field = |k: &str| msg.get(k).ok_or_else(|| fail(format!("missing field {k:?}")));
-    let string = |k: &str| field(k)?.as_str().ok_or_else(|| fail(format!("field {k:?} must be a string")));
-    let number = |v: &Value, what: &str| v.as_u64().ok_or_else(|| fail(format!("{what} must be a non-negative integer")));
+    let field = |k: &str| {
+        msg.get(k)
+            .ok_or_else(|| fail(format!("missing field {k:?}")))
+    };
+    let string = |k: &str| {
+        field(k)?
+            .as_str()
+            .ok_or_else(|| fail(format!("field {k:?} must be a string")))
+    };
+    let number = |v: &Value, what: &str| {
+        v.as_u64()
+            .ok_or_else(|| fail(format!("{what} must be a non-negative integer")))
+    };
     if string("type")? != "patch" {
         return Err(fail("unknown message type".into()));
     }
     if string("token")? != launch.token {
-        return Err(fail("wrong token: this patch does not come from the engine that launched the app".into()));
+        return Err(fail(
+            "wrong token: this patch does not come from the engine that launched the app".into(),
+        ));
     }
     if string("build_id")? != launch.build_id {
-        return Err(fail(format!("patch is for build {:?}, this app is build {:?}", string("build_id")?, launch.build_id)));
+        return Err(fail(format!(
+            "patch is for build {:?}, this app is build {:?}",
+            string("build_id")?,
+            launch.build_id
+        )));
     }
     let seq = number(field("seq")?, "seq")?;
     if seq <= last_seq {
-        return Err(fail(format!("patch {seq} was already seen (replayed or out of order; last was {last_seq})")));
+        return Err(fail(format!(
+            "patch {seq} was already seen (replayed or out of order; last was {last_seq})"
+        )));
     }
-    let array = |k: &str| field(k)?.as_array().ok_or_else(|| fail(format!("field {k:?} must be an array")));
+    let array = |k: &str| {
+        field(k)?
+            .as_array()
+            .ok_or_else(|| fail(format!("field {k:?} must be an array")))
+    };
     let mut segments = Vec::new();
     for s in array("segments")? {
         let n = |k: &str| number(s.get(k).unwrap_or(&Value::Null), &format!("segment {k}"));
-        let prot = s.get("prot").and_then(Value::as_str).ok_or_else(|| fail("segment prot must be a string".into()))?;
-        segments.push(Segment { addr: n("addr")?, offset: n("offset")?, filesz: n("filesz")?, memsz: n("memsz")?, prot: prot.into() });
+        let prot = s
+            .get("prot")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("segment prot must be a string".into()))?;
+        segments.push(Segment {
+            addr: n("addr")?,
+            offset: n("offset")?,
+            filesz: n("filesz")?,
+            memsz: n("memsz")?,
+            prot: prot.into(),
+        });
     }
     let mut imports = Vec::new();
     for i in array("imports")? {
         let slot = number(i.get("slot").unwrap_or(&Value::Null), "import slot")?;
-        let name = i.get("name").and_then(Value::as_str).ok_or_else(|| fail("import name must be a string".into()))?;
+        let name = i
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| fail("import name must be a string".into()))?;
         imports.push((slot, name.to_string()));
     }
     let mut table = Vec::new();
     for pair in array("table")? {
         match pair.as_array() {
-            Some([old, new]) => table.push((number(old, "table entry")?, number(new, "table entry")?)),
+            Some([old, new]) => {
+                table.push((number(old, "table entry")?, number(new, "table entry")?))
+            }
             _ => return Err(fail("table entries must be [old, new] pairs".into())),
         }
     }
@@ -167,5 +243,14 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
         None | Some(Value::Null) => None,
         Some(v) => Some(number(v, "eh_frame")?),
     };
-    Ok((seq, Patch { image: string("image")?.to_string(), segments, imports, eh_frame, table }))
+    Ok((
+        seq,
+        Patch {
+            image: string("image")?.to_string(),
+            segments,
+            imports,
+            eh_frame,
+            table,
+        },
+    ))
 }

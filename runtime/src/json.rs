@@ -47,7 +47,10 @@ impl Value {
 
 /// Parses one JSON document; the error says where and why it is malformed.
 pub fn parse(text: &str) -> Result<Value, String> {
-    let mut p = Parser { s: text.as_bytes(), i: 0 };
+    let mut p = Parser {
+        s: text.as_bytes(),
+        i: 0,
+    };
     let v = p.value(0)?;
     p.ws();
     if p.i != p.s.len() {
@@ -148,7 +151,12 @@ impl Parser<'_> {
 
     fn number(&mut self) -> Result<Value, String> {
         let start = self.i;
-        while self.i < self.s.len() && matches!(self.s[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+        while self.i < self.s.len()
+            && matches!(
+                self.s[self.i],
+                b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+            )
+        {
             self.i += 1;
         }
         let text = std::str::from_utf8(&self.s[start..self.i]).map_err(|e| e.to_string())?;
@@ -232,13 +240,27 @@ mod tests {
     fn parses_nested_documents() {
         let v = parse(r#"{"a": [1, -2, 3.5, "x\n\u0041"], "b": {"c": null, "d": true}}"#).unwrap();
         assert_eq!(v.get("a").unwrap().as_array().unwrap()[0], Value::Int(1));
-        assert_eq!(v.get("a").unwrap().as_array().unwrap()[3].as_str(), Some("x\nA"));
+        assert_eq!(
+            v.get("a").unwrap().as_array().unwrap()[3].as_str(),
+            Some("x\nA")
+        );
         assert_eq!(v.get("b").unwrap().get("d"), Some(&Value::Bool(true)));
     }
 
     #[test]
     fn rejects_malformed_documents_without_panicking() {
-        for bad in ["", "{", "[1,", "{\"a\" 1}", "\"abc", "nul", "{}x", "[\"\\u12\"]", "-", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"] {
+        for bad in [
+            "",
+            "{",
+            "[1,",
+            "{\"a\" 1}",
+            "\"abc",
+            "nul",
+            "{}x",
+            "[\"\\u12\"]",
+            "-",
+            "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

@@ -94,3 +94,15 @@ pub fn patches_applied() -> usize {
 pub extern "C" fn hotline_aslr_anchor() -> usize {
     hotline_aslr_anchor as *const () as usize
 }
+
+/// Connects to the engine as the process starts, so patches can arrive before the first
+/// [`call`] (a server may wait a long time for its first request).
+#[cfg(all(debug_assertions, target_os = "linux"))]
+#[used]
+#[link_section = ".init_array"]
+static CONNECT_AT_START: extern "C" fn() = {
+    extern "C" fn connect_at_start() {
+        table::ensure_started();
+    }
+    connect_at_start
+};

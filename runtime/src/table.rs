@@ -44,7 +44,10 @@ pub fn publish(entries: &[(usize, usize)]) {
 }
 
 pub fn add_handler(handler: Handler) {
-    HANDLERS.lock().unwrap_or_else(|e| e.into_inner()).push(handler);
+    HANDLERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(handler);
 }
 
 /// Runs the registered handlers once for every patch applied since they last ran.

@@ -69,7 +69,9 @@ def link(argv: list[str]) -> int:
     keep_objects(argv, _capture_dir() / "objects")
     args = fat_link_args(argv)
     linker = os.environ.get("HOTLINE_REAL_LINKER", "cc")
-    (_capture_dir() / "link.json").write_text(json.dumps({"linker": linker, "args": argv, "cwd": os.getcwd()}))
+    (_capture_dir() / "link.json").write_text(
+        json.dumps({"linker": linker, "args": argv, "cwd": os.getcwd()})
+    )
     return subprocess.call([linker, *args], close_fds=False)
 
 

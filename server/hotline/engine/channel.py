@@ -48,7 +48,11 @@ class PatchChannel:
 
     def env(self) -> dict[str, str]:
         """The environment that tells the runtime where and how to connect."""
-        return {"HOTLINE_SOCKET": str(self.path), "HOTLINE_TOKEN": self.token, "HOTLINE_BUILD_ID": self.build_id}
+        return {
+            "HOTLINE_SOCKET": str(self.path),
+            "HOTLINE_TOKEN": self.token,
+            "HOTLINE_BUILD_ID": self.build_id,
+        }
 
     def accept(self, pid: int, timeout: float) -> Hello:
         """Waits for the app with process id `pid` to connect and say hello."""
@@ -57,7 +61,9 @@ class PatchChannel:
             try:
                 conn, _ = self._server.accept()
             except TimeoutError as e:
-                raise ChannelError(f"the app did not connect within {timeout:.0f}s (does it call hotline::call?)") from e
+                raise ChannelError(
+                    f"the app did not connect within {timeout:.0f}s (does it call hotline::call?)"
+                ) from e
             conn.settimeout(timeout)
             reader = conn.makefile("rb")
             try:

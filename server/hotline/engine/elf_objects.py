@@ -114,10 +114,21 @@ def read_object(path: Path) -> ObjectFile:
             symbols = read_symbols(body(h), body(headers[h["sh_link"]]))
         elif stype == "SHT_RELA":
             relas.append((h["sh_info"], body(h)))
-        elif i and stype in ("SHT_PROGBITS", "SHT_NOBITS", "SHT_INIT_ARRAY", "SHT_FINI_ARRAY", "SHT_AMD64_UNWIND"):
+        elif i and stype in (
+            "SHT_PROGBITS",
+            "SHT_NOBITS",
+            "SHT_INIT_ARRAY",
+            "SHT_FINI_ARRAY",
+            "SHT_AMD64_UNWIND",
+        ):
             sections[i] = Section(
-                i, name_of(h), SHT_NOBITS if stype == "SHT_NOBITS" else 1, h["sh_flags"],
-                max(1, h["sh_addralign"]), h["sh_size"], body(h),
+                i,
+                name_of(h),
+                SHT_NOBITS if stype == "SHT_NOBITS" else 1,
+                h["sh_flags"],
+                max(1, h["sh_addralign"]),
+                h["sh_size"],
+                body(h),
             )
     for target, data in relas:
         if target in sections:

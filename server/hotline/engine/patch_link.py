@@ -103,7 +103,9 @@ def _segment_of(flags: int) -> str:
 
 
 class _Linker:
-    def __init__(self, objects: list[ObjectFile], exe: Executable, slide: int, prior: ProcessSymbols, base: int):
+    def __init__(
+        self, objects: list[ObjectFile], exe: Executable, slide: int, prior: ProcessSymbols, base: int
+    ):
         self.objs, self.exe, self.slide, self.prior, self.base = objects, exe, slide, prior, base
         self.placed: dict[tuple[int, int], Target] = {}
         self.loaded: dict[str, list[tuple[int, int]]] = {"rx": [], "r": [], "rw": []}
@@ -112,7 +114,12 @@ class _Linker:
         self.globals: dict[str, tuple[int, int]] = {}
         for oi, obj in enumerate(objects):
             for si, sym in enumerate(obj.symbols):
-                if sym.bind != STB_LOCAL and sym.defined and sym.shndx != SHN_COMMON and sym.name not in self.globals:
+                if (
+                    sym.bind != STB_LOCAL
+                    and sym.defined
+                    and sym.shndx != SHN_COMMON
+                    and sym.name not in self.globals
+                ):
                     self.globals[sym.name] = (oi, si)
 
     # -- placement ---------------------------------------------------------------------
@@ -255,9 +262,9 @@ class _Linker:
         for name, i in self.stubs.items():
             slot = got_base + 8 * (len(self.got) + i)
             stub = self.seg_base["rx"] + self.stub_off + 8 * i
-            buf["rx"][self.stub_off + 8 * i : self.stub_off + 8 * i + 8] = b"\xff\x25" + struct.pack(
-                "<i", slot - (stub + 6)
-            ) + b"\xcc\xcc"
+            buf["rx"][self.stub_off + 8 * i : self.stub_off + 8 * i + 8] = (
+                b"\xff\x25" + struct.pack("<i", slot - (stub + 6)) + b"\xcc\xcc"
+            )
             imports.append((slot, name))
 
         got_values: dict[tuple, int] = {}
@@ -266,14 +273,18 @@ class _Linker:
             kind, value = self.resolve(oi, idx)
             if tpoff:
                 if kind != "tls":
-                    raise PatchLinkError("HL1099", f"TLS relocation against non-TLS {self.objs[oi].symbols[idx].name}")
+                    raise PatchLinkError(
+                        "HL1099", f"TLS relocation against non-TLS {self.objs[oi].symbols[idx].name}"
+                    )
                 struct.pack_into("<q", buf["rw"], slot_off, self.exe.tpoff(int(value)))
             elif kind == "import":
                 imports.append((got_base + 8 * i, str(value)))
             elif kind == "abs":
                 struct.pack_into("<Q", buf["rw"], slot_off, int(value))
             else:
-                raise PatchLinkError("HL1099", f"GOT entry for thread-local {self.objs[oi].symbols[idx].name}")
+                raise PatchLinkError(
+                    "HL1099", f"GOT entry for thread-local {self.objs[oi].symbols[idx].name}"
+                )
             got_values[(oi, idx, tpoff)] = got_base + 8 * i
 
         for (oi, si), (seg, off) in self.offsets.items():
@@ -287,7 +298,9 @@ class _Linker:
         segments, file_off = [], 0
         for seg in ("rx", "r", "rw"):
             size = len(buf[seg])
-            segments.append({"addr": self.seg_base[seg], "offset": file_off, "filesz": size, "memsz": size, "prot": seg})
+            segments.append(
+                {"addr": self.seg_base[seg], "offset": file_off, "filesz": size, "memsz": size, "prot": seg}
+            )
             file_off += size
         return LinkedPatch(
             image=image,
@@ -300,7 +313,9 @@ class _Linker:
             size=self.end - self.base,
         )
 
-    def apply(self, out: bytearray, seg: str, sec_off: int, sec_addr: int, oi: int, r, got_values, imports) -> None:
+    def apply(
+        self, out: bytearray, seg: str, sec_off: int, sec_addr: int, oi: int, r, got_values, imports
+    ) -> None:
         at = sec_off + r.offset
         p = sec_addr + r.offset
         t = r.type
@@ -317,7 +332,9 @@ class _Linker:
                 imports.append((p, name))
                 return
             else:
-                raise PatchLinkError("HL1099", f"cannot reach shared-library symbol {name} from patched code", name)
+                raise PatchLinkError(
+                    "HL1099", f"cannot reach shared-library symbol {name} from patched code", name
+                )
         if t == R_X86_64_TPOFF32:
             if kind != "tls":
                 raise PatchLinkError("HL1099", "local-exec TLS relocation against a non-TLS symbol")
@@ -333,7 +350,12 @@ class _Linker:
         elif t == R_X86_64_PC64:
             struct.pack_into("<q", out, at, s + r.addend - p)
         elif t in (R_X86_64_32, R_X86_64_32S):
-            struct.pack_into("<i" if t == R_X86_64_32S else "<I", out, at, self._fits32(s + r.addend, oi, r, t == R_X86_64_32S))
+            struct.pack_into(
+                "<i" if t == R_X86_64_32S else "<I",
+                out,
+                at,
+                self._fits32(s + r.addend, oi, r, t == R_X86_64_32S),
+            )
         else:
             raise PatchLinkError("HL1099", f"unsupported relocation type {t} in {self.objs[oi].path.name}")
 
@@ -359,7 +381,9 @@ class _Linker:
     def jump_table(self, functions: dict[str, int]) -> list[tuple[int, int]]:
         table = []
         for name, new in functions.items():
-            olds = [a + self.slide for a in self.exe.function_addresses(name)] + self.prior.functions.get(name, [])
+            olds = [a + self.slide for a in self.exe.function_addresses(name)] + self.prior.functions.get(
+                name, []
+            )
             table += [(old, new) for old in olds]
         return table
 

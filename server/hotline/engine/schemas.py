@@ -17,4 +17,7 @@ def validator(name: str) -> Draft202012Validator:
 
 def problems(name: str, message: object) -> list[str]:
     """Every way `message` breaks schema `name`, as readable sentences (empty when valid)."""
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator(name).iter_errors(message)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in validator(name).iter_errors(message)
+    ]

@@ -154,8 +154,14 @@ class Session:
             reason = msg.get("reason")
             if reason == "compiler-artifact":
                 done += 1
-                self.on_event({"event": "build-progress", "done": min(done, meta_units), "total": meta_units,
-                               "crate": msg["target"]["name"]})
+                self.on_event(
+                    {
+                        "event": "build-progress",
+                        "done": min(done, meta_units),
+                        "total": meta_units,
+                        "crate": msg["target"]["name"],
+                    }
+                )
                 if msg.get("executable") and msg["target"]["name"] == self.bin_name:
                     exe_path = Path(msg["executable"])
             elif reason == "compiler-message" and msg["message"].get("level") in ("error", "warning"):
@@ -174,8 +180,15 @@ class Session:
         shutil.copy2(exe_path, launched)
         self.exe = load_executable(launched)
         self.baseline = fingerprints(self._read_objects(self.capture_dir / "objects"))
-        self.on_event({"event": "build-finished", "ok": True, "ms": _ms(started), "diagnostics": diags,
-                       "executable": str(launched)})
+        self.on_event(
+            {
+                "event": "build-finished",
+                "ok": True,
+                "ms": _ms(started),
+                "diagnostics": diags,
+                "executable": str(launched),
+            }
+        )
         return launched
 
     @staticmethod
@@ -188,8 +201,12 @@ class Session:
         assert self.exe is not None
         channel = PatchChannel(self.build_id)
         proc = subprocess.Popen(
-            [str(executable), *self.app_args], cwd=self.crate_dir, env=os.environ | channel.env(),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            [str(executable), *self.app_args],
+            cwd=self.crate_dir,
+            env=os.environ | channel.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
         )
         for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
             threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
@@ -199,18 +216,25 @@ class Session:
             hello = channel.accept(proc.pid, self.connect_timeout)
         except ChannelError:
             channel.close()
+            proc.kill()  # an app we cannot patch is not left running behind the user's back
+            proc.wait()
             raise
         anchor = self.exe.address(ANCHOR)
         assert anchor is not None
         self.running = _Running(
-            proc, channel, slide=hello.anchor - anchor, region_next=hello.region_start,
+            proc,
+            channel,
+            slide=hello.anchor - anchor,
+            region_next=hello.region_start,
             region_end=hello.region_start + hello.region_size,
         )
         return proc.pid
 
     def _forward(self, stream, name: str) -> None:
         for raw in iter(stream.readline, b""):
-            self.on_event({"event": "app-output", "stream": name, "line": raw.decode(errors="replace").rstrip("\n")})
+            self.on_event(
+                {"event": "app-output", "stream": name, "line": raw.decode(errors="replace").rstrip("\n")}
+            )
 
     def _watch_exit(self, proc: subprocess.Popen) -> None:
         code = proc.wait()
@@ -274,20 +298,27 @@ class Session:
         if not changes.any:
             return self._emit("no-change", diagnostics=diags, ms=_ms(started))
         if running.region_next >= running.region_end:
-            return self._emit("patch-refused", rule="HL1098", reason="the patch region is full: restart the app")
+            return self._emit(
+                "patch-refused", rule="HL1098", reason="the patch region is full: restart the app"
+            )
         try:
             linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)
         except PatchLinkError as e:
             return self._emit("patch-refused", rule=e.rule, reason=str(e), symbol=e.symbol, diagnostics=diags)
         if running.region_next + linked.size > running.region_end:
-            return self._emit("patch-refused", rule="HL1098", reason="the patch region is full: restart the app")
+            return self._emit(
+                "patch-refused", rule="HL1098", reason="the patch region is full: restart the app"
+            )
         t_link = time.perf_counter()
         image = work / "patch.img"
         image.write_bytes(linked.image)
         message = {
-            "seq": seq, "image": str(image), "segments": linked.segments,
+            "seq": seq,
+            "image": str(image),
+            "segments": linked.segments,
             "imports": [{"slot": s, "name": n} for s, n in linked.imports],
-            "eh_frame": linked.eh_frame, "table": [list(p) for p in linked.table],
+            "eh_frame": linked.eh_frame,
+            "table": [list(p) for p in linked.table],
         }
         try:
             result = running.channel.send_patch(message)
@@ -296,7 +327,9 @@ class Session:
         t_done = time.perf_counter()
         running.seq = seq
         if result["status"] != "applied":
-            return self._emit("patch-refused", rule="HL1096", reason=result.get("reason", ""), diagnostics=diags)
+            return self._emit(
+                "patch-refused", rule="HL1096", reason=result.get("reason", ""), diagnostics=diags
+            )
         running.region_next += linked.size
         running.prior.data.update(linked.new_data)
         for name, addr in linked.functions.items():
@@ -304,13 +337,21 @@ class Session:
         self.baseline = new_prints
         apply_ms = result["apply_us"] / 1000
         phases = {
-            "rustc": _ms(started, t_rustc), "diff": _ms(t_rustc, t_diff), "link": _ms(t_diff, t_link),
-            "deliver": max(0.0, round(_ms(t_link, t_done) - apply_ms, 1)), "apply": round(apply_ms, 1),
+            "rustc": _ms(started, t_rustc),
+            "diff": _ms(t_rustc, t_diff),
+            "link": _ms(t_diff, t_link),
+            "deliver": max(0.0, round(_ms(t_link, t_done) - apply_ms, 1)),
+            "apply": round(apply_ms, 1),
         }
         return self._emit(
-            "patched", seq=seq, ms=_ms(started, t_done), phases=phases,
-            functions=[demangle(n) for n in changes.changed], added=[demangle(n) for n in changes.added],
-            symbols=changes.changed + changes.added, diagnostics=diags,
+            "patched",
+            seq=seq,
+            ms=_ms(started, t_done),
+            phases=phases,
+            functions=[demangle(n) for n in changes.changed],
+            added=[demangle(n) for n in changes.added],
+            symbols=changes.changed + changes.added,
+            diagnostics=diags,
         )
 
     def _thin_rustc(self, out_dir: Path) -> tuple[int, list[str]]:
@@ -321,7 +362,9 @@ class Session:
         env["HOTLINE_THIN_DIR"] = str(out_dir)
         args = ["--json=artifacts" if a.startswith("--json=") else a for a in record["args"]]
         try:
-            proc = subprocess.run([record["rustc"], *args], cwd=record["cwd"], env=env, capture_output=True, text=True)
+            proc = subprocess.run(
+                [record["rustc"], *args], cwd=record["cwd"], env=env, capture_output=True, text=True
+            )
         except FileNotFoundError as e:
             raise HotlineError(f"rustc not found at {record['rustc']}: run a full rebuild") from e
         return proc.returncode, proc.stderr.splitlines()

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +104,13 @@ class HotlineLanguageServer(LanguageServer):
 
     # -- outgoing -----------------------------------------------------------------------
     def status(self, state: str, **fields: Any) -> None:
+        """Sends hotline/status (schemas/lsp-status.schema.json); None fields are left out, except the
+        exitCode of a stopped app (null: killed by a signal or stopped by the user)."""
         self.state = state
-        params = {"state": state, **{k: v for k, v in fields.items() if v is not None or k == "exitCode"}}
-        if "exitCode" in fields and state != "stopped":
-            params.pop("exitCode")
+        params = {"state": state}
+        params.update(
+            (k, v) for k, v in fields.items() if v is not None or (k == "exitCode" and state == "stopped")
+        )
         self.protocol.notify(STATUS, params)
 
     def error(self, message: str) -> None:
@@ -249,9 +253,18 @@ class HotlineLanguageServer(LanguageServer):
                 return {"ok": False, "message": str(e)}
             except Exception as e:  # channel errors and the like
                 log.exception("starting the app")
+                await asyncio.to_thread(self._kill_orphan)
                 self.error(f"Hotline could not start the app: {e}")
                 return {"ok": False, "message": str(e)}
             return {"ok": True, "pid": pid}
+
+    def _kill_orphan(self) -> None:
+        """The engine leaves the app running when it never connects to the patch channel: end it."""
+        pid, self.app_pid = self.app_pid, None
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
 
     async def stop_app(self) -> dict:
         async with self.engine_lock:
