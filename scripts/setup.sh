@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what Hotline and its tests need on a fresh Debian machine with Rust and Python 3.11+.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+command -v cc >/dev/null || { apt-get update -qq && apt-get install -y -qq build-essential; }
+python3 -m pip install -q --disable-pip-version-check -e '.[test]'
