@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hotline import REPO_ROOT, RUNTIME_DIR
 from hotline.engine.session import Session
-
-APPS = {
-    "probe": REPO_ROOT / "tests" / "apps" / "probe",
-    "counter": REPO_ROOT / "examples" / "counter",
-    "http": REPO_ROOT / "examples" / "http",
-}
-
-
-def copy_app(name: str, dest: Path) -> Path:
-    """A copy of a bundled app whose `hotline` dependency points at this checkout's runtime."""
-    target = dest / name
-    shutil.copytree(APPS[name], target, ignore=shutil.ignore_patterns("target"))
-    manifest = target / "Cargo.toml"
-    manifest.write_text(re.sub(r'path = "[./]*runtime"', f'path = "{RUNTIME_DIR}"', manifest.read_text()))
-    return target
+from hotline.examples import copy_app
 
 
 class LiveApp:

@@ -61,8 +61,9 @@ def keep_objects(args: list[str], dest: Path) -> None:
     """Copies the crate's own objects: the baseline the first thin build is diffed against."""
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    for i, a in enumerate(x for x in args if x.endswith(".o")):
-        shutil.copy(a, dest / f"{i + 1}-{Path(a).name}")
+    for a in args:
+        if a.endswith(".rcgu.o"):
+            shutil.copy(a, dest / Path(a).name)
 
 
 def link(argv: list[str]) -> int:

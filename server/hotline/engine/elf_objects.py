@@ -6,6 +6,7 @@ pyelftools finds the section headers; symbol and relocation tables are decoded w
 
 from __future__ import annotations
 
+import io
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,10 +92,11 @@ def read_symbols(data: bytes, strtab: bytes) -> list[Symbol]:
     return out
 
 
-def read_object(path: Path) -> ObjectFile:
-    with open(path, "rb") as f:
-        raw = f.read()
-    elf = ELFFile(__import__("io").BytesIO(raw))
+def read_object(path: Path, raw: bytes | None = None) -> ObjectFile:
+    """Parses the object at `path` (or its already-read bytes `raw`)."""
+    if raw is None:
+        raw = path.read_bytes()
+    elf = ELFFile(io.BytesIO(raw))
     headers = [elf.get_section(i).header for i in range(elf.num_sections())]
     names = elf.get_section(elf["e_shstrndx"]).data()
 

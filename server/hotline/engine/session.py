@@ -19,9 +19,9 @@ from pathlib import Path
 
 from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
-from hotline.engine.elf_objects import ObjectFile, read_object
 from hotline.engine.executable import ANCHOR, Executable, load_executable
-from hotline.engine.object_diff import diff_functions, fingerprints
+from hotline.engine.object_cache import ObjectCache
+from hotline.engine.object_diff import diff_functions
 from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
 from hotline.engine.shims import write_shims
 
@@ -103,6 +103,7 @@ class Session:
         self.capture_dir = self.target_dir / "capture"
         self.exe: Executable | None = None
         self.baseline: dict[str, bytes] = {}
+        self.objects = ObjectCache()
         self.build_id = ""
         self.running: _Running | None = None
         self._lock = threading.Lock()
@@ -179,7 +180,8 @@ class Session:
         launched = run_dir / f"{self.bin_name}-{self.build_id}"
         shutil.copy2(exe_path, launched)
         self.exe = load_executable(launched)
-        self.baseline = fingerprints(self._read_objects(self.capture_dir / "objects"))
+        self.objects = ObjectCache()
+        _, self.baseline = self.objects.load(self.capture_dir / "objects")
         self.on_event(
             {
                 "event": "build-finished",
@@ -190,10 +192,6 @@ class Session:
             }
         )
         return launched
-
-    @staticmethod
-    def _read_objects(folder: Path) -> list[ObjectFile]:
-        return [read_object(p) for p in sorted(folder.glob("*.o")) if not p.name.endswith("-symbols.o")]
 
     # -- the app ---------------------------------------------------------------------
     def launch(self, executable: Path) -> int:
@@ -291,8 +289,7 @@ class Session:
         diags = _diagnostics(stderr)
         if rc != 0:
             return self._emit("compile-error", diagnostics=diags, ms=_ms(started))
-        objects = self._read_objects(work / "objects")
-        new_prints = fingerprints(objects)
+        objects, new_prints = self.objects.load(work / "objects")
         changes = diff_functions(self.baseline, new_prints)
         t_diff = time.perf_counter()
         if not changes.any:

@@ -20,13 +20,13 @@ PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.en
 _LINK = """#!/bin/sh
 # Hotline linker shim. Thin build: copy the crate's objects out, link nothing.
 if [ -n "$HOTLINE_THIN_DIR" ]; then
-  i=0
   for a in "$@"; do
-    case "$a" in
-      *.o) i=$((i+1)); cp "$a" "$HOTLINE_THIN_DIR/$i-${{a##*/}}" || exit 1 ;;
-    esac
+    shift
+    case "$a" in *.rcgu.o) set -- "$@" "$a" ;; esac
   done
-  exit 0
+  # One process for all objects; hard links cost no copy and outlive rustc's cleanup.
+  ln -f -- "$@" "$HOTLINE_THIN_DIR/" 2>/dev/null || cp -- "$@" "$HOTLINE_THIN_DIR/"
+  exit $?
 fi
 PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.engine.capture link "$@"
 """

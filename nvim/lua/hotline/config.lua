@@ -1,0 +1,132 @@
+---@mod hotline.config Hotline configuration
+
+---@class hotline.KeymapsConfig
+---@field run? string            Keys for :HotlineRun (buffer-local in Rust buffers with a Hotline client)
+---@field stop? string           Keys for :HotlineStop
+---@field restart? string        Keys for :HotlineRestart
+---@field rebuild? string        Keys for :HotlineRebuild
+---@field last_patch? string     Keys for :HotlineLastPatch
+---@field log? string            Keys for :HotlineLog
+---@field codelens_run? string   Keys for vim.lsp.codelens.run()
+
+---@class hotline.LogConfig
+---@field max_lines integer       Lines of app output kept per workspace (older lines are dropped)
+---@field status_lines boolean    Also log Hotline state changes ("[hotline] patched in 142ms") between app lines
+---@field split string            Command used to open the log window ("botright 12split", "vsplit", "tabnew", …)
+
+---@class hotline.Config
+---@field python string                   Python interpreter with the `hotline` package installed
+---@field cmd? string[]                   Server command; nil means { python, "-m", "hotline.lsp" }
+---@field filetypes string[]              Filetypes that start the server
+---@field crate? string                   Crate to run (settings.crate), absolute or relative to the workspace root; nil: the workspace root, or for a virtual workspace the crate of the first buffer opened
+---@field bin? string                     Binary target to run (settings.bin) when the crate has several
+---@field app_args string[]               Arguments passed to the app (settings.appArgs)
+---@field patch_on_save boolean           Patch the running app on each :write of a .rs file of the crate (settings.patchOnSave)
+---@field env table<string,string>        Environment for cargo and the app (settings.env)
+---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
+---@field notify boolean                  vim.notify() on errors, refused patches and app exits
+---@field keymaps false|hotline.KeymapsConfig  Buffer-local keymaps; false (default) defines none, true uses the suggested ones
+---@field log hotline.LogConfig
+---@field on_status? fun(status: hotline.Status, client_id: integer)  Called on every hotline/status notification
+
+local M = {}
+
+--- vim.validate in the form of both 0.10 (table spec) and 0.11+.
+local function validate(name, value, types, optional)
+  vim.validate({ [name] = { value, types, optional } })
+end
+
+---@type hotline.Config
+M.defaults = {
+  python = "python3",
+  cmd = nil,
+  filetypes = { "rust" },
+  crate = nil,
+  bin = nil,
+  app_args = {},
+  patch_on_save = true,
+  env = {},
+  codelens = true,
+  notify = true,
+  keymaps = false,
+  log = {
+    max_lines = 10000,
+    status_lines = true,
+    split = "botright 12split",
+  },
+  on_status = nil,
+}
+
+--- Keymaps used when `keymaps = true`.
+---@type hotline.KeymapsConfig
+M.suggested_keymaps = {
+  run = "<leader>hr",
+  stop = "<leader>hs",
+  restart = "<leader>hR",
+  rebuild = "<leader>hb",
+  last_patch = "<leader>hp",
+  log = "<leader>hl",
+  codelens_run = "<leader>hc",
+}
+
+---@type hotline.Config
+M.options = vim.deepcopy(M.defaults)
+
+---@param opts? table
+---@return hotline.Config
+function M.setup(opts)
+  opts = opts or {}
+  validate("opts", opts, "table")
+  local merged = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
+  -- Lists are replaced, not merged.
+  for _, key in ipairs({ "cmd", "filetypes", "app_args" }) do
+    if opts[key] ~= nil then
+      merged[key] = opts[key]
+    end
+  end
+  if merged.keymaps == true then
+    merged.keymaps = vim.deepcopy(M.suggested_keymaps)
+  end
+  validate("python", merged.python, "string")
+  validate("cmd", merged.cmd, "table", true)
+  validate("filetypes", merged.filetypes, "table")
+  validate("crate", merged.crate, "string", true)
+  validate("bin", merged.bin, "string", true)
+  validate("app_args", merged.app_args, "table")
+  validate("patch_on_save", merged.patch_on_save, "boolean")
+  validate("env", merged.env, "table")
+  validate("on_status", merged.on_status, "function", true)
+  M.options = merged
+  return merged
+end
+
+--- The server command.
+---@return string[]
+function M.server_cmd()
+  local o = M.options
+  return o.cmd or { o.python, "-m", "hotline.lsp" }
+end
+
+--- initializationOptions for a workspace (schemas/settings.schema.json).
+---@param crate? string  crate directory found for the buffer that started the client (used when `crate` is unset)
+---@return table
+function M.settings(crate)
+  local o = M.options
+  local s = { patchOnSave = o.patch_on_save }
+  local c = o.crate or crate
+  if c then
+    s.crate = c
+  end
+  if o.bin then
+    s.bin = o.bin
+  end
+  if #o.app_args > 0 then
+    s.appArgs = o.app_args
+  end
+  if next(o.env) ~= nil then
+    s.env = o.env
+  end
+  return s
+end
+
+return M

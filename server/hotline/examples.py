@@ -1,0 +1,24 @@
+"""Copies of the bundled apps for tests and benchmarks, wired to this checkout's runtime."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from hotline import REPO_ROOT, RUNTIME_DIR
+
+APPS = {
+    "counter": REPO_ROOT / "examples" / "counter",
+    "http": REPO_ROOT / "examples" / "http",
+    "probe": REPO_ROOT / "tests" / "apps" / "probe",
+}
+
+
+def copy_app(name: str, dest: Path) -> Path:
+    """A copy of a bundled app whose `hotline` dependency points at this checkout's runtime."""
+    target = dest / name
+    shutil.copytree(APPS[name], target, ignore=shutil.ignore_patterns("target"))
+    manifest = target / "Cargo.toml"
+    manifest.write_text(re.sub(r'path = "[./]*runtime"', f'path = "{RUNTIME_DIR}"', manifest.read_text()))
+    return target
