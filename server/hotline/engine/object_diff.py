@@ -50,6 +50,11 @@ def _fingerprint(obj: ObjectFile, sec: Section, start: int, size: int) -> bytes:
     return h.digest()
 
 
+def section_fingerprint(obj: ObjectFile, sec: Section) -> bytes:
+    """Fingerprint of a whole section (a static's initial value, say)."""
+    return _fingerprint(obj, sec, 0, sec.size)
+
+
 def fingerprints(objects: list[ObjectFile]) -> dict[str, bytes]:
     """Fingerprint of every named function defined in `objects`."""
     out: dict[str, bytes] = {}

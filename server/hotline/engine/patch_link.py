@@ -91,7 +91,7 @@ def _align(v: int, a: int) -> int:
     return -(-v // a) * a
 
 
-def _is_state_section(name: str) -> bool:
+def is_state_section(name: str) -> bool:
     """Sections that hold a static's mutable state, which must survive a patch."""
     return (name.startswith(".data.") and not name.startswith(".data.rel.ro")) or name.startswith(".bss.")
 
@@ -127,7 +127,7 @@ class _Linker:
         """Points each section holding an existing static or thread-local at the old copy."""
         for oi, obj in enumerate(self.objs):
             for si, sec in obj.sections.items():
-                if not sec.alloc or not (sec.tls or _is_state_section(sec.name)):
+                if not sec.alloc or not (sec.tls or is_state_section(sec.name)):
                     continue
                 named = obj.section_symbols(si)
                 if sec.tls:
@@ -391,7 +391,7 @@ class _Linker:
         out = {}
         for oi, obj in enumerate(self.objs):
             for si, sec in obj.sections.items():
-                if (oi, si) in self.offsets and _is_state_section(sec.name):
+                if (oi, si) in self.offsets and is_state_section(sec.name):
                     seg, off = self.offsets[(oi, si)]
                     for sym in obj.section_symbols(si):
                         out[sym.name] = self.seg_base[seg] + off + sym.value

@@ -14,16 +14,18 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
 from hotline.engine.executable import ANCHOR, Executable, load_executable
-from hotline.engine.object_cache import ObjectCache
+from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.object_diff import diff_functions
 from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
+from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
+from hotline.engine.source_map import locate
 
 Event = dict
 EventSink = Callable[[Event], None]
@@ -90,11 +92,13 @@ class Session:
         app_args: list[str] | None = None,
         target_dir: Path | None = None,
         connect_timeout: float = 60.0,
+        allow_layout_changes: frozenset[str] = frozenset(),
     ) -> None:
         self.crate_dir = Path(crate_dir).resolve()
         self.on_event = on_event
         self.app_args = app_args or []
         self.connect_timeout = connect_timeout
+        self.allow_layout_changes = allow_layout_changes
         meta = _cargo_metadata(self.crate_dir)
         self.package, self.bin_name = self._pick_bin(meta, bin_name)
         self.workspace_root = Path(meta["workspace_root"])
@@ -102,8 +106,8 @@ class Session:
         self.target_dir = Path(target_dir or os.environ.get("HOTLINE_TARGET_DIR") or default_target)
         self.capture_dir = self.target_dir / "capture"
         self.exe: Executable | None = None
-        self.baseline: dict[str, bytes] = {}
         self.objects = ObjectCache()
+        self.build: Build | None = None  # what the running app was built from
         self.build_id = ""
         self.running: _Running | None = None
         self._lock = threading.Lock()
@@ -181,7 +185,8 @@ class Session:
         shutil.copy2(exe_path, launched)
         self.exe = load_executable(launched)
         self.objects = ObjectCache()
-        _, self.baseline = self.objects.load(self.capture_dir / "objects")
+        self.build = self.objects.load(self.capture_dir / "objects")
+        self.build.layouts(self.crate_name)  # parsed now, not during the first save
         self.on_event(
             {
                 "event": "build-finished",
@@ -276,7 +281,7 @@ class Session:
     def _patch(self) -> Outcome:
         started = time.perf_counter()
         running = self.running
-        if running is None or running.proc.poll() is not None or self.exe is None:
+        if running is None or running.proc.poll() is not None or self.exe is None or self.build is None:
             return self._emit("patch-refused", rule="HL1000", reason="the app is not running: start it first")
         seq = running.seq + 1
         work = self.target_dir / "patches" / str(seq)
@@ -289,17 +294,33 @@ class Session:
         diags = _diagnostics(stderr)
         if rc != 0:
             return self._emit("compile-error", diagnostics=diags, ms=_ms(started))
-        objects, new_prints = self.objects.load(work / "objects")
-        changes = diff_functions(self.baseline, new_prints)
+        new = self.objects.load(work / "objects")
+        self.objects.forget_all_but(self.build, new)
+        changes = diff_functions(self.build.fingerprints, new.fingerprints)
+        rude = [
+            self._with_location(r)
+            for r in find_rude_edits(self.build, new, self.crate_name, self.allow_layout_changes)
+        ]
         t_diff = time.perf_counter()
+        errors = [r for r in rude if r.severity == "error"]
+        warnings = [r.to_json() for r in rude if r.severity == "warning"]
+        if errors:
+            return self._emit(
+                "patch-refused",
+                rule=errors[0].rule,
+                symbol=errors[0].symbol,
+                reason="; ".join(r.message for r in errors) + ": restart required",
+                rude_edits=[r.to_json() for r in errors] + warnings,
+                diagnostics=diags,
+            )
         if not changes.any:
-            return self._emit("no-change", diagnostics=diags, ms=_ms(started))
+            return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
         if running.region_next >= running.region_end:
             return self._emit(
                 "patch-refused", rule="HL1098", reason="the patch region is full: restart the app"
             )
         try:
-            linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)
+            linked = link_patch(new.objects, self.exe, running.slide, running.prior, running.region_next)
         except PatchLinkError as e:
             return self._emit("patch-refused", rule=e.rule, reason=str(e), symbol=e.symbol, diagnostics=diags)
         if running.region_next + linked.size > running.region_end:
@@ -331,7 +352,7 @@ class Session:
         running.prior.data.update(linked.new_data)
         for name, addr in linked.functions.items():
             running.prior.functions.setdefault(name, []).append(addr)
-        self.baseline = new_prints
+        self.build = new
         apply_ms = result["apply_us"] / 1000
         phases = {
             "rustc": _ms(started, t_rustc),
@@ -349,7 +370,18 @@ class Session:
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
             diagnostics=diags,
+            warnings=warnings,
         )
+
+    def _with_location(self, edit: RudeEdit) -> RudeEdit:
+        """Adds the source line of the type or static an edit is about, when debug info had none."""
+        if edit.file or not edit.symbol:
+            return edit
+        keyword = {"HL1004": "static", "HL1005": "static"}.get(edit.rule, edit.message.split(" ", 1)[0])
+        if keyword not in ("struct", "enum", "union", "static"):
+            return edit
+        found = locate(self.crate_dir, edit.symbol, keyword)
+        return replace(edit, file=found[0], line=found[1]) if found else edit
 
     def _thin_rustc(self, out_dir: Path) -> tuple[int, list[str]]:
         """Replays the crate's captured rustc command; the link shim copies the objects out."""

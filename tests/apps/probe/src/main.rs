@@ -1,9 +1,25 @@
 //! A test app: every frame prints the state a patch must keep and the code a patch changes.
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 static HITS: AtomicUsize = AtomicUsize::new(0);
+static LIMIT: AtomicUsize = AtomicUsize::new(3);
+
+#[derive(Debug)]
+struct Player {
+    name: String,
+    hp: u32,
+}
+
+impl Player {
+    fn describe(&self) -> String {
+        format!("{}:{}", self.name, self.hp)
+    }
+}
+
+static PLAYERS: Mutex<Vec<Player>> = Mutex::new(Vec::new());
 
 thread_local! {
     static LOCAL: Cell<u64> = const { Cell::new(0) };
@@ -25,15 +41,22 @@ fn step(frame: &mut u64) {
         c.get()
     });
     let scale = |x: u32| x + version();
+    let mut players = PLAYERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if players.is_empty() {
+        players.push(Player { name: "ann".into(), hp: 10 });
+    }
+    let roster: Vec<String> = players.iter().map(Player::describe).collect();
     println!(
-        "v={} c={} hits={} addr={:#x} tls={} frame={} extra={}",
+        "v={} c={} hits={} addr={:#x} tls={} frame={} extra={} players={} limit={}",
         version(),
         scale(0),
         hits,
         &HITS as *const AtomicUsize as usize,
         tls,
         frame,
-        extra()
+        extra(),
+        roster.join(","),
+        LIMIT.load(Ordering::SeqCst)
     );
 }
 

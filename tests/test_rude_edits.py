@@ -1,0 +1,102 @@
+"""Edits that cannot be patched safely are refused (or warned about) with a rule id, the
+app keeps running its last good code, and a restart runs the new code (issue 4)."""
+
+from __future__ import annotations
+
+from conftest import fields
+
+PLAYER = "struct Player {\n    name: String,\n    hp: u32,\n}"
+
+
+def _line_of(app, text: str) -> int:
+    return (app.crate / "src" / "main.rs").read_text().splitlines().index(text) + 1
+
+
+def test_layout_change_of_a_struct_in_a_static_is_refused_then_runs_after_restart(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: "players=ann:10" in s)
+    app.edit(PLAYER, "struct Player {\n    name: String,\n    shield: u64,\n    hp: u32,\n}")
+    app.edit('Player { name: "ann".into(), hp: 10 }', 'Player { name: "ann".into(), shield: 5, hp: 10 }')
+    app.edit('format!("{}:{}", self.name, self.hp)', 'format!("{}:{}+{}", self.name, self.hp, self.shield)')
+    event = app.patch(expect="patch-refused")
+    assert event["rule"] == "HL1002"
+    assert event["symbol"] == "probe::Player"
+    layout = next(r for r in event["rude_edits"] if r["symbol"] == "probe::Player")
+    assert layout["message"].startswith("struct Player: size 32 → 40")
+    assert "field shield added at" in layout["message"]
+    assert layout["file"].endswith("src/main.rs") and layout["line"] == _line_of(app, "struct Player {")
+    mark = app.mark()
+    app.wait_line(lambda s: "players=ann:10 " in s, after=mark)  # old code, old data, still fine
+    app.session.restart()
+    mark = app.mark()
+    app.wait_line(lambda s: "players=ann:10+5" in s, after=mark)
+
+
+def test_method_body_edit_on_the_struct_in_a_static_still_patches(live_app):
+    app = live_app("probe")
+    before = fields(app.wait_line(lambda s: "players=ann:10" in s))
+    app.edit('format!("{}:{}", self.name, self.hp)', 'format!("{}={}hp", self.name.to_uppercase(), self.hp)')
+    mark = app.mark()
+    event = app.patch()
+    assert (
+        "<probe::Player>::describe" in event["functions"] or "probe::Player::describe" in event["functions"]
+    )
+    after = fields(app.wait_line(lambda s: "players=ANN=10hp" in s, after=mark))
+    assert int(after["hits"]) > int(before["hits"])
+
+
+def test_closure_given_to_call_that_changes_its_captures_is_refused(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit(
+        "        let run = std::panic::AssertUnwindSafe(|| hotline::call(|| step(&mut frame)));",
+        "        let bonus = 2u64;\n"
+        "        let run = std::panic::AssertUnwindSafe(|| hotline::call(|| { step(&mut frame); frame += bonus; }));",
+    )
+    event = app.patch(expect="patch-refused")
+    assert event["rule"] == "HL1001"
+    assert "closure_env" in event["symbol"]
+    mark = app.mark()
+    app.wait_line(lambda s: s.startswith("v=1"), after=mark)
+
+
+def test_new_thread_local_is_refused(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit(
+        "fn extra() -> String {\n    String::new()\n}",
+        "thread_local! {\n    static OTHER: Cell<u32> = const { Cell::new(0) };\n}\n\n"
+        "fn extra() -> String {\n    OTHER.with(|c| c.set(c.get() + 1));\n    OTHER.with(|c| c.get()).to_string()\n}",
+    )
+    event = app.patch(expect="patch-refused")
+    assert event["rule"] == "HL1003"
+    assert "OTHER" in event["reason"]
+    mark = app.mark()
+    app.wait_line(lambda s: "extra= " in s, after=mark)
+
+
+def test_static_type_change_is_refused(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    app.edit(
+        "static LIMIT: AtomicUsize = AtomicUsize::new(3);",
+        "static LIMIT: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(3);",
+    )
+    event = app.patch(expect="patch-refused")
+    assert event["rule"] == "HL1004"
+    assert "probe::LIMIT" in event["reason"] and "size 8 → 1" in event["reason"]
+
+
+def test_static_initializer_change_warns_and_keeps_the_running_value(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: "limit=3" in s)
+    app.edit(
+        "static LIMIT: AtomicUsize = AtomicUsize::new(3);", "static LIMIT: AtomicUsize = AtomicUsize::new(9);"
+    )
+    app.edit("fn version() -> u32 {\n    1\n}", "fn version() -> u32 {\n    4\n}")
+    event = app.patch()
+    assert [w["rule"] for w in event["warnings"]] == ["HL1005"]
+    assert "probe::LIMIT" in event["warnings"][0]["message"]
+    mark = app.mark()
+    line = app.wait_line(lambda s: s.startswith("v=4"), after=mark)
+    assert fields(line)["limit"] == "3"
