@@ -420,3 +420,39 @@ def test_refused_and_run_lenses(crate: Path):
     assert (line_of(source, "fn main"), "▶ Run with Hotline") in found
     assert ls.code_lenses((crate / "Cargo.toml").as_uri()) == []
     assert "HL1010" in ls.last_patch_markdown()
+
+
+async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: LanguageClient, tmp_path: Path):
+    from hotline.examples import copy_app
+
+    probe = copy_app("probe", tmp_path)
+    await request(
+        client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("visual-studio-code"),
+                root_uri=probe.as_uri(),
+                workspace_folders=[types.WorkspaceFolder(uri=probe.as_uri(), name="probe")],
+            )
+        ),
+        15,
+    )
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
+    )
+    assert _get(result, "ok") is True, result
+    await until(lambda: any("players=ann:10" in line for _, line in client.output), 30, "app output")
+    main_rs = probe / "src" / "main.rs"
+    text = main_rs.read_text().replace("    hp: u32,\n}", "    hp: u32,\n    shield: u64,\n}", 1)
+    text = text.replace("hp: 10 }", "hp: 10, shield: 1 }")
+    await save(client, main_rs, text, 1)
+    await until(lambda: any(s["state"] == "error" for s in client.statuses), 60, "refusal status")
+    struct_line = line_of(text, "struct Player {")
+    diags = await until(lambda: client.diagnostics.get(main_rs.as_uri()), 10, "HL1002 diagnostic")
+    layout = next(d for d in diags if d.code == "HL1002")
+    assert layout.range.start.line == struct_line
+    assert "struct Player: size 32 → 40" in layout.message
+    assert layout.code_description.href.endswith("rude-edits.md#hl1002")
+    got = await lenses(client, main_rs)
+    assert got[struct_line] == ["layout change: restart required"]
+    mark = len(client.output)
+    await until(lambda: any("players=ann:10" in line for line in lines_since(client, mark)), 10, "old code")

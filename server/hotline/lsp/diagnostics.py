@@ -7,6 +7,8 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
+from hotline import REPO_ROOT
+
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
     "error: internal compiler error": types.DiagnosticSeverity.Error,
@@ -15,6 +17,28 @@ _SEVERITY = {
     "help": types.DiagnosticSeverity.Hint,
 }
 ERROR_CODE_URL = "https://doc.rust-lang.org/error_codes/{}.html"
+RUDE_EDITS_DOC = REPO_ROOT / "docs" / "rude-edits.md"
+
+
+def rude_edit_diagnostic(edit: dict) -> dict:
+    """An engine rude edit (rule, severity, message, file, line) in rustc's diagnostic shape."""
+    line = edit.get("line") or 1
+    span = {
+        "file_name": edit["file"],
+        "line_start": line,
+        "line_end": line,
+        "column_start": 1,
+        "column_end": 1,
+        "is_primary": True,
+        "label": None,
+    }
+    return {
+        "message": f"{edit['message']}",
+        "level": edit["severity"],
+        "code": {"code": edit["rule"]},
+        "spans": [span],
+        "children": [],
+    }
 
 
 def span_range(span: dict) -> types.Range:
@@ -76,6 +100,9 @@ def to_lsp(diag: dict, crate_dir: Path) -> tuple[str, types.Diagnostic] | None:
         result.code = code
         if code.startswith("E"):
             result.code_description = types.CodeDescription(href=ERROR_CODE_URL.format(code))
+        elif code.startswith("HL"):
+            result.source = "hotline"
+            result.code_description = types.CodeDescription(href=f"{RUDE_EDITS_DOC.as_uri()}#{code.lower()}")
     return file_uri(crate_dir, primary["file_name"]), result
 
 

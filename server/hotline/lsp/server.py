@@ -22,7 +22,7 @@ from pygls.uris import to_fs_path
 from hotline.engine import schemas
 from hotline.engine.session import HotlineError, Session
 from hotline.lsp import lenses
-from hotline.lsp.diagnostics import group_by_uri
+from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 
 try:
     from importlib.metadata import version as _pkg_version
@@ -216,8 +216,9 @@ class HotlineLanguageServer(LanguageServer):
             self._patch_outcome(kind, event)
 
     def _patch_outcome(self, kind: str, event: dict) -> None:
-        if "diagnostics" in event:
-            self.publish(event["diagnostics"] or [])
+        rude = [e for e in event.get("rude_edits", []) + event.get("warnings", []) if e.get("file")]
+        if "diagnostics" in event or rude:
+            self.publish((event.get("diagnostics") or []) + [rude_edit_diagnostic(e) for e in rude])
         if kind == "patched":
             self.last_patch, self.last_refused = event, None
             self.progress_end(self.patch_token, f"patched in {event['ms']:g} ms")
@@ -337,6 +338,10 @@ class HotlineLanguageServer(LanguageServer):
             return False
         return "target" not in Path(path).resolve().relative_to(self.crate_dir).parts
 
+    def is_file(self, uri: str, relative: str) -> bool:
+        path = to_fs_path(uri)
+        return bool(path and self.crate_dir and Path(path).resolve() == (self.crate_dir / relative).resolve())
+
     def code_lenses(self, uri: str) -> list[types.CodeLens]:
         if not self.in_crate(uri):
             return []
@@ -367,6 +372,16 @@ class HotlineLanguageServer(LanguageServer):
                 lens(line, f"patched in {ms:.0f}ms", "hotline.showLastPatch")
         if self.last_refused is not None:
             e = self.last_refused
+            here = [
+                r
+                for r in e.get("rude_edits", [])
+                if r.get("file") and r.get("line") and self.is_file(uri, r["file"])
+            ]
+            for r in here:
+                what = "layout change" if r["rule"] in ("HL1001", "HL1002") else r["rule"]
+                lens(r["line"] - 1, f"{what}: restart required", "hotline.restart")
+            if here:
+                return out
             line = None
             if e.get("symbol"):
                 from hotline.engine.demangle import demangle
