@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup-nvim.sh
 ruff check server tests bench
 ruff format --check server tests bench
 (cd runtime && cargo fmt --check && cargo clippy -q -- -D warnings && cargo test -q)

@@ -1,4 +1,4 @@
----@mod hotline.config Hotline configuration
+--- hotline.config: Hotline configuration
 
 ---@class hotline.KeymapsConfig
 ---@field run? string            Keys for :HotlineRun (buffer-local in Rust buffers with a Hotline client)
@@ -25,7 +25,7 @@
 ---@field env table<string,string>        Environment for cargo and the app (settings.env)
 ---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
 ---@field notify boolean                  vim.notify() on errors, refused patches and app exits
----@field keymaps false|hotline.KeymapsConfig  Buffer-local keymaps; false (default) defines none, true uses the suggested ones
+---@field keymaps boolean|hotline.KeymapsConfig  Buffer-local keymaps: false (default) defines none, true the suggested ones (M.suggested_keymaps)
 ---@field log hotline.LogConfig
 ---@field on_status? fun(status: hotline.Status, client_id: integer)  Called on every hotline/status notification
 

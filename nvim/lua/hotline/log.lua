@@ -1,4 +1,4 @@
----@mod hotline.log The app's output (hotline/output) kept per client, shown in a buffer that follows new lines
+--- hotline.log: The app's output (hotline/output) kept per client, shown in a buffer that follows new lines
 
 local config = require("hotline.config")
 
@@ -13,6 +13,9 @@ local M = {}
 
 ---@type table<integer, hotline.Log>
 M.by_client = {}
+
+---@type table<string, integer>
+local buf_by_name = {}
 
 ---@param client_id integer
 ---@return hotline.Log
@@ -117,11 +120,14 @@ function M.buffer(client_id)
   if buf_valid(log) then
     return log.bufnr --[[@as integer]]
   end
-  local buf = vim.fn.bufnr(log.name)
-  if buf == -1 then
+  -- A client restarted for the same root reuses the buffer.
+  local buf = buf_by_name[log.name]
+  if not (buf and vim.api.nvim_buf_is_valid(buf)) then
     buf = vim.api.nvim_create_buf(false, true)
     vim.api.nvim_buf_set_name(buf, log.name)
+    buf_by_name[log.name] = buf
   end
+  vim.fn.bufload(buf)
   vim.bo[buf].buftype = "nofile"
   vim.bo[buf].bufhidden = "hide"
   vim.bo[buf].swapfile = false

@@ -1,4 +1,4 @@
----@mod hotline.status The state of the app under Hotline, per language-server client
+--- hotline.status: The state of the app under Hotline, per language-server client
 
 ---@alias hotline.State "idle"|"building"|"running"|"patching"|"patched"|"error"|"stopped"
 
