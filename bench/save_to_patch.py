@@ -62,7 +62,7 @@ def bench_bare_rustc(crate: Path, edits: list[tuple[str, str]]) -> list[float]:
         scratch = session.target_dir / "bench-objects" / str(i)
         scratch.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        rc, _ = session._thin_rustc(scratch)
+        rc, _ = session.crates[-1].replay(scratch)
         out.append((time.perf_counter() - started) * 1000)
         if rc != 0:
             raise SystemExit("bench: bare rustc failed")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hotline.engine import schemas
 from hotline.engine.session import Session
 from hotline.examples import copy_app
 
@@ -19,11 +20,14 @@ class LiveApp:
         self.crate = crate
         self.events: list[dict] = []
         self.lines: list[str] = []
+        self.schema_problems: list[str] = []  # events that break schemas/events.schema.json
         self._cv = threading.Condition()
         self.session = Session(crate, self._on_event, app_args=app_args)
 
     def _on_event(self, e: dict) -> None:
+        problems = schemas.problems("events", e)
         with self._cv:
+            self.schema_problems += [f"{p} in {e['event']}" for p in problems]
             self.events.append(e)
             if e["event"] == "app-output" and e["stream"] == "stdout":
                 self.lines.append(e["line"])
@@ -61,8 +65,8 @@ class LiveApp:
 def live_app(tmp_path: Path) -> Iterator[Callable[[str], LiveApp]]:
     apps: list[LiveApp] = []
 
-    def start(name: str, app_args: list[str] | None = None) -> LiveApp:
-        app = LiveApp(copy_app(name, tmp_path), app_args)
+    def start(name: str, app_args: list[str] | None = None, member: str = "") -> LiveApp:
+        app = LiveApp(copy_app(name, tmp_path) / member, app_args)
         app.session.start()
         apps.append(app)
         return app
@@ -70,6 +74,7 @@ def live_app(tmp_path: Path) -> Iterator[Callable[[str], LiveApp]]:
     yield start
     for app in apps:
         app.session.stop()
+    assert not [p for app in apps for p in app.schema_problems]
 
 
 def fields(line: str) -> dict[str, str]:

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
                     printer({"event": "restarting", "reason": "Cargo.toml or build.rs changed"})
                     session.restart()
                 elif what == "patch":
-                    session.patch()
+                    session.patch([Path(p) for _, p in changes])
             except HotlineError as e:
                 print(f"hotline: {e}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -12,6 +12,8 @@ APPS = {
     "counter": REPO_ROOT / "examples" / "counter",
     "http": REPO_ROOT / "examples" / "http",
     "probe": REPO_ROOT / "tests" / "apps" / "probe",
+    "workspace": REPO_ROOT / "tests" / "apps" / "workspace",
+    "axum-server": REPO_ROOT / "examples" / "axum-server",
 }
 
 
@@ -19,6 +21,6 @@ def copy_app(name: str, dest: Path) -> Path:
     """A copy of a bundled app whose `hotline` dependency points at this checkout's runtime."""
     target = dest / name
     shutil.copytree(APPS[name], target, ignore=shutil.ignore_patterns("target"))
-    manifest = target / "Cargo.toml"
-    manifest.write_text(re.sub(r'path = "[./]*runtime"', f'path = "{RUNTIME_DIR}"', manifest.read_text()))
+    for manifest in target.rglob("Cargo.toml"):
+        manifest.write_text(re.sub(r'path = "[./]*runtime"', f'path = "{RUNTIME_DIR}"', manifest.read_text()))
     return target

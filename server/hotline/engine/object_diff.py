@@ -21,6 +21,11 @@ class FunctionChanges:
     added: list[str]
     removed: list[str]
 
+    def merge(self, other: FunctionChanges) -> FunctionChanges:
+        return FunctionChanges(
+            self.changed + other.changed, self.added + other.added, self.removed + other.removed
+        )
+
     @property
     def any(self) -> bool:
         return bool(self.changed or self.added or self.removed)

@@ -45,12 +45,17 @@ R_X86_64_PLT32 = 4
 R_X86_64_GOTPCREL = 9
 R_X86_64_32 = 10
 R_X86_64_32S = 11
+R_X86_64_DTPOFF64 = 17
+R_X86_64_TLSGD = 19
+R_X86_64_TLSLD = 20
+R_X86_64_DTPOFF32 = 21
 R_X86_64_GOTTPOFF = 22
 R_X86_64_TPOFF32 = 23
 R_X86_64_PC64 = 24
 R_X86_64_GOTPCRELX = 41
 R_X86_64_REX_GOTPCRELX = 42
 GOT_RELOCS = {R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX}
+EXE_TLS_MODULE = 1  # glibc gives the main executable's TLS block module id 1
 SKIPPED_SECTIONS = (".init_array", ".fini_array")
 
 
@@ -224,12 +229,19 @@ class _Linker:
             self.sizes[seg] = off
         # GOT slots and import stubs: count them first, addresses need only the segment bases.
         self.got: dict[tuple, int] = {}
+        # (module id, offset) pairs that __tls_get_addr takes: general- and local-dynamic TLS,
+        # which library crates use; keyed by (object, symbol), or None for the module base.
+        self.tls_pairs: dict[tuple[int, int] | None, int] = {}
         self.stubs: dict[str, int] = {}
         for seg in ("rx", "r", "rw"):
             for oi, si in self.loaded[seg] + (self.eh_frames if seg == "r" else []):
                 for r in self.objs[oi].sections[si].relocs:
                     if r.type in GOT_RELOCS or r.type == R_X86_64_GOTTPOFF:
                         self.got.setdefault(("sym", oi, r.sym, r.type == R_X86_64_GOTTPOFF), len(self.got))
+                    elif r.type == R_X86_64_TLSGD:
+                        self.tls_pairs.setdefault((oi, r.sym), len(self.tls_pairs))
+                    elif r.type == R_X86_64_TLSLD:
+                        self.tls_pairs.setdefault(None, len(self.tls_pairs))
                     elif r.type in (R_X86_64_PLT32, R_X86_64_PC32):
                         sym = self.objs[oi].symbols[r.sym]
                         external = sym.shndx == SHN_UNDEF and sym.name not in self.globals
@@ -237,8 +249,9 @@ class _Linker:
                             self.stubs.setdefault(sym.name, len(self.stubs))
         self.stub_off = _align(self.sizes["rx"], 16)
         self.sizes["rx"] = self.stub_off + 8 * len(self.stubs)
-        self.got_off = _align(self.sizes["rw"], 8)
-        self.sizes["rw"] = self.got_off + 8 * (len(self.got) + len(self.stubs))
+        self.got_off = _align(self.sizes["rw"], 16)
+        self.pairs_off = self.got_off + _align(8 * (len(self.got) + len(self.stubs)), 16)
+        self.sizes["rw"] = self.pairs_off + 16 * len(self.tls_pairs)
         self.seg_base = {}
         at = self.base
         for seg in ("rx", "r", "rw"):
@@ -287,6 +300,17 @@ class _Linker:
                 )
             got_values[(oi, idx, tpoff)] = got_base + 8 * i
 
+        for key, i in self.tls_pairs.items():
+            offset = 0
+            if key is not None:
+                kind, value = self.resolve(*key)
+                if kind != "tls":
+                    raise PatchLinkError(
+                        "HL1099", f"TLS relocation against non-TLS {self.objs[key[0]].symbols[key[1]].name}"
+                    )
+                offset = int(value)
+            struct.pack_into("<QQ", buf["rw"], self.pairs_off + 16 * i, EXE_TLS_MODULE, offset)
+
         for (oi, si), (seg, off) in self.offsets.items():
             sec = self.objs[oi].sections[si]
             sec_addr = self.seg_base[seg] + off
@@ -323,7 +347,18 @@ class _Linker:
             value = got_values[(oi, r.sym, t == R_X86_64_GOTTPOFF)] + r.addend - p
             struct.pack_into("<i", out, at, self._fits32(value, oi, r))
             return
+        if t in (R_X86_64_TLSGD, R_X86_64_TLSLD):
+            pair = self.tls_pairs[(oi, r.sym) if t == R_X86_64_TLSGD else None]
+            value = self.seg_base["rw"] + self.pairs_off + 16 * pair + r.addend - p
+            struct.pack_into("<i", out, at, self._fits32(value, oi, r))
+            return
         kind, target = self.resolve(oi, r.sym)
+        if t in (R_X86_64_DTPOFF32, R_X86_64_DTPOFF64):
+            if kind != "tls":
+                raise PatchLinkError("HL1099", "DTPOFF relocation against a non-TLS symbol")
+            fmt = "<i" if t == R_X86_64_DTPOFF32 else "<q"
+            struct.pack_into(fmt, out, at, int(target) + r.addend)
+            return
         if kind == "import":
             name = str(target)
             if t in (R_X86_64_PLT32, R_X86_64_PC32) and name in self.stubs:

@@ -21,15 +21,15 @@ from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
 from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
-from hotline.engine.object_diff import diff_functions
+from hotline.engine.object_diff import FunctionChanges, diff_functions
 from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
 from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
 from hotline.engine.source_map import locate
+from hotline.engine.workspace import Crate, dirty_crates, extract_objects, load_crates, owning_crate
 
 Event = dict
 EventSink = Callable[[Event], None]
-_JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")
 
 
 class HotlineError(Exception):
@@ -107,7 +107,8 @@ class Session:
         self.capture_dir = self.target_dir / "capture"
         self.exe: Executable | None = None
         self.objects = ObjectCache()
-        self.build: Build | None = None  # what the running app was built from
+        self.crates: list[Crate] = []  # the binary and its workspace crates, dependencies first
+        self.builds: dict[str, Build] = {}  # per crate: what the running app was built from
         self.build_id = ""
         self.running: _Running | None = None
         self._lock = threading.Lock()
@@ -134,7 +135,7 @@ class Session:
     # -- fat build -----------------------------------------------------------------
     def fat_build(self) -> Path:
         """Builds the app keeping every symbol; returns the executable to launch."""
-        started = time.perf_counter()
+        started, wall_start = time.perf_counter(), time.time()
         wrapper = write_shims(self.capture_dir)
         env = {k: v for k, v in os.environ.items() if k != "HOTLINE_THIN_DIR"}
         env |= {
@@ -185,8 +186,18 @@ class Session:
         shutil.copy2(exe_path, launched)
         self.exe = load_executable(launched)
         self.objects = ObjectCache()
-        self.build = self.objects.load(self.capture_dir / "objects")
-        self.build.layouts(self.crate_name)  # parsed now, not during the first save
+        self.crates = load_crates(self.capture_dir, self.crate_name)
+        self.builds = {}
+        for crate in self.crates:
+            crate.compiled_at = wall_start
+            folder = self.capture_dir / "objects"
+            if crate.kind != "bin":
+                folder = self.capture_dir / f"objects-{crate.name}"
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir(parents=True)
+                extract_objects(crate.rlib, folder)
+            self.builds[crate.name] = self.objects.load(folder)
+            self.builds[crate.name].layouts(crate.name)  # parsed now, not during the first save
         self.on_event(
             {
                 "event": "build-finished",
@@ -268,39 +279,59 @@ class Session:
         return self.start()
 
     # -- a save ------------------------------------------------------------------------
-    def patch(self) -> Outcome:
-        """Rebuilds the crate and patches the running app; never stops the app."""
+    def patch(self, changed: list[Path] | None = None) -> Outcome:
+        """Rebuilds what the save changed and patches the running app; never stops the app.
+
+        `changed` (the saved files), when given, lets a save outside the app say so.
+        """
         with self._lock:
-            return self._patch()
+            return self._patch(changed or [])
 
     def _emit(self, kind: str, **fields) -> Outcome:
         event = {"event": kind, **fields}
         self.on_event(event)
         return Outcome(kind, event)
 
-    def _patch(self) -> Outcome:
+    def _patch(self, changed: list[Path]) -> Outcome:
         started = time.perf_counter()
         running = self.running
-        if running is None or running.proc.poll() is not None or self.exe is None or self.build is None:
+        if running is None or running.proc.poll() is not None or self.exe is None:
             return self._emit("patch-refused", rule="HL1000", reason="the app is not running: start it first")
+        outside = [p for p in changed if p.suffix == ".rs" and owning_crate(self.crates, p) is None]
+        if changed and len(outside) == len(changed):
+            shown = ", ".join(str(p) for p in outside)
+            return self._emit(
+                "no-change", message=f"{shown} is not part of {self.bin_name}'s build", ms=_ms(started)
+            )
+        dirty = dirty_crates(self.crates)
+        if not dirty:
+            return self._emit("no-change", message="no source of the app changed", ms=_ms(started))
         seq = running.seq + 1
         work = self.target_dir / "patches" / str(seq)
         shutil.rmtree(work, ignore_errors=True)
-        (work / "objects").mkdir(parents=True)
-        self.on_event({"event": "patch-started", "seq": seq})
+        self.on_event({"event": "patch-started", "seq": seq, "crates": [c.name for c in dirty]})
 
-        rc, stderr = self._thin_rustc(work / "objects")
+        diags: list[dict] = []
+        folders: dict[str, Path] = {}
+        for crate in dirty:
+            folders[crate.name] = work / "objects" / crate.name
+            folders[crate.name].mkdir(parents=True)
+            crate_started = time.time()
+            rc, stderr = crate.replay(folders[crate.name])
+            diags += _diagnostics(stderr)
+            if rc != 0:
+                return self._emit("compile-error", diagnostics=diags, crate=crate.name, ms=_ms(started))
+            crate.pending_at = crate_started
         t_rustc = time.perf_counter()
-        diags = _diagnostics(stderr)
-        if rc != 0:
-            return self._emit("compile-error", diagnostics=diags, ms=_ms(started))
-        new = self.objects.load(work / "objects")
-        self.objects.forget_all_but(self.build, new)
-        changes = diff_functions(self.build.fingerprints, new.fingerprints)
-        rude = [
-            self._with_location(r)
-            for r in find_rude_edits(self.build, new, self.crate_name, self.allow_layout_changes)
-        ]
+
+        new = {name: self.objects.load(folder) for name, folder in folders.items()}
+        self.objects.forget_all_but(*self.builds.values(), *new.values())
+        changes = FunctionChanges([], [], [])
+        rude: list[RudeEdit] = []
+        for name, build in new.items():
+            changes = changes.merge(diff_functions(self.builds[name].fingerprints, build.fingerprints))
+            found = find_rude_edits(self.builds[name], build, name, self.allow_layout_changes)
+            rude += [self._with_location(r) for r in found]
         t_diff = time.perf_counter()
         errors = [r for r in rude if r.severity == "error"]
         warnings = [r.to_json() for r in rude if r.severity == "warning"]
@@ -314,13 +345,15 @@ class Session:
                 diagnostics=diags,
             )
         if not changes.any:
+            self._accept(dirty, new)
             return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
         if running.region_next >= running.region_end:
             return self._emit(
                 "patch-refused", rule="HL1098", reason="the patch region is full: restart the app"
             )
+        objects = [obj for build in new.values() for obj in build.objects]
         try:
-            linked = link_patch(new.objects, self.exe, running.slide, running.prior, running.region_next)
+            linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)
         except PatchLinkError as e:
             return self._emit("patch-refused", rule=e.rule, reason=str(e), symbol=e.symbol, diagnostics=diags)
         if running.region_next + linked.size > running.region_end:
@@ -352,7 +385,7 @@ class Session:
         running.prior.data.update(linked.new_data)
         for name, addr in linked.functions.items():
             running.prior.functions.setdefault(name, []).append(addr)
-        self.build = new
+        self._accept(dirty, new)
         apply_ms = result["apply_us"] / 1000
         phases = {
             "rustc": _ms(started, t_rustc),
@@ -369,9 +402,16 @@ class Session:
             functions=[demangle(n) for n in changes.changed],
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
+            crates=[c.name for c in dirty],
             diagnostics=diags,
             warnings=warnings,
         )
+
+    def _accept(self, dirty: list[Crate], new: dict[str, Build]) -> None:
+        """The running app now matches these crates' new builds."""
+        self.builds.update(new)
+        for crate in dirty:
+            crate.compiled_at = crate.pending_at
 
     def _with_location(self, edit: RudeEdit) -> RudeEdit:
         """Adds the source line of the type or static an edit is about, when debug info had none."""
@@ -382,21 +422,6 @@ class Session:
             return edit
         found = locate(self.crate_dir, edit.symbol, keyword)
         return replace(edit, file=found[0], line=found[1]) if found else edit
-
-    def _thin_rustc(self, out_dir: Path) -> tuple[int, list[str]]:
-        """Replays the crate's captured rustc command; the link shim copies the objects out."""
-        record_path = self.capture_dir / "rustc" / f"{self.crate_name}.bin.json"
-        record = json.loads(record_path.read_text())
-        env = {k: v for k, v in record["env"].items() if k not in _JOBSERVER_VARS}
-        env["HOTLINE_THIN_DIR"] = str(out_dir)
-        args = ["--json=artifacts" if a.startswith("--json=") else a for a in record["args"]]
-        try:
-            proc = subprocess.run(
-                [record["rustc"], *args], cwd=record["cwd"], env=env, capture_output=True, text=True
-            )
-        except FileNotFoundError as e:
-            raise HotlineError(f"rustc not found at {record['rustc']}: run a full rebuild") from e
-        return proc.returncode, proc.stderr.splitlines()
 
 
 def _ms(start: float, end: float | None = None) -> float:

@@ -54,6 +54,7 @@ class HotlineLanguageServer(LanguageServer):
         self.engine_lock = asyncio.Lock()
         self.patching = False
         self.patch_pending = False
+        self.saved_paths: set[Path] = set()  # saved since the last patch began
         self.patch_task: asyncio.Task | None = None
         self.build_token: str | None = None
         self.patch_token: str | None = None
@@ -294,8 +295,9 @@ class HotlineLanguageServer(LanguageServer):
                 async with self.engine_lock:
                     if self.session is None or not self.running:
                         return
+                    saved, self.saved_paths = sorted(self.saved_paths), set()
                     try:
-                        await asyncio.to_thread(self.session.patch)
+                        await asyncio.to_thread(self.session.patch, saved)
                     except HotlineError as e:
                         self.progress_end(self.patch_token, "failed")
                         self.patch_token = None
@@ -330,13 +332,14 @@ class HotlineLanguageServer(LanguageServer):
 
     def in_crate(self, uri: str) -> bool:
         path = to_fs_path(uri)
-        if not path or self.crate_dir is None or not path.endswith(".rs"):
+        root = self.session.workspace_root if self.session is not None else self.crate_dir
+        if not path or root is None or not path.endswith(".rs"):
             return False
         try:
-            Path(path).resolve().relative_to(self.crate_dir)
+            relative = Path(path).resolve().relative_to(root.resolve())
         except ValueError:
             return False
-        return "target" not in Path(path).resolve().relative_to(self.crate_dir).parts
+        return "target" not in relative.parts
 
     def is_file(self, uri: str, relative: str) -> bool:
         path = to_fs_path(uri)
@@ -437,6 +440,7 @@ def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentPara
         return
     ls.last_saved_uri = uri
     if ls.patch_on_save and ls.running:
+        ls.saved_paths.add(Path(to_fs_path(uri) or ""))
         ls.request_patch()
 
 

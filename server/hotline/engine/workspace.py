@@ -1,0 +1,143 @@
+"""The workspace crates an app is built from, and how to rebuild one of them alone.
+
+Each workspace crate's rustc command was captured during the fat build. A save rebuilds
+the crates whose sources changed plus every workspace crate between them and the binary,
+in dependency order; library crates leave their objects inside the rlib they write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")
+
+
+@dataclass
+class Crate:
+    name: str
+    kind: str  # "bin" or a library kind
+    record: dict  # the captured rustc command: rustc, args, cwd, env
+    deps: set[str] = field(default_factory=set)  # workspace crates it links
+    compiled_at: float = 0.0  # when its objects in the running app were compiled
+    pending_at: float = 0.0  # when the build a patch is being made of started
+
+    def _arg(self, flag: str) -> str | None:
+        args = self.record["args"]
+        for i, a in enumerate(args):
+            if a == "-C" and i + 1 < len(args) and args[i + 1].startswith(flag + "="):
+                return args[i + 1].split("=", 1)[1]
+            if a.startswith(f"--{flag}="):
+                return a.split("=", 1)[1]
+        if f"--{flag}" in args:
+            return args[args.index(f"--{flag}") + 1]
+        return None
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self._arg("out-dir") or self.record["cwd"])
+
+    @property
+    def stem(self) -> str:
+        return self.name + (self._arg("extra-filename") or "")
+
+    @property
+    def rlib(self) -> Path:
+        return self.out_dir / f"lib{self.stem}.rlib"
+
+    def sources(self) -> list[Path]:
+        """The files rustc read for this crate (its dep-info), absolute."""
+        depinfo = self.out_dir / f"{self.stem}.d"
+        if not depinfo.exists():
+            return []
+        first = depinfo.read_text().split("\n\n", 1)[0]
+        files = first.split(":", 1)[1].replace("\\ ", "\0").split() if ":" in first else []
+        cwd = Path(self.record["cwd"])
+        return [cwd / f.replace("\0", " ") for f in files]
+
+    def changed_since_compiled(self) -> bool:
+        return any(p.exists() and p.stat().st_mtime > self.compiled_at for p in self.sources())
+
+    def replay(self, thin_dir: Path) -> tuple[int, list[str]]:
+        """Runs the captured rustc command again; the objects end up in `thin_dir`."""
+        env = {k: v for k, v in self.record["env"].items() if k not in _JOBSERVER_VARS}
+        env["HOTLINE_THIN_DIR"] = str(thin_dir)
+        args = ["--json=artifacts" if a.startswith("--json=") else a for a in self.record["args"]]
+        proc = subprocess.run(
+            [self.record["rustc"], *args], cwd=self.record["cwd"], env=env, capture_output=True, text=True
+        )
+        if proc.returncode == 0 and self.kind != "bin":
+            extract_objects(self.rlib, thin_dir)
+        return proc.returncode, proc.stderr.splitlines()
+
+
+def load_crates(capture_dir: Path, bin_crate: str) -> list[Crate]:
+    """The binary and the workspace crates it depends on, dependencies first."""
+    crates: dict[str, Crate] = {}
+    for path in sorted((capture_dir / "rustc").glob("*.json")):
+        name, kind = path.stem.rsplit(".", 1)
+        if kind == "bin" and name != bin_crate:
+            continue
+        crates[name if kind != "bin" else f"{name}.bin"] = Crate(name, kind, json.loads(path.read_text()))
+    libs = {c.name for c in crates.values() if c.kind != "bin"}
+    for crate in crates.values():
+        args = crate.record["args"]
+        externs = [args[i + 1].split("=", 1)[0] for i, a in enumerate(args) if a == "--extern"]
+        crate.deps = {e for e in externs if e in libs and e != crate.name}
+    root = crates.get(f"{bin_crate}.bin")
+    if root is None:
+        raise FileNotFoundError(f"no captured rustc command for the binary {bin_crate}")
+    order: list[Crate] = []
+
+    def visit(c: Crate) -> None:
+        if c in order:
+            return
+        for dep in sorted(c.deps):
+            visit(crates[dep])
+        order.append(c)
+
+    visit(root)
+    return order
+
+
+def dirty_crates(crates: list[Crate]) -> list[Crate]:
+    """Crates whose sources changed, and every crate after them that depends on one."""
+    dirty: list[Crate] = []
+    names: set[str] = set()
+    for crate in crates:  # dependencies come first
+        if crate.changed_since_compiled() or crate.deps & names:
+            dirty.append(crate)
+            names.add(crate.name)
+    return dirty
+
+
+def owning_crate(crates: list[Crate], path: Path) -> Crate | None:
+    resolved = path.resolve()
+    return next((c for c in crates if resolved in {p.resolve() for p in c.sources()}), None)
+
+
+def extract_objects(archive: Path, dest: Path) -> None:
+    """Writes the `*.rcgu.o` members of an rlib (a GNU ar archive) into `dest`."""
+    data = archive.read_bytes()
+    if not data.startswith(b"!<arch>\n"):
+        raise ValueError(f"{archive} is not an ar archive")
+    pos, long_names = 8, b""
+    while pos + 60 <= len(data):
+        header = data[pos : pos + 60]
+        name = header[:16].decode().strip()
+        size = int(header[48:58].decode().strip())
+        body = data[pos + 60 : pos + 60 + size]
+        if name == "//":
+            long_names = body
+        elif name.startswith("/") and name[1:].isdigit():
+            start = int(name[1:])
+            name = long_names[start : long_names.index(b"/\n", start)].decode()
+        name = name.rstrip("/")
+        if name.endswith(".rcgu.o"):
+            target = dest / name
+            target.write_bytes(body)
+            os.utime(target)
+        pos += 60 + size + (size & 1)

@@ -1,0 +1,347 @@
+// End-to-end test of the Hotline VS Code extension in a real VS Code (code-server) driven by headless
+// Chromium: run the app from the command palette, edit + save, see the patch lens and status bar.
+//
+// Usage: node e2e.mjs <config.json>, config = {codeServer, vsix, folder, workDir, artifacts, pathPrefix?}
+// Prints one JSON line {ok, steps: [{step, ms}], error?, screenshot, ...} last on stdout; exit 0 iff ok.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+const CHROMIUM = cfg.chromium ?? '/usr/bin/chromium';
+const NEW_GREETING = cfg.newGreeting ?? 'howdy';
+const result = { ok: false, steps: [], screenshot: null, statusTexts: [], lens: null, appLine: null };
+const t0 = Date.now();
+let last = t0;
+function step(name) {
+    const now = Date.now();
+    result.steps.push({ step: name, ms: now - last, at: now - t0 });
+    last = now;
+    console.error(`[e2e ${((now - t0) / 1000).toFixed(1)}s] ${name}`);
+}
+
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const srv = net.createServer();
+        srv.on('error', reject);
+        srv.listen(0, '127.0.0.1', () => {
+            const { port } = srv.address();
+            srv.close(() => resolve(port));
+        });
+    });
+}
+
+async function waitHttp(url, ms) {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+        try {
+            const r = await fetch(url);
+            if (r.status < 500) return;
+        } catch {}
+        await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`code-server did not answer on ${url} in ${ms} ms`);
+}
+
+const dirs = {
+    userData: path.join(cfg.workDir, 'user-data'),
+    extensions: path.join(cfg.workDir, 'extensions'),
+    browser: path.join(cfg.workDir, 'browser'),
+};
+for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+fs.mkdirSync(cfg.artifacts, { recursive: true });
+fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
+fs.writeFileSync(
+    path.join(dirs.userData, 'User', 'settings.json'),
+    JSON.stringify(
+        {
+            'workbench.startupEditor': 'none',
+            'workbench.tips.enabled': false,
+            'workbench.enableExperiments': false,
+            'security.workspace.trust.enabled': false,
+            'telemetry.telemetryLevel': 'off',
+            'extensions.ignoreRecommendations': true,
+            'extensions.autoCheckUpdates': false,
+            'extensions.autoUpdate': false,
+            'update.mode': 'none',
+            'editor.codeLens': true,
+            'editor.minimap.enabled': false,
+            'files.autoSave': 'off',
+            'window.commandCenter': false,
+            'chat.disableAIFeatures': true,
+            'workbench.colorTheme': 'Default Dark Modern',
+            ...(cfg.settings ?? {}),
+        },
+        null,
+        2,
+    ),
+);
+const env = { ...process.env, ...(cfg.pathPrefix ? { PATH: `${cfg.pathPrefix}:${process.env.PATH}` } : {}) };
+const csArgs = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions];
+
+let server;
+let context;
+let page;
+let serverLog = '';
+try {
+    const inst = spawnSync(cfg.codeServer, [...csArgs, '--install-extension', cfg.vsix], { env, encoding: 'utf8', timeout: 60000 });
+    if (inst.status !== 0) throw new Error(`installing the vsix failed: ${inst.stdout}\n${inst.stderr}`);
+    step('install vsix');
+
+    const port = await freePort();
+    const configFile = path.join(cfg.workDir, 'code-server.yaml');
+    fs.writeFileSync(configFile, `bind-addr: 127.0.0.1:${port}\nauth: none\ncert: false\n`);
+    server = spawn(
+        cfg.codeServer,
+        [
+            '--config', configFile, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, ...csArgs,
+            '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override',
+            cfg.folder,
+        ],
+        { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    server.stdout.on('data', (d) => (serverLog += d));
+    server.stderr.on('data', (d) => (serverLog += d));
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(cfg.folder)}`;
+    await waitHttp(`http://127.0.0.1:${port}/healthz`, 20000);
+    step('code-server up');
+
+    context = await chromium.launchPersistentContext(dirs.browser, {
+        executablePath: CHROMIUM,
+        headless: true,
+        viewport: { width: 1440, height: 900 },
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    await page.goto(url);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 30000 });
+    step('workbench loaded');
+
+    // The extension's item (createStatusBarItem('hotline.status')): its element id contains that id.
+    const status = page.locator('.statusbar-item[id*="hotline.status"]');
+    await status.first().waitFor({ timeout: 30000 });
+    const statusText = async () => (await status.first().innerText()).replace(/\s+/g, ' ').trim();
+    // Every text the item shows, recorded in the page (short states like a no-op build are not missed).
+    await page.evaluate(() => {
+        const el = document.querySelector('.statusbar-item[id*="hotline.status"]');
+        const seen = (window.__hotlineStatus = []);
+        const record = () => {
+            const text = el.innerText.replace(/\s+/g, ' ').trim();
+            if (seen[seen.length - 1] !== text) seen.push(text);
+        };
+        record();
+        new MutationObserver(record).observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
+    const history = () => page.evaluate(() => window.__hotlineStatus.slice());
+    /** The history's length: pass it to waitStatus to only look at what the status bar shows from now on. */
+    const mark = async () => (await history()).length;
+    /** Waits for a status text matching `re` shown at or after index `since` (default: the current text). */
+    async function waitStatus(re, ms, since) {
+        const deadline = Date.now() + ms;
+        let seen = [];
+        while (Date.now() < deadline) {
+            seen = await history();
+            const from = since ?? seen.length - 1;
+            for (let i = Math.max(0, from); i < seen.length; i++) {
+                if (re.test(seen[i])) return { text: seen[i], index: i + 1 };
+                if (/error/.test(seen[i])) {
+                    const tip = await status.first().getAttribute('aria-label').catch(() => '');
+                    throw new Error(`status bar showed "${seen[i]}" (${tip}) while waiting for ${re}`);
+                }
+            }
+            if (since === undefined) since = Math.max(0, seen.length - 1);
+            await page.waitForTimeout(100);
+        }
+        throw new Error(`status bar never showed ${re} in ${ms} ms; it showed ${JSON.stringify(seen)}`);
+    }
+    await waitStatus(/Hotline/, 30000);
+    step('extension active (status item: idle)');
+
+    flow: {
+    if (cfg.scenario === 'no-python') {
+        // hotline.pythonPath points at nothing: the status bar says the server is down and one error
+        // notification says how to fix it.
+        await waitStatus(/server stopped/, 30000);
+        const toast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'pip install -e' }).first();
+        await toast.waitFor({ timeout: 15000 });
+        result.notification = (await toast.innerText()).replace(/\s+/g, ' ').trim();
+        result.statusText = await statusText();
+        result.statusTexts = await history();
+        result.screenshot = path.join(cfg.artifacts, 'vscode-e2e-no-python.png');
+        await page.screenshot({ path: result.screenshot });
+        step('no Python: status bar + notification');
+        result.ok = true;
+        break flow;
+    }
+
+    // Open src/main.rs with Quick Open.
+    await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
+    await page.keyboard.press('Control+P');
+    await page.locator('.quick-input-widget input').waitFor({ timeout: 10000 });
+    await page.keyboard.type('src/main.rs');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.rs' }).first().waitFor({ timeout: 10000 });
+    await page.keyboard.press('Enter');
+    const greetingLine = page.locator('.monaco-editor .view-line', { hasText: 'fn greeting' });
+    await greetingLine.waitFor({ timeout: 15000 });
+    step('opened src/main.rs');
+
+    // Hotline: Run App from the command palette.
+    // Runs a command from the palette (F1). Retried: a webview (the Markdown preview) taking focus closes
+    // the palette; the row is clicked, not Enter, so a keypress never lands in the editor.
+    async function runCommand(title) {
+        const input = page.locator('.quick-input-widget input');
+        let lastError;
+        for (let attempt = 0; attempt < 4; attempt++) {
+            try {
+                if (attempt > 0) {
+                    await page.keyboard.press('Escape');
+                    await page.locator('.part.sidebar').first().click({ position: { x: 100, y: 400 } });
+                    await page.waitForTimeout(300);
+                }
+                await page.keyboard.press('F1');
+                await input.waitFor({ state: 'visible', timeout: 4000 });
+                await input.fill(`>${title}`, { timeout: 4000 });
+                const row = page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first();
+                await row.click({ timeout: 5000 });
+                return;
+            } catch (err) {
+                lastError = err;
+                console.error(`[e2e] running "${title}" from the palette failed (attempt ${attempt + 1}): ${String(err).split('\n')[0]}`);
+            }
+        }
+        throw lastError;
+    }
+    let since = await mark();
+    await runCommand('Hotline: Run App');
+    step('ran "Hotline: Run App"');
+    await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, since);
+    step('status bar: running (fat build done, app launched)');
+
+    // Edit the greeting in the editor: double-click the word inside "hello", type over it, save.
+    const helloToken = page.locator('.monaco-editor .view-line span span', { hasText: /^"hello"$/ }).first();
+    await helloToken.waitFor({ timeout: 10000 });
+    const box = await helloToken.boundingBox();
+    await page.mouse.dblclick(box.x + box.width / 2, box.y + box.height / 2);
+    await page.keyboard.type(NEW_GREETING);
+    await page.locator('.monaco-editor .view-line', { hasText: `"${NEW_GREETING}"` }).waitFor({ timeout: 5000 });
+    since = await mark();
+    await page.keyboard.press('Control+S');
+    step('edited the greeting and saved');
+
+    const patched = (await waitStatus(/patched/, 60000, since)).text;
+    step(`status bar: ${patched}`);
+    const lens = page.locator('.codelens-decoration', { hasText: 'patched in' }).first();
+    await lens.waitFor({ timeout: 20000 });
+    result.lens = (await lens.innerText()).replace(/\s+/g, " ").trim();
+    // The lens sits right above `fn greeting`.
+    const lensBox = await lens.boundingBox();
+    const fnBox = await greetingLine.boundingBox();
+    const dy = fnBox.y - lensBox.y;
+    result.lensAboveFnGreeting = dy > 0 && dy < 2.5 * fnBox.height;
+    if (!result.lensAboveFnGreeting) throw new Error(`the "patched in" lens is not above fn greeting (dy=${dy})`);
+    step(`code lens: ${result.lens}`);
+
+    // The app's output (hotline/output) in the "Hotline" output channel shows the new greeting.
+    await runCommand('Hotline: Show Output');
+    const outLine = page.locator('.part.panel .view-line', { hasText: `${NEW_GREETING} frame=` }).first();
+    await outLine.waitFor({ timeout: 15000 });
+    result.appLine = (await outLine.innerText()).replace(/\s+/g, " ").trim();
+    step('output channel shows the patched greeting');
+
+    // Back to the editor so the screenshot shows the lens and the status bar.
+    await greetingLine.click();
+    await page.waitForTimeout(300);
+    result.statusText = await statusText();
+    result.screenshot = path.join(cfg.artifacts, 'vscode-e2e.png');
+    await page.screenshot({ path: result.screenshot });
+    step('screenshot');
+
+    // A click on the lens (the server's hotline.showLastPatch, through the client's middleware) and
+    // Hotline: Show Last Patch both open the server's Markdown in a preview tab.
+    const previewTab = page.locator('.tabs-container .tab', { hasText: 'Last Patch' }).first();
+    await lens.locator('a', { hasText: 'patched in' }).first().click();
+    await previewTab.waitFor({ timeout: 15000 });
+    result.patchTab = (await previewTab.innerText()).replace(/\s+/g, ' ').trim();
+    step(`lens click -> tab: ${result.patchTab}`);
+    await previewTab.locator('.tab-actions .codicon-close, .tab-actions a').first().click();
+    await previewTab.waitFor({ state: 'detached', timeout: 5000 });
+    await runCommand('Hotline: Show Last Patch');
+    await previewTab.waitFor({ timeout: 15000 });
+    await page.waitForTimeout(500);
+    await previewTab.locator('.tab-actions .codicon-close, .tab-actions a').first().click();
+    await previewTab.waitFor({ state: 'detached', timeout: 5000 });
+    await greetingLine.click();
+    step('Show Last Patch -> preview tab');
+
+    // Hotline: Restart App (Full Rebuild): building again, then running.
+    since = await mark();
+    await runCommand('Hotline: Restart App (Full Rebuild)');
+    const rebuilding = await waitStatus(/building/, 15000, since);
+    await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, rebuilding.index);
+    step('Restart App: building -> running');
+
+    since = await mark();
+    await runCommand('Hotline: Stop App');
+    await waitStatus(/stopped/, 15000, since);
+    step('status bar: stopped');
+
+    // Crash the language server: the extension restarts it (status back to idle, a new process).
+    const serverPids = () =>
+        fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+            try {
+                const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+                return cmd.includes('hotline.lsp') && fs.readlinkSync(`/proc/${pid}/cwd`) === cfg.folder;
+            } catch {
+                return false;
+            }
+        });
+    const before = serverPids();
+    if (before.length !== 1) throw new Error(`expected one language server for ${cfg.folder}, found ${before}`);
+    process.kill(Number(before[0]), 'SIGKILL');
+    const deadline = Date.now() + 20000;
+    let after = [];
+    while (Date.now() < deadline) {
+        after = serverPids().filter((p) => p !== before[0]);
+        if (after.length === 1 && /^Hotline$/.test(await statusText().catch(() => ''))) break;
+        await page.waitForTimeout(200);
+    }
+    result.statusTexts = await history();
+    if (after.length !== 1) throw new Error(`the language server was not restarted after a crash (pids ${after})`);
+    result.restartedServer = { killed: Number(before[0]), restarted: Number(after[0]) };
+    await waitStatus(/^Hotline$/, 5000);
+    step('language server restarted after a crash');
+
+    // The restarted server works: status notifications and build progress reach the status bar again.
+    since = await mark();
+    await runCommand('Hotline: Run App');
+    const rebuilt = await waitStatus(/building \d+\/\d+/, 30000, since);
+    await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, rebuilt.index);
+    since = await mark();
+    await runCommand('Hotline: Stop App');
+    await waitStatus(/stopped/, 15000, since);
+    result.statusTexts = await history();
+    step('after the restart: Run App -> building n/m -> running -> Stop App');
+    result.ok = true;
+    }
+} catch (err) {
+    result.error = String(err?.stack ?? err);
+    if (page) {
+        result.statusTexts = await page.evaluate(() => window.__hotlineStatus ?? []).catch(() => result.statusTexts);
+        const shot = path.join(cfg.artifacts, 'vscode-e2e-failure.png');
+        await page.screenshot({ path: shot }).catch(() => {});
+        result.failureScreenshot = shot;
+    }
+} finally {
+    await context?.close().catch(() => {});
+    if (server?.pid) {
+        try { process.kill(-server.pid, 'SIGTERM'); } catch {}
+        await new Promise((r) => setTimeout(r, 500));
+        try { process.kill(-server.pid, 'SIGKILL'); } catch {}
+    }
+    fs.writeFileSync(path.join(cfg.artifacts, 'code-server.log'), serverLog);
+    result.totalMs = Date.now() - t0;
+    console.log(JSON.stringify(result));
+    process.exit(result.ok ? 0 : 1);
+}

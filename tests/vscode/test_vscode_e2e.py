@@ -1,0 +1,101 @@
+"""The VS Code extension end to end: code-server + the built .vsix, driven by headless Chromium (e2e.mjs).
+
+Needs `bash scripts/setup-vscode.sh` (chromium, code-server, the .vsix, playwright-core); skipped with the
+reason when that has not been run, unless HOTLINE_REQUIRE_VSCODE=1 (then missing pieces fail the test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hotline import REPO_ROOT
+from hotline.examples import copy_app
+
+HERE = Path(__file__).parent
+EXT = REPO_ROOT / "vscode-extension"
+VSIX = EXT / "hotline.vsix"
+ARTIFACTS = HERE / "artifacts"
+CODE_SERVER_DIR = Path(
+    os.environ.get("HOTLINE_CODE_SERVER_DIR", Path.home() / ".cache" / "hotline-code-server" / "4.100.3")
+)
+CODE_SERVER = CODE_SERVER_DIR / "node_modules" / ".bin" / "code-server"
+CHROMIUM = os.environ.get("HOTLINE_CHROMIUM", "/usr/bin/chromium")
+
+
+def missing_setup() -> list[str]:
+    checks = {
+        "node": shutil.which("node") is not None,
+        f"chromium ({CHROMIUM})": Path(CHROMIUM).exists(),
+        f"code-server ({CODE_SERVER_DIR}/.complete)": (CODE_SERVER_DIR / ".complete").exists(),
+        "tests/vscode/node_modules/playwright-core": (HERE / "node_modules" / "playwright-core").is_dir(),
+        "vscode-extension/node_modules": (EXT / "node_modules").is_dir(),
+    }
+    return [name for name, ok in checks.items() if not ok]
+
+
+def ensure_vsix() -> None:
+    """Rebuilds the .vsix when a source is newer than it (setup-vscode.sh builds it the first time)."""
+    sources = [*EXT.glob("src/**/*.ts"), EXT / "package.json", EXT / "esbuild.mjs", EXT / "README.md"]
+    newest = max(p.stat().st_mtime for p in sources)
+    if not VSIX.exists() or VSIX.stat().st_mtime < newest:
+        subprocess.run(["npm", "run", "-s", "package"], cwd=EXT, check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def vscode_ready() -> None:
+    missing = missing_setup()
+    if missing:
+        reason = "VS Code e2e not set up (run: bash scripts/setup-vscode.sh); missing: " + ", ".join(missing)
+        if os.environ.get("HOTLINE_REQUIRE_VSCODE") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    ensure_vsix()
+
+
+def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) -> None:
+    crate = copy_app("counter", tmp_path)
+    config = {
+        "codeServer": str(CODE_SERVER),
+        "chromium": CHROMIUM,
+        "vsix": str(VSIX),
+        "folder": str(crate),
+        "workDir": str(tmp_path / "vscode"),
+        "artifacts": str(ARTIFACTS),
+        # The extension finds its Python on PATH: put the one running these tests (it has hotline) first.
+        "pathPrefix": str(Path(sys.executable).parent),
+        "newGreeting": "howdy",
+    }
+    config_file = tmp_path / "e2e.json"
+    config_file.write_text(json.dumps(config))
+    proc = subprocess.run(
+        ["node", str(HERE / "e2e.mjs"), str(config_file)],
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert lines, f"e2e.mjs printed nothing (exit {proc.returncode}); stderr:\n{proc.stderr[-4000:]}"
+    result = json.loads(lines[-1])
+    detail = f"{json.dumps(result, indent=1)}\nstderr:\n{proc.stderr[-4000:]}"
+    assert proc.returncode == 0 and result["ok"], detail
+    texts = result["statusTexts"]
+    assert any(t.startswith("building") for t in texts), detail
+    assert "running" in texts, detail
+    assert any(t.startswith("patched ") and t.endswith("ms") for t in texts), detail
+    assert result["lens"].startswith("patched in "), detail
+    assert result["lensAboveFnGreeting"], detail
+    assert result["appLine"].startswith("howdy frame="), detail
+    assert Path(result["screenshot"]).is_file(), detail
+    assert "Last Patch" in result["patchTab"], detail  # the lens click opened the Markdown preview
+    assert "stopped" in texts, detail
+    # Killing the language server: the extension started a new one and the status bar came back.
+    assert result["restartedServer"]["restarted"] != result["restartedServer"]["killed"], detail
+    assert texts[-1] == "Hotline", detail
+    assert result["totalMs"] < 120_000, detail
