@@ -6,5 +6,5 @@ bash scripts/setup.sh
 bash scripts/setup-nvim.sh
 ruff check server tests bench
 ruff format --check server tests bench
-(cd runtime && cargo fmt --check && cargo clippy -q -- -D warnings && cargo test -q)
+(cd runtime && cargo fmt --check && cargo clippy -q --all-targets -- -D warnings && cargo test -q)
 python3 -m pytest -q tests

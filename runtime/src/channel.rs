@@ -254,3 +254,118 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn launch() -> Launch {
+        Launch {
+            socket: String::new(),
+            token: "t".repeat(32),
+            build_id: "b1".into(),
+        }
+    }
+
+    fn valid(seq: u64) -> String {
+        format!(
+            "{{\"type\":\"patch\",\"token\":\"{}\",\"build_id\":\"b1\",\"seq\":{seq},\"image\":\"/x\",\"segments\":[{{\"addr\":4096,\"offset\":0,\"filesz\":1,\"memsz\":1,\"prot\":\"rx\"}}],\"imports\":[{{\"slot\":8192,\"name\":\"puts\"}}],\"eh_frame\":null,\"table\":[[1,4096]]}}",
+            "t".repeat(32)
+        )
+    }
+
+    #[test]
+    fn accepts_a_well_formed_patch_and_refuses_foreign_ones() {
+        assert!(parse_patch(&launch(), valid(1).as_bytes(), 0).is_ok());
+        let wrong_token = valid(1).replace(&"t".repeat(32), &"u".repeat(32));
+        assert!(parse_patch(&launch(), wrong_token.as_bytes(), 0)
+            .unwrap_err()
+            .1
+            .contains("wrong token"));
+        let other_build = valid(1).replace("\"b1\"", "\"b2\"");
+        assert!(parse_patch(&launch(), other_build.as_bytes(), 0)
+            .unwrap_err()
+            .1
+            .contains("build"));
+        assert!(parse_patch(&launch(), valid(3).as_bytes(), 3)
+            .unwrap_err()
+            .1
+            .contains("already seen"));
+    }
+
+    /// xorshift64*: deterministic pseudo-random cases without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    #[test]
+    fn survives_thousands_of_truncated_mutated_and_random_messages() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let base = valid(7).into_bytes();
+        let tokens: [&[u8]; 10] = [
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b"\"",
+            b"\\u",
+            b",",
+            b"-1",
+            b"1e999",
+            &[0xff, 0xfe],
+        ];
+        for case in 0..20_000 {
+            let mut msg = base.clone();
+            match case % 4 {
+                0 => msg.truncate(rng.below(base.len())),
+                1 => {
+                    for _ in 0..1 + rng.below(8) {
+                        let at = rng.below(msg.len());
+                        msg[at] = rng.next() as u8;
+                    }
+                }
+                2 => {
+                    let at = rng.below(msg.len());
+                    let insert = tokens[rng.below(tokens.len())];
+                    msg.splice(at..at, insert.iter().copied());
+                }
+                _ => msg = (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
+            }
+            // Must return (Ok or a refusal), never panic.
+            let _ = parse_patch(&launch(), &msg, 0);
+        }
+    }
+
+    #[test]
+    fn refuses_an_oversized_message_without_reading_it_all() {
+        let (engine, app) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut engine = engine;
+            let mut reader = BufReader::new(engine.try_clone().unwrap());
+            let mut hello = String::new();
+            reader.read_line(&mut hello).unwrap();
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..=(MAX_MESSAGE >> 20) + 1 {
+                if engine.write_all(&chunk).is_err() {
+                    break; // the app closed the channel: expected
+                }
+            }
+        });
+        let region = Region {
+            start: 1 << 40,
+            size: 1 << 20,
+        };
+        let err = serve(&launch(), region, 1, app, &mut 0).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        writer.join().unwrap();
+    }
+}

@@ -38,6 +38,7 @@ pub struct Region {
     pub size: u64,
 }
 
+#[derive(Debug)]
 pub struct Segment {
     pub addr: u64,
     pub offset: u64,
@@ -46,6 +47,7 @@ pub struct Segment {
     pub prot: String,
 }
 
+#[derive(Debug)]
 pub struct Patch {
     pub image: String,
     pub segments: Vec<Segment>,

@@ -58,7 +58,8 @@ def vscode_ready() -> None:
     ensure_vsix()
 
 
-def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) -> None:
+def run_e2e(tmp_path: Path, **extra: object) -> tuple[dict, str]:
+    """Runs e2e.mjs on a fresh copy of examples/counter; returns its JSON result and a failure detail."""
     crate = copy_app("counter", tmp_path)
     config = {
         "codeServer": str(CODE_SERVER),
@@ -69,7 +70,7 @@ def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) 
         "artifacts": str(ARTIFACTS),
         # The extension finds its Python on PATH: put the one running these tests (it has hotline) first.
         "pathPrefix": str(Path(sys.executable).parent),
-        "newGreeting": "howdy",
+        **extra,
     }
     config_file = tmp_path / "e2e.json"
     config_file.write_text(json.dumps(config))
@@ -85,6 +86,12 @@ def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) 
     result = json.loads(lines[-1])
     detail = f"{json.dumps(result, indent=1)}\nstderr:\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0 and result["ok"], detail
+    return result, detail
+
+
+def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) -> None:
+    """Run App, edit + Ctrl+S, patched lens/status/output, Show Last Patch, Restart, Stop, server crash."""
+    result, detail = run_e2e(tmp_path, newGreeting="howdy")
     texts = result["statusTexts"]
     assert any(t.startswith("building") for t in texts), detail
     assert "running" in texts, detail
@@ -99,3 +106,12 @@ def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) 
     assert result["restartedServer"]["restarted"] != result["restartedServer"]["killed"], detail
     assert texts[-1] == "Hotline", detail
     assert result["totalMs"] < 120_000, detail
+
+
+def test_no_python_with_hotline_says_how_to_fix(vscode_ready: None, tmp_path: Path) -> None:
+    result, detail = run_e2e(
+        tmp_path, scenario="no-python", settings={"hotline.pythonPath": "/nonexistent/python3"}
+    )
+    assert result["statusText"] == "Hotline: server stopped", detail
+    assert "hotline.pythonPath" in result["notification"], detail
+    assert "pip install -e" in result["notification"], detail

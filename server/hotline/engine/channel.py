@@ -80,20 +80,27 @@ class PatchChannel:
             return self.hello
 
     def send_patch(self, message: dict, timeout: float = 30.0) -> dict:
-        """Sends one patch message and returns the app's validated result."""
+        """Sends one patch message (token and build id added) and returns the app's result."""
+        message = {"type": "patch", "token": self.token, "build_id": self.build_id, **message}
+        return self.exchange(json.dumps(message, separators=(",", ":")).encode() + b"\n", timeout)
+
+    def exchange(self, line: bytes, timeout: float = 30.0) -> dict:
+        """Sends one raw line and returns the app's validated answer."""
         if self._conn is None or self._reader is None:
             raise ChannelError("the app is not connected")
-        message = {"type": "patch", "token": self.token, "build_id": self.build_id, **message}
         with self._lock:
             try:
                 self._conn.settimeout(timeout)
-                self._conn.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
-                line = self._reader.readline()
+                self._conn.sendall(line)
+                answer = self._reader.readline()
             except OSError as e:
                 raise ChannelError(f"lost the connection to the app: {e}") from e
-        if not line:
+        if not answer:
             raise ChannelError("the app closed the patch channel")
-        result = json.loads(line)
+        try:
+            result = json.loads(answer)
+        except ValueError as e:
+            raise ChannelError(f"unreadable answer from the app: {answer[:200]!r}") from e
         bad = problems("channel-result", result)
         if bad:
             raise ChannelError(f"malformed result from the app: {'; '.join(bad)}")
