@@ -53,7 +53,9 @@ class LiveApp:
         path = self.crate / file
         text = path.read_text()
         assert old in text, f"{old!r} not in {file}"
-        path.write_text(text.replace(old, new, 1))
+        temp = path.with_suffix(".rs.saving")
+        temp.write_text(text.replace(old, new, 1))
+        temp.replace(path)  # atomically, as editors save
 
     def patch(self, expect: str = "patched") -> dict:
         outcome = self.session.patch()

@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
 
     printer = _json_printer if args.json else HumanPrinter()
     try:
-        session = Session(Path(args.dir), printer, bin_name=args.bin, app_args=args.app_args)
+        session = Session(
+            Path(args.dir), printer, bin_name=args.bin, app_args=args.app_args, capture_output=args.json
+        )
         session.start()
     except HotlineError as e:
         print(f"hotline: {e}", file=sys.stderr)

@@ -52,6 +52,8 @@ const dirs = {
 };
 for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
 fs.mkdirSync(cfg.artifacts, { recursive: true });
+const SCENARIO = cfg.scenario ?? 'main';
+fs.rmSync(path.join(cfg.artifacts, `vscode-e2e-${SCENARIO}-failure.png`), { force: true });
 fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
 fs.writeFileSync(
     path.join(dirs.userData, 'User', 'settings.json'),
@@ -329,7 +331,7 @@ try {
     result.error = String(err?.stack ?? err);
     if (page) {
         result.statusTexts = await page.evaluate(() => window.__hotlineStatus ?? []).catch(() => result.statusTexts);
-        const shot = path.join(cfg.artifacts, 'vscode-e2e-failure.png');
+        const shot = path.join(cfg.artifacts, `vscode-e2e-${SCENARIO}-failure.png`);
         await page.screenshot({ path: shot }).catch(() => {});
         result.failureScreenshot = shot;
     }
@@ -340,7 +342,7 @@ try {
         await new Promise((r) => setTimeout(r, 500));
         try { process.kill(-server.pid, 'SIGKILL'); } catch {}
     }
-    fs.writeFileSync(path.join(cfg.artifacts, 'code-server.log'), serverLog);
+    fs.writeFileSync(path.join(cfg.artifacts, `code-server-${SCENARIO}.log`), serverLog);
     result.totalMs = Date.now() - t0;
     console.log(JSON.stringify(result));
     process.exit(result.ok ? 0 : 1);

@@ -93,12 +93,17 @@ class Session:
         target_dir: Path | None = None,
         connect_timeout: float = 60.0,
         allow_layout_changes: frozenset[str] = frozenset(),
+        capture_output: bool = True,
     ) -> None:
+        """`capture_output=False` lets the app write to this process's terminal directly, so
+        it keeps its output even if the engine goes away; otherwise lines become events."""
         self.crate_dir = Path(crate_dir).resolve()
         self.on_event = on_event
         self.app_args = app_args or []
         self.connect_timeout = connect_timeout
         self.allow_layout_changes = allow_layout_changes
+        self.capture_output = capture_output
+        self.last_patched: dict | None = None  # seq and functions of the newest applied patch
         meta = _cargo_metadata(self.crate_dir)
         self.package, self.bin_name = self._pick_bin(meta, bin_name)
         self.workspace_root = Path(meta["workspace_root"])
@@ -214,16 +219,18 @@ class Session:
         """Starts the app attached to a fresh patch channel; returns its pid."""
         assert self.exe is not None
         channel = PatchChannel(self.build_id)
+        pipe = subprocess.PIPE if self.capture_output else None
         proc = subprocess.Popen(
             [str(executable), *self.app_args],
             cwd=self.crate_dir,
             env=os.environ | channel.env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stdout=pipe,
+            stderr=pipe,
             stdin=subprocess.DEVNULL,
         )
         for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
-            threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
+            if stream is not None:
+                threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
         self.on_event({"event": "app-started", "pid": proc.pid, "executable": str(executable)})
         threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
         try:
@@ -255,6 +262,8 @@ class Session:
         event: Event = {"event": "app-exited", "pid": proc.pid, "code": code if code >= 0 else None}
         if code < 0:
             event["signal"] = -code
+        if code < 0 and self.last_patched:  # a crash after a patch: name what the patch changed
+            event["last_patch"] = self.last_patched
         self.on_event(event)
 
     def stop(self) -> None:
@@ -386,6 +395,7 @@ class Session:
         for name, addr in linked.functions.items():
             running.prior.functions.setdefault(name, []).append(addr)
         self._accept(dirty, new)
+        self.last_patched = {"seq": seq, "functions": [demangle(n) for n in changes.changed + changes.added]}
         apply_ms = result["apply_us"] / 1000
         phases = {
             "rustc": _ms(started, t_rustc),
