@@ -1,8 +1,18 @@
-// End-to-end test of the Hotline VS Code extension in a real VS Code (code-server) driven by headless
-// Chromium: run the app from the command palette, edit + save, see the patch lens and status bar.
+// End-to-end test of the Hotline VS Code extension in a real VS Code: code-server (127.0.0.1, the built .vsix
+// installed) driven by Debian's headless Chromium through playwright-core. Run by test_vscode_e2e.py.
 //
-// Usage: node e2e.mjs <config.json>, config = {codeServer, vsix, folder, workDir, artifacts, pathPrefix?}
-// Prints one JSON line {ok, steps: [{step, ms}], error?, screenshot, ...} last on stdout; exit 0 iff ok.
+// Scenario "main" (default), on a copy of examples/counter: the status item appears (idle); open src/main.rs;
+// "Hotline: Run App" from the palette -> building n/m -> running; edit "hello" in the editor, Ctrl+S ->
+// patched Nms in the status bar and a "patched in" code lens right above fn greeting; the app's new output in
+// the "Hotline" output channel; screenshot; the lens and "Hotline: Show Last Patch" open the Markdown preview;
+// "Hotline: Restart App (Full Rebuild)" -> building -> running; "Hotline: Stop App" -> stopped; SIGKILL the
+// language server -> the extension restarts it; Run App + Stop App work on the new server.
+// Scenario "no-python": hotline.pythonPath points nowhere -> "server stopped" + a notification saying how to fix.
+//
+// Usage: node e2e.mjs <config.json>; config = {codeServer, vsix, folder, workDir, artifacts, chromium?,
+// pathPrefix?, newGreeting?, scenario?, settings?, buildTimeoutMs?}. Progress goes to stderr; the last stdout
+// line is the JSON result {ok, steps: [{step, ms, at}], statusTexts, lens, appLine, screenshot, error?, ...};
+// the exit code is 0 iff ok.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
