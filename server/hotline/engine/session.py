@@ -371,7 +371,10 @@ class Session:
             )
         t_link = time.perf_counter()
         image = work / "patch.img"
-        image.write_bytes(linked.image)
+        try:
+            image.write_bytes(linked.image)
+        except OSError as e:  # disk full, say: the app is untouched
+            return self._emit("patch-refused", rule="HL1097", reason=f"cannot write the patch image: {e}")
         message = {
             "seq": seq,
             "image": str(image),
