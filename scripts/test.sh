@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup-nvim.sh
+bash scripts/setup-vscode.sh
+(cd vscode-extension && npm run -s lint && npm test)
 ruff check server tests bench
 ruff format --check server tests bench
 (cd runtime && cargo fmt --check && cargo clippy -q --all-targets -- -D warnings && cargo test -q)
-python3 -m pytest -q tests
+HOTLINE_REQUIRE_VSCODE=1 python3 -m pytest -q tests

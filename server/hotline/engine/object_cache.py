@@ -40,6 +40,8 @@ class Build:
             for name, layout in e.layouts[crate].types.items():
                 merged.types.setdefault(name, layout)
             merged.hot_closures |= e.layouts[crate].hot_closures
+            for symbol, where in e.layouts[crate].functions.items():
+                merged.functions.setdefault(symbol, where)
         return merged
 
 

@@ -306,6 +306,8 @@ class Session:
         running = self.running
         if running is None or running.proc.poll() is not None or self.exe is None:
             return self._emit("patch-refused", rule="HL1000", reason="the app is not running: start it first")
+        seq = running.seq + 1
+        self.on_event({"event": "patch-started", "seq": seq})
         outside = [p for p in changed if p.suffix == ".rs" and owning_crate(self.crates, p) is None]
         if changed and len(outside) == len(changed):
             shown = ", ".join(str(p) for p in outside)
@@ -315,10 +317,8 @@ class Session:
         dirty = dirty_crates(self.crates)
         if not dirty:
             return self._emit("no-change", message="no source of the app changed", ms=_ms(started))
-        seq = running.seq + 1
         work = self.target_dir / "patches" / str(seq)
         shutil.rmtree(work, ignore_errors=True)
-        self.on_event({"event": "patch-started", "seq": seq, "crates": [c.name for c in dirty]})
 
         diags: list[dict] = []
         folders: dict[str, Path] = {}
@@ -416,9 +416,22 @@ class Session:
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
             crates=[c.name for c in dirty],
+            locations=self._locations(new, changes.changed + changes.added),
             diagnostics=diags,
             warnings=warnings,
         )
+
+    @staticmethod
+    def _locations(builds: dict[str, Build], symbols: list[str]) -> list[dict]:
+        """Declaration file and line of each patched function, from the debug info."""
+        out = []
+        for name, build in builds.items():
+            known = build.layouts(name).functions
+            for symbol in symbols:
+                if symbol in known:
+                    file, line = known[symbol]
+                    out.append({"symbol": symbol, "function": demangle(symbol), "file": file, "line": line})
+        return out
 
     def _accept(self, dirty: list[Crate], new: dict[str, Build]) -> None:
         """The running app now matches these crates' new builds."""

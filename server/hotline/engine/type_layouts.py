@@ -9,7 +9,7 @@ an enum's discriminant and variants) between the running build and the new one.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -62,6 +62,7 @@ class LayoutChange:
 class CrateLayouts:
     types: dict[str, Layout]
     hot_closures: set[str]  # closure types instantiated as hotline::call's F
+    functions: dict[str, tuple[str, int]] = field(default_factory=dict)  # symbol -> (file, line)
 
 
 def _name(die) -> str | None:
@@ -142,17 +143,33 @@ def _cu_files(dwarf, cu) -> list[str]:
     return out
 
 
+def _record_function(die, files: list[str], out: dict[str, tuple[str, int]]) -> None:
+    """Where a function is declared: its subprogram DIE, or the one it is a definition of."""
+    linkage = die.attributes.get("DW_AT_linkage_name")
+    if linkage is None:
+        return
+    decl = (
+        die.get_DIE_from_attribute("DW_AT_specification") if "DW_AT_specification" in die.attributes else die
+    )
+    file, line = _file_of(decl, files)
+    if file and line:
+        out.setdefault(linkage.value.decode(errors="replace"), (file, line))
+
+
 def crate_layouts(raw_objects: list[bytes], crate: str) -> CrateLayouts:
     """Layouts of the types defined in `crate` (its namespace) across `raw_objects`."""
     types: dict[str, Layout] = {}
     hot: set[str] = set()
+    functions: dict[str, tuple[str, int]] = {}
     for raw in raw_objects:
         elf = ELFFile(io.BytesIO(raw))
         if not elf.has_dwarf_info():
             continue
         dwarf = elf.get_dwarf_info()
         for cu in dwarf.iter_CUs():
-            files = _cu_files(dwarf, cu)
+            comp_dir = cu.get_top_DIE().attributes.get("DW_AT_comp_dir")
+            base = Path(comp_dir.value.decode(errors="replace")) if comp_dir else Path()
+            files = [str(base / f) if f else f for f in _cu_files(dwarf, cu)]
             stack = [(d, 0) for d in cu.get_top_DIE().iter_children()]
             while stack:
                 die, depth = stack.pop()
@@ -184,11 +201,13 @@ def crate_layouts(raw_objects: list[bytes], crate: str) -> CrateLayouts:
                             ),
                         )
                     stack += [(c, depth + 1) for c in die.iter_children() if c.tag in _TYPE_TAGS]
-                elif die.tag == "DW_TAG_subprogram" and (name or "").startswith(HOT_CALL):
+                elif die.tag == "DW_TAG_subprogram":
+                    _record_function(die, files, functions)
+                if die.tag == "DW_TAG_subprogram" and (name or "").startswith(HOT_CALL):
                     for param in die.iter_children():
                         if param.tag == "DW_TAG_template_type_param" and _name(param) == "F":
                             hot.add(_qualified(param.get_DIE_from_attribute("DW_AT_type")))
-    return CrateLayouts(types, hot)
+    return CrateLayouts(types, hot, functions)
 
 
 def _describe(name: str, old: Layout, new: Layout) -> str:

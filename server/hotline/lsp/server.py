@@ -369,9 +369,14 @@ class HotlineLanguageServer(LanguageServer):
                 lens(main_line, "▶ Run with Hotline", "hotline.run")
         if self.last_patch is not None:
             ms = self.last_patch["ms"]
-            for line in lenses.function_lines(
-                source, self.last_patch["functions"] + self.last_patch.get("added", [])
-            ):
+            located = self.last_patch.get("locations") or []
+            if located:  # declaration lines from the debug info
+                path = Path(to_fs_path(uri) or "").resolve()
+                lines = sorted({loc["line"] - 1 for loc in located if Path(loc["file"]).resolve() == path})
+            else:
+                names = self.last_patch["functions"] + self.last_patch.get("added", [])
+                lines = lenses.function_lines(source, names)
+            for line in lines:
                 lens(line, f"patched in {ms:.0f}ms", "hotline.showLastPatch")
         if self.last_refused is not None:
             e = self.last_refused

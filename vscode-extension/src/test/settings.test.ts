@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { CLIENT_SETTING_KEYS, pythonPathSetting, SECTION, SERVER_SETTING_KEYS, substitute, toInitializationOptions } from '../common/settings';
+
+// out/test/settings.test.js -> vscode-extension/ and the repository's schemas/
+const EXT = path.resolve(__dirname, '..', '..');
+const SCHEMA = path.resolve(EXT, '..', 'schemas', 'settings.schema.json');
+
+type Json = Record<string, unknown>;
+const pkg = JSON.parse(fs.readFileSync(path.join(EXT, 'package.json'), 'utf8')) as Json;
+const schema = JSON.parse(fs.readFileSync(SCHEMA, 'utf8')) as { properties: Record<string, Json> };
+const contributed = ((pkg.contributes as Json).configuration as { properties: Record<string, Json> }).properties;
+
+test('package.json contributes exactly the schema settings (plus the client-only ones)', () => {
+    const expected = [...Object.keys(schema.properties), ...CLIENT_SETTING_KEYS].map((k) => `${SECTION}.${k}`).sort();
+    assert.deepEqual(Object.keys(contributed).sort(), expected);
+    assert.deepEqual([...SERVER_SETTING_KEYS].sort(), Object.keys(schema.properties).sort());
+});
+
+test('types, defaults and constraints agree with schemas/settings.schema.json', () => {
+    for (const [key, spec] of Object.entries(schema.properties)) {
+        const mine = contributed[`${SECTION}.${key}`];
+        // (The schema's minLength is not contributed, so the Settings editor does not flag the empty default;
+        // toInitializationOptions leaves empty strings out instead, tested below.)
+        for (const field of ['type', 'default', 'items', 'additionalProperties', 'enum']) {
+            assert.deepEqual(mine[field], spec[field], `hotline.${key}: ${field}`);
+        }
+        assert.ok(typeof (mine.markdownDescription ?? mine.description) === 'string', `hotline.${key}: description`);
+    }
+});
+
+test('every command is contributed under the Hotline category and activation covers Rust', () => {
+    const commands = (pkg.contributes as Json).commands as { command: string; title: string; category: string }[];
+    const ids = commands.map((c) => c.command);
+    for (const id of ['hotline.runApp', 'hotline.stopApp', 'hotline.restartApp', 'hotline.forceRebuild', 'hotline.openLastPatch', 'hotline.showOutput']) {
+        assert.ok(ids.includes(id), id);
+    }
+    // The server's own command ids are registered by vscode-languageclient; contributing them would clash.
+    for (const id of ['hotline.run', 'hotline.stop', 'hotline.restart', 'hotline.rebuild', 'hotline.showLastPatch']) {
+        assert.ok(!ids.includes(id), id);
+    }
+    assert.ok(commands.every((c) => c.category === 'Hotline'));
+    assert.deepEqual(pkg.activationEvents, ['workspaceContains:**/Cargo.toml', 'onLanguage:rust']);
+});
+
+const config = (values: Record<string, unknown>) => (key: string) => values[key];
+
+test('defaults give empty initializationOptions (the server uses its own defaults)', () => {
+    assert.deepEqual(toInitializationOptions(config({ crate: '', bin: null, appArgs: [], patchOnSave: true, env: {} })), {
+        appArgs: [],
+        patchOnSave: true,
+        env: {},
+    });
+    assert.deepEqual(toInitializationOptions(config({})), {});
+});
+
+test('values are mapped, empty and ill-typed ones left out', () => {
+    const got = toInitializationOptions(
+        config({
+            crate: ' ${workspaceFolder}/app ',
+            bin: 'server',
+            appArgs: ['--port', 8080, '${env:PORT}'],
+            patchOnSave: false,
+            env: { RUST_LOG: 'debug', BAD: 1 },
+            pythonPath: '/x/python',
+        }),
+        { workspaceFolder: '/ws', env: { PORT: '9000' } },
+    );
+    assert.deepEqual(got, { crate: '/ws/app', bin: 'server', appArgs: ['--port', '9000'], patchOnSave: false, env: { RUST_LOG: 'debug' } });
+    assert.deepEqual(toInitializationOptions(config({ bin: '  ', patchOnSave: 'yes', env: ['A=1'], appArgs: 'x' })), {});
+});
+
+test('pythonPath and substitutions', () => {
+    assert.equal(pythonPathSetting(config({ pythonPath: '' })), undefined);
+    assert.equal(pythonPathSetting(config({})), undefined);
+    assert.equal(pythonPathSetting(config({ pythonPath: '${userHome}/venv/bin/python' }), { userHome: '/home/me' }), '/home/me/venv/bin/python');
+    assert.equal(substitute('${workspaceFolder}/x', {}), '${workspaceFolder}/x');
+    assert.equal(substitute('${env:NOPE}', { env: {} }), '');
+});
