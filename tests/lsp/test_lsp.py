@@ -231,12 +231,14 @@ async def test_run_patch_diagnose_restart(client: LanguageClient, crate: Path):
     assert 1 <= await until(settled, 10, "patches settled") <= 2, client.statuses[first:]
     assert all(s["state"] in ("patching", "patched", "running") for s in client.statuses[first:])
 
-    # hotline.rebuild patches now; nothing changed since the last patch
+    # hotline.rebuild forces a full rebuild from clean artifacts and relaunches
     result = await request(
-        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.rebuild")), 20
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.rebuild")), 180
     )
-    await until(lambda: client.statuses[-1].get("message") == "no code change", 10, "no-change status")
-    assert client.statuses[-1]["state"] == "running"
+    assert _get(result, "ok") is True, result
+    assert _get(result, "pid") != pid
+    os.kill(_get(result, "pid"), 0)
+    pid = _get(result, "pid")
 
     # (e) restart relaunches with code changed on disk (no save, so no patch)
     main_rs.write_text(salut.replace('"salut"', '"ciao"'))

@@ -32,7 +32,7 @@ M.list = {
   HotlineRun = { server_command("hotline.run"), "Build and run the app under Hotline" },
   HotlineStop = { server_command("hotline.stop"), "Stop the app" },
   HotlineRestart = { server_command("hotline.restart"), "Full rebuild and restart of the app" },
-  HotlineRebuild = { server_command("hotline.rebuild"), "Patch now (as on a save); runs the app when stopped" },
+  HotlineRebuild = { server_command("hotline.rebuild"), "Force a full rebuild from clean artifacts and relaunch the app" },
   HotlineLastPatch = {
     function()
       local client = client_or_complain()

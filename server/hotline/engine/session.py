@@ -283,8 +283,16 @@ class Session:
         """Fat build and launch."""
         return self.launch(self.fat_build())
 
-    def restart(self) -> int:
+    def restart(self, clean: bool = False) -> int:
+        """Full rebuild and relaunch; `clean` first discards the workspace's build artifacts."""
         self.stop()
+        if clean:
+            subprocess.run(
+                ["cargo", "clean", "--package", self.package["name"]],
+                cwd=self.crate_dir,
+                env=os.environ | {"CARGO_TARGET_DIR": str(self.target_dir)},
+                capture_output=True,
+            )
         return self.start()
 
     # -- a save ------------------------------------------------------------------------

@@ -241,13 +241,13 @@ class HotlineLanguageServer(LanguageServer):
         self.refresh_lenses()
 
     # -- actions ------------------------------------------------------------------------------
-    async def run_app(self, restart: bool = False) -> dict:
+    async def run_app(self, restart: bool = False, clean: bool = False) -> dict:
         async with self.engine_lock:
             try:
                 session = self.session or await asyncio.to_thread(self.get_session)
                 if restart or self.running:
                     self.app_pid = None  # the old app's exit is expected: no "stopped" status
-                    pid = await asyncio.to_thread(session.restart)
+                    pid = await asyncio.to_thread(session.restart, clean)
                 else:
                     pid = await asyncio.to_thread(session.start)
             except HotlineError as e:
@@ -473,11 +473,8 @@ async def cmd_stop(ls: HotlineLanguageServer, *args: Any) -> dict:
 
 @server.command("hotline.rebuild")
 async def cmd_rebuild(ls: HotlineLanguageServer, *args: Any) -> dict:
-    """Thin rebuild + patch now, as on a save (starts the app when it is not running)."""
-    if not ls.running:
-        return await ls.run_app()
-    ls.request_patch()
-    return {"ok": True}
+    """Forces a full rebuild from clean workspace artifacts, then (re)launches the app."""
+    return await ls.run_app(restart=True, clean=True)
 
 
 @server.command("hotline.showLastPatch")
