@@ -48,6 +48,7 @@ class Section:
     align: int
     size: int
     data: bytes
+    file_offset: int
     relocs: list[Reloc] = field(default_factory=list)
 
     @property
@@ -131,6 +132,7 @@ def read_object(path: Path, raw: bytes | None = None) -> ObjectFile:
                 max(1, h["sh_addralign"]),
                 h["sh_size"],
                 body(h),
+                h["sh_offset"],
             )
     for target, data in relas:
         if target in sections:

@@ -36,7 +36,7 @@ class Build:
         merged = CrateLayouts({}, set())
         for e in self._entries:
             if crate not in e.layouts:
-                e.layouts[crate] = crate_layouts([e.raw], crate)
+                e.layouts[crate] = crate_layouts([(e.obj, e.raw)], crate)
             for name, layout in e.layouts[crate].types.items():
                 merged.types.setdefault(name, layout)
             merged.hot_closures |= e.layouts[crate].hot_closures

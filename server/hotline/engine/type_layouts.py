@@ -9,34 +9,35 @@ an enum's discriminant and variants) between the running build and the new one.
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
-from elftools.elf.relocation import RelocationHandler
+
+from hotline.engine.elf_objects import ObjectFile
 
 _TYPE_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type")
 HOT_CALL = "hot_call"
 
 
-R_X86_64_DTPOFF64 = 17
-
-
-def _tolerate_tls_debug_relocations() -> None:
-    """rustc locates thread-locals in debug info with R_X86_64_DTPOFF64, which pyelftools
-    cannot apply. It only affects a variable's location expression, which we never read,
-    so it is left as it is rather than failing the whole object."""
-    recipes = dict(RelocationHandler._RELOCATION_RECIPES_X64)
-    recipes.setdefault(
-        R_X86_64_DTPOFF64,
-        RelocationHandler._RELOCATION_RECIPE_TYPE(
-            bytesize=8, has_addend=True, calc_func=lambda value, sym_value, offset, addend=0: value
-        ),
-    )
-    RelocationHandler._RELOCATION_RECIPES_X64 = recipes
-
-
-_tolerate_tls_debug_relocations()
+def _with_debug_relocations(obj: ObjectFile, raw: bytes) -> bytes:
+    """`raw` with the relocations of its .debug_* sections applied (S + A, sections at 0),
+    so pyelftools can read the DWARF without applying them itself, which is slow and
+    stops at the thread-local ones (R_X86_64_DTPOFF*) rustc emits."""
+    out = bytearray(raw)
+    for sec in obj.sections.values():
+        if not sec.name.startswith(".debug_") or not sec.relocs:
+            continue
+        for r in sec.relocs:
+            sym = obj.symbols[r.sym]
+            value = sym.value + r.addend
+            at = sec.file_offset + r.offset
+            if r.type in (1, 17):  # R_X86_64_64, R_X86_64_DTPOFF64
+                struct.pack_into("<Q", out, at, value & 0xFFFFFFFFFFFFFFFF)
+            elif r.type in (10, 11, 21):  # R_X86_64_32, _32S, _DTPOFF32
+                struct.pack_into("<I", out, at, value & 0xFFFFFFFF)
+    return bytes(out)
 
 
 @dataclass(frozen=True)
@@ -156,16 +157,16 @@ def _record_function(die, files: list[str], out: dict[str, tuple[str, int]]) -> 
         out.setdefault(linkage.value.decode(errors="replace"), (file, line))
 
 
-def crate_layouts(raw_objects: list[bytes], crate: str) -> CrateLayouts:
-    """Layouts of the types defined in `crate` (its namespace) across `raw_objects`."""
+def crate_layouts(objects: list[tuple[ObjectFile, bytes]], crate: str) -> CrateLayouts:
+    """Layouts of the types defined in `crate` (its namespace) across `objects` (parsed, raw)."""
     types: dict[str, Layout] = {}
     hot: set[str] = set()
     functions: dict[str, tuple[str, int]] = {}
-    for raw in raw_objects:
-        elf = ELFFile(io.BytesIO(raw))
+    for obj, raw in objects:
+        elf = ELFFile(io.BytesIO(_with_debug_relocations(obj, raw)))
         if not elf.has_dwarf_info():
             continue
-        dwarf = elf.get_dwarf_info()
+        dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
         for cu in dwarf.iter_CUs():
             comp_dir = cu.get_top_DIE().attributes.get("DW_AT_comp_dir")
             base = Path(comp_dir.value.decode(errors="replace")) if comp_dir else Path()
