@@ -20,7 +20,7 @@ APPS = {
 def copy_app(name: str, dest: Path) -> Path:
     """A copy of a bundled app whose `hotline` dependency points at this checkout's runtime."""
     target = dest / name
-    shutil.copytree(APPS[name], target, ignore=shutil.ignore_patterns("target"))
+    shutil.copytree(APPS[name], target, ignore=shutil.ignore_patterns("target"), copy_function=shutil.copy)
     for manifest in target.rglob("Cargo.toml"):
         manifest.write_text(re.sub(r'path = "[./]*runtime"', f'path = "{RUNTIME_DIR}"', manifest.read_text()))
     return target

@@ -26,7 +26,15 @@ from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
 from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
 from hotline.engine.source_map import locate
-from hotline.engine.workspace import Crate, dirty_crates, extract_objects, load_crates, owning_crate
+from hotline.engine.workspace import (
+    REPLAYED_MARK,
+    Crate,
+    dirty_crates,
+    extract_objects,
+    forget_replayed_outputs,
+    load_crates,
+    owning_crate,
+)
 
 Event = dict
 EventSink = Callable[[Event], None]
@@ -148,6 +156,7 @@ class Session:
             "RUSTC_WORKSPACE_WRAPPER": str(wrapper),
             "HOTLINE_CAPTURE_DIR": str(self.capture_dir),
         }
+        forget_replayed_outputs(self.capture_dir)
         meta_units = max(1, len(_cargo_metadata(self.crate_dir).get("resolve", {}).get("nodes", [])))
         self.on_event({"event": "build-started", "kind": "fat", "total": meta_units})
         cmd = ["cargo", "build", "--message-format=json-diagnostic-rendered-ansi", "--bin", self.bin_name]
@@ -330,6 +339,7 @@ class Session:
 
         diags: list[dict] = []
         folders: dict[str, Path] = {}
+        (self.capture_dir / REPLAYED_MARK).touch()
         for crate in dirty:
             folders[crate.name] = work / "objects" / crate.name
             folders[crate.name].mkdir(parents=True)

@@ -61,8 +61,15 @@ class Crate:
     def changed_since_compiled(self) -> bool:
         return any(p.exists() and p.stat().st_mtime > self.compiled_at for p in self.sources())
 
+    def outputs(self) -> list[Path]:
+        """What cargo built for this crate: deleting them makes cargo build it again."""
+        return [p for p in self.out_dir.glob(f"*{self.stem}*") if p.is_file()]
+
     def replay(self, thin_dir: Path) -> tuple[int, list[str]]:
-        """Runs the captured rustc command again; the objects end up in `thin_dir`."""
+        """Runs the captured rustc command again; the objects end up in `thin_dir`.
+
+        This rewrites the crate's rlib, dep-info and incremental state behind cargo's back;
+        the caller marks the build directory so the next fat build starts afresh."""
         env = {k: v for k, v in self.record["env"].items() if k not in _JOBSERVER_VARS}
         env["HOTLINE_THIN_DIR"] = str(thin_dir)
         args = ["--json=artifacts" if a.startswith("--json=") else a for a in self.record["args"]]
@@ -101,6 +108,23 @@ def load_crates(capture_dir: Path, bin_crate: str) -> list[Crate]:
 
     visit(root)
     return order
+
+
+REPLAYED_MARK = "replayed"
+
+
+def forget_replayed_outputs(capture_dir: Path) -> None:
+    """After thin rebuilds, cargo's freshness checks cannot be trusted (they compare mtimes,
+    and our replays rewrote outputs): delete every workspace crate's outputs so the next
+    fat build compiles the newest sources, whatever their mtimes."""
+    mark = capture_dir / REPLAYED_MARK
+    if not mark.exists():
+        return
+    for path in (capture_dir / "rustc").glob("*.json"):
+        name, kind = path.stem.rsplit(".", 1)
+        for output in Crate(name, kind, json.loads(path.read_text())).outputs():
+            output.unlink(missing_ok=True)
+    mark.unlink()
 
 
 def dirty_crates(crates: list[Crate]) -> list[Crate]:
