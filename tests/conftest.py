@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -82,3 +87,47 @@ def live_app(tmp_path: Path) -> Iterator[Callable[[str], LiveApp]]:
 def fields(line: str) -> dict[str, str]:
     """`a=1 b=x` -> {'a': '1', 'b': 'x'}."""
     return dict(part.split("=", 1) for part in line.split() if "=" in part)
+
+
+class HotlineRunProcess:
+    """`hotline run --json` in a subprocess, read event by event."""
+
+    def __init__(self, crate: Path, target_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "run", str(crate), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=os.environ | {"HOTLINE_TARGET_DIR": str(target_dir)},
+        )
+        self.events: list[dict] = []
+
+    def until(self, pred: Callable[[dict], bool], timeout: float = 90.0) -> dict:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.events.append(json.loads(line))
+            if pred(self.events[-1]):
+                return self.events[-1]
+        raise AssertionError(f"not seen; last events: {self.events[-5:]}")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGINT)
+        self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def hotline_run(tmp_path: Path) -> Iterator[Callable[[Path], HotlineRunProcess]]:
+    runs: list[HotlineRunProcess] = []
+
+    def start(crate: Path) -> HotlineRunProcess:
+        runs.append(HotlineRunProcess(crate, tmp_path / "target"))
+        return runs[-1]
+
+    yield start
+    for run in runs:
+        run.stop()

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 
 from conftest import copy_app, fields
@@ -40,50 +35,26 @@ def test_http_handler_is_patched_while_connections_stay_open(live_app):
         assert _get(conn, "/c") == "patched handler for /c\n"  # same listener
 
 
-def test_hotline_run_patches_on_save_and_reports_compile_errors(tmp_path):
+def test_hotline_run_patches_on_save_and_reports_compile_errors(tmp_path, hotline_run):
     crate = copy_app("counter", tmp_path)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "run", str(crate), "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        env=os.environ | {"HOTLINE_TARGET_DIR": str(tmp_path / "target")},
-    )
-    events: list[dict] = []
-
-    def until(pred, timeout=60.0):
-        deadline = time.monotonic() + timeout
-        assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            events.append(json.loads(line))
-            if pred(events[-1]):
-                return events[-1]
-        raise AssertionError(f"not seen; last events: {events[-5:]}")
-
-    try:
-        until(lambda e: e["event"] == "app-output" and e["line"].startswith("hello"))
-        time.sleep(1.5)  # let the watcher take its first look at the tree
-        main = crate / "src" / "main.rs"
-        main.write_text(main.read_text().replace('"hello"', '"salut"'))
-        patched = until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"))
-        assert patched["event"] == "patched" and patched["functions"] == ["counter::greeting"]
-        until(lambda e: e["event"] == "app-output" and e["line"].startswith("salut"))
-        main.write_text(main.read_text().replace('"salut"', "42"))
-        error = until(lambda e: e["event"] == "compile-error")
-        assert any(d.get("code") and d["code"]["code"] == "E0308" for d in error["diagnostics"])
-        until(lambda e: e["event"] == "app-output" and e["line"].startswith("salut"))  # still running
-        counts = [
-            int(fields(e["line"])["ticks"])
-            for e in events
-            if e["event"] == "app-output" and "ticks=" in e["line"]
-        ]
-        assert counts == sorted(counts)  # one process all along: the static counter never restarted
-        kinds = [e["event"] for e in events]
-        assert kinds.index("build-started") < kinds.index("build-finished") < kinds.index("app-started")
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=20)
+    run = hotline_run(crate)
+    until, events = run.until, run.events
+    until(lambda e: e["event"] == "app-output" and e["line"].startswith("hello"))
+    time.sleep(1.5)  # let the watcher take its first look at the tree
+    main = crate / "src" / "main.rs"
+    main.write_text(main.read_text().replace('"hello"', '"salut"'))
+    patched = until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"))
+    assert patched["event"] == "patched" and patched["functions"] == ["counter::greeting"]
+    until(lambda e: e["event"] == "app-output" and e["line"].startswith("salut"))
+    main.write_text(main.read_text().replace('"salut"', "42"))
+    error = until(lambda e: e["event"] == "compile-error")
+    assert any(d.get("code") and d["code"]["code"] == "E0308" for d in error["diagnostics"])
+    until(lambda e: e["event"] == "app-output" and e["line"].startswith("salut"))  # still running
+    counts = [
+        int(fields(e["line"])["ticks"])
+        for e in events
+        if e["event"] == "app-output" and "ticks=" in e["line"]
+    ]
+    assert counts == sorted(counts)  # one process all along: the static counter never restarted
+    kinds = [e["event"] for e in events]
+    assert kinds.index("build-started") < kinds.index("build-finished") < kinds.index("app-started")
