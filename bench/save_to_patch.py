@@ -88,7 +88,9 @@ def bench_cargo_restart(crate: Path, edits: list[tuple[str, str]], name: str) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--app", default="counter")
     parser.add_argument("--edits", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -119,7 +121,10 @@ def main() -> None:
         print(f"{name:<34}{value:>6.2f}x")
     if args.json:
         args.json.write_text(
-            json.dumps({"app": args.app, "edits": args.edits, "machine": machine, "ms": table, "ratios": ratios}, indent=2)
+            json.dumps(
+                {"app": args.app, "edits": args.edits, "machine": machine, "ms": table, "ratios": ratios},
+                indent=2,
+            )
         )
 
 
