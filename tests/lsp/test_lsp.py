@@ -458,3 +458,36 @@ async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: Language
     assert got[struct_line] == ["layout change: restart required"]
     mark = len(client.output)
     await until(lambda: any("players=ann:10" in line for line in lines_since(client, mark)), 10, "old code")
+
+
+async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
+    client: LanguageClient, crate: Path
+):
+    await request(
+        client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=crate.as_uri())
+        ),
+        15,
+    )
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
+    )
+    assert _get(result, "ok") is True, result
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"hotline": {"linker": "ld.gold.exe"}})
+    )
+    await until(lambda: client.messages, 10, "invalid settings message")
+    assert client.messages[-1].type == types.MessageType.Error and "linker" in client.messages[-1].message
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"hotline": {"linker": "bfd", "appArgs": ["--quiet"]}})
+    )
+    await until(lambda: len(client.messages) >= 2, 10, "restart notice")
+    assert "take effect when the app is restarted" in client.messages[-1].message
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.restart")), 180
+    )
+    assert _get(result, "ok") is True, result  # relinked with GNU ld (bfd) and relaunched
+    mark = len(client.output)
+    await until(
+        lambda: any(line.startswith("hello frame=") for line in lines_since(client, mark)), 30, "output"
+    )

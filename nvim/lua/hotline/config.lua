@@ -23,6 +23,10 @@
 ---@field app_args string[]               Arguments passed to the app (settings.appArgs)
 ---@field patch_on_save boolean           Patch the running app on each :write of a .rs file of the crate (settings.patchOnSave)
 ---@field env table<string,string>        Environment for cargo and the app (settings.env)
+---@field features string[]               Cargo features of the app's builds (settings.features)
+---@field profile? string                 Cargo profile of the app's builds; nil: dev (settings.profile)
+---@field linker? string                  Linker of the full build: "lld", "mold", "bfd" or "gold"; nil: rustc's (settings.linker)
+---@field allow_layout_changes string[]   Types whose layout may change in a patch (settings.allowLayoutChanges, rule HL1002)
 ---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
 ---@field notify boolean                  vim.notify() on errors, refused patches and app exits
 ---@field keymaps boolean|hotline.KeymapsConfig  Buffer-local keymaps: false (default) defines none, true the suggested ones (M.suggested_keymaps)
@@ -46,6 +50,10 @@ M.defaults = {
   app_args = {},
   patch_on_save = true,
   env = {},
+  features = {},
+  profile = nil,
+  linker = nil,
+  allow_layout_changes = {},
   codelens = true,
   notify = true,
   keymaps = false,
@@ -79,7 +87,7 @@ function M.setup(opts)
   validate("opts", opts, "table")
   local merged = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), opts)
   -- Lists are replaced, not merged.
-  for _, key in ipairs({ "cmd", "filetypes", "app_args" }) do
+  for _, key in ipairs({ "cmd", "filetypes", "app_args", "features", "allow_layout_changes" }) do
     if opts[key] ~= nil then
       merged[key] = opts[key]
     end
@@ -95,6 +103,10 @@ function M.setup(opts)
   validate("app_args", merged.app_args, "table")
   validate("patch_on_save", merged.patch_on_save, "boolean")
   validate("env", merged.env, "table")
+  validate("features", merged.features, "table")
+  validate("profile", merged.profile, "string", true)
+  validate("linker", merged.linker, "string", true)
+  validate("allow_layout_changes", merged.allow_layout_changes, "table")
   validate("on_status", merged.on_status, "function", true)
   M.options = merged
   return merged
@@ -126,6 +138,14 @@ function M.settings(crate)
   if next(o.env) ~= nil then
     s.env = o.env
   end
+  if #o.features > 0 then
+    s.features = o.features
+  end
+  if #o.allow_layout_changes > 0 then
+    s.allowLayoutChanges = o.allow_layout_changes
+  end
+  s.profile = o.profile
+  s.linker = o.linker
   return s
 end
 

@@ -44,17 +44,21 @@ def wrap_rustc(argv: list[str]) -> int:
     return 1
 
 
-def fat_link_args(args: list[str]) -> list[str]:
-    """Keeps every symbol: whole archives, no section GC, nothing stripped."""
+def fat_link_args(args: list[str], linker: str | None = None) -> list[str]:
+    """Keeps every symbol: whole archives, no section GC, nothing stripped; `linker` picks
+    the linker flavour (`-fuse-ld=`) instead of rustc's choice."""
     out: list[str] = []
     for a in args:
+        if linker and (a.startswith("-fuse-ld=") or (a.startswith("-B") and a.endswith("gcc-ld"))):
+            continue
         if a in ("-Wl,--gc-sections", "-Wl,--strip-debug", "-Wl,--strip-all", "-s"):
             continue
         if a.endswith(".rlib") and "compiler_builtins" not in a:
             out += ["-Wl,--whole-archive", a, "-Wl,--no-whole-archive"]
         else:
             out.append(a)
-    return out + ["-Wl,--no-gc-sections", "-Wl,--allow-multiple-definition"]
+    out += ["-Wl,--no-gc-sections", "-Wl,--allow-multiple-definition"]
+    return out + ([f"-fuse-ld={linker}"] if linker else [])
 
 
 def keep_objects(args: list[str], dest: Path) -> None:
@@ -68,7 +72,7 @@ def keep_objects(args: list[str], dest: Path) -> None:
 
 def link(argv: list[str]) -> int:
     keep_objects(argv, _capture_dir() / "objects")
-    args = fat_link_args(argv)
+    args = fat_link_args(argv, os.environ.get("HOTLINE_LINKER"))
     linker = os.environ.get("HOTLINE_REAL_LINKER", "cc")
     (_capture_dir() / "link.json").write_text(
         json.dumps({"linker": linker, "args": argv, "cwd": os.getcwd()})

@@ -102,6 +102,9 @@ class Session:
         connect_timeout: float = 60.0,
         allow_layout_changes: frozenset[str] = frozenset(),
         capture_output: bool = True,
+        features: list[str] | None = None,
+        profile: str | None = None,
+        linker: str | None = None,
     ) -> None:
         """`capture_output=False` lets the app write to this process's terminal directly, so
         it keeps its output even if the engine goes away; otherwise lines become events."""
@@ -111,6 +114,9 @@ class Session:
         self.connect_timeout = connect_timeout
         self.allow_layout_changes = allow_layout_changes
         self.capture_output = capture_output
+        self.features = features or []
+        self.profile = profile
+        self.linker = None if linker in (None, "default") else linker
         self.last_patched: dict | None = None  # seq and functions of the newest applied patch
         meta = _cargo_metadata(self.crate_dir)
         self.package, self.bin_name = self._pick_bin(meta, bin_name)
@@ -156,11 +162,21 @@ class Session:
             "RUSTC_WORKSPACE_WRAPPER": str(wrapper),
             "HOTLINE_CAPTURE_DIR": str(self.capture_dir),
         }
+        if self.linker:
+            env["HOTLINE_LINKER"] = self.linker
+        linker_note = self.capture_dir / "linker"
+        if linker_note.exists() and linker_note.read_text() != (self.linker or "default"):
+            (self.capture_dir / REPLAYED_MARK).touch()  # cargo cannot see a linker change: relink
         forget_replayed_outputs(self.capture_dir)
+        linker_note.write_text(self.linker or "default")
         meta_units = max(1, len(_cargo_metadata(self.crate_dir).get("resolve", {}).get("nodes", [])))
         self.on_event({"event": "build-started", "kind": "fat", "total": meta_units})
         cmd = ["cargo", "build", "--message-format=json-diagnostic-rendered-ansi", "--bin", self.bin_name]
         cmd += ["--package", self.package["name"]]
+        if self.features:
+            cmd += ["--features", ",".join(self.features)]
+        if self.profile:
+            cmd += ["--profile", self.profile]
         proc = subprocess.Popen(
             cmd, cwd=self.crate_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )

@@ -55,6 +55,8 @@ class HotlineLanguageServer(LanguageServer):
         self.patching = False
         self.patch_pending = False
         self.saved_paths: set[Path] = set()  # saved since the last patch began
+        self.root: str | None = None
+        self.settings_changed = False  # new settings wait for the next run or restart
         self.patch_task: asyncio.Task | None = None
         self.build_token: str | None = None
         self.patch_token: str | None = None
@@ -100,6 +102,10 @@ class HotlineLanguageServer(LanguageServer):
                 self.on_engine_event,
                 bin_name=self.settings.get("bin"),
                 app_args=list(self.settings.get("appArgs") or []),
+                allow_layout_changes=frozenset(self.settings.get("allowLayoutChanges") or []),
+                features=list(self.settings.get("features") or []),
+                profile=self.settings.get("profile"),
+                linker=self.settings.get("linker"),
             )
         return self.session
 
@@ -244,6 +250,11 @@ class HotlineLanguageServer(LanguageServer):
     async def run_app(self, restart: bool = False, clean: bool = False) -> dict:
         async with self.engine_lock:
             try:
+                if self.settings_changed and self.session is not None:
+                    self.app_pid = None  # the old app's exit is expected: no "stopped" status
+                    await asyncio.to_thread(self.session.stop)
+                    self.session = None
+                self.settings_changed = False
                 session = self.session or await asyncio.to_thread(self.get_session)
                 if restart or self.running:
                     self.app_pid = None  # the old app's exit is expected: no "stopped" status
@@ -427,10 +438,35 @@ def on_initialized(ls: HotlineLanguageServer, params: types.InitializedParams) -
     folders = list(ls.workspace.folders.values())
     if not root and folders:
         root = to_fs_path(folders[0].uri)
+    ls.root = root
     problems = ls.configure(getattr(ls, "_init_options", None), root)
     for problem in problems:
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=problem))
     ls.status("error" if problems else "idle", message=problems[0] if problems else None)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def on_did_change_configuration(
+    ls: HotlineLanguageServer, params: types.DidChangeConfigurationParams
+) -> None:
+    """New settings: checked now; those that shape the build take effect at the next run or restart."""
+    problems = ls.configure(params.settings, ls.root)
+    if problems:
+        for problem in problems:
+            ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=problem))
+        ls.status("error", message=problems[0])
+        return
+    if ls.session is None:
+        return
+    ls.session.allow_layout_changes = frozenset(ls.settings.get("allowLayoutChanges") or [])
+    ls.settings_changed = True
+    if ls.running:
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Info,
+                message="Hotline: the new settings take effect when the app is restarted",
+            )
+        )
 
 
 @server.feature(types.SHUTDOWN)

@@ -10,10 +10,23 @@ export interface ServerSettings {
     appArgs?: string[];
     patchOnSave?: boolean;
     env?: Record<string, string>;
+    features?: string[];
+    profile?: string;
+    linker?: string;
+    allowLayoutChanges?: string[];
 }
 
 /** Keys passed to the server; each is contributed as `hotline.<key>` in package.json. */
-export const SERVER_SETTING_KEYS: readonly (keyof ServerSettings)[] = ['crate', 'bin', 'appArgs', 'patchOnSave', 'env'];
+export const SERVER_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
+    'crate', 'bin', 'appArgs', 'patchOnSave', 'env', 'features', 'profile', 'linker', 'allowLayoutChanges',
+];
+
+const LINKERS = ['default', 'lld', 'mold', 'bfd', 'gold'];
+
+/** The string entries of an array setting, or undefined when it is not an array. */
+function strings(value: unknown): string[] | undefined {
+    return Array.isArray(value) ? value.filter((a): a is string => typeof a === 'string') : undefined;
+}
 
 /** Keys only the extension reads (not sent to the server). */
 export const CLIENT_SETTING_KEYS: readonly string[] = ['pythonPath', 'trace.server'];
@@ -57,6 +70,20 @@ export function toInitializationOptions(
     const patchOnSave = get('patchOnSave');
     if (typeof patchOnSave === 'boolean') {
         out.patchOnSave = patchOnSave;
+    }
+    for (const key of ['features', 'allowLayoutChanges'] as const) {
+        const list = strings(get(key));
+        if (list !== undefined) {
+            out[key] = list;
+        }
+    }
+    const profile = get('profile');
+    if (typeof profile === 'string' && profile.trim() !== '') {
+        out.profile = profile.trim();
+    }
+    const linker = get('linker');
+    if (typeof linker === 'string' && LINKERS.includes(linker)) {
+        out.linker = linker;
     }
     const env = get('env');
     if (env !== null && typeof env === 'object' && !Array.isArray(env)) {
