@@ -6,7 +6,11 @@ process and reads what it prints.
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 from conftest import fields
+from hotline.examples import copy_app
 
 
 def test_edited_function_and_closure_run_while_state_survives(live_app):
@@ -24,6 +28,8 @@ def test_edited_function_and_closure_run_while_state_survives(live_app):
     assert int(after["tls"]) > int(before["tls"])  # the thread-local was not reset
     assert int(after["frame"]) > int(before["frame"])  # the caller's stack state lives on
     assert set(event["phases"]) == {"rustc", "diff", "link", "deliver", "apply"}
+    app.wait_line(lambda s: s == "on_patch ran", after=mark)  # the handler ran once, at the safe point
+    assert app.lines[mark:].count("on_patch ran") == 1
 
 
 def test_closure_passed_to_call_is_patched(live_app):
@@ -130,3 +136,23 @@ def test_twenty_patches_in_a_row_all_apply(live_app):
         app.patch()
         app.wait_line(lambda s, new=new: s.startswith(f"v={new} "), after=mark)
         current = new
+
+
+def test_release_builds_carry_no_hot_reload_machinery(tmp_path):
+    crate = copy_app("counter", tmp_path)
+    subprocess.run(["cargo", "build", "--release", "-q"], cwd=crate, check=True)
+    exe = crate / "target" / "release" / "counter"
+    symbols = subprocess.run(["nm", str(exe)], capture_output=True, text=True).stdout
+    assert "hotline_aslr_anchor" not in symbols and "hotline7channel" not in symbols
+    env = os.environ | {
+        "HOTLINE_SOCKET": str(tmp_path / "none.sock"),
+        "HOTLINE_TOKEN": "t" * 32,
+        "HOTLINE_BUILD_ID": "x",
+    }
+    proc = subprocess.Popen([str(exe)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().startswith("hello frame=1")
+    finally:
+        proc.kill()
+        _, err = proc.communicate()
+    assert "[hotline]" not in err  # it never even tried to connect

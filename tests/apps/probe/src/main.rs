@@ -61,6 +61,7 @@ fn step(frame: &mut u64) {
 }
 
 fn main() {
+    hotline::on_patch(|| println!("on_patch ran"));
     let mut frame = 0;
     loop {
         let run = std::panic::AssertUnwindSafe(|| hotline::call(|| step(&mut frame)));
