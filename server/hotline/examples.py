@@ -13,6 +13,7 @@ APPS = {
     "http": REPO_ROOT / "examples" / "http",
     "probe": REPO_ROOT / "tests" / "apps" / "probe",
     "workspace": REPO_ROOT / "tests" / "apps" / "workspace",
+    "features": REPO_ROOT / "tests" / "apps" / "features",
     "axum-server": REPO_ROOT / "examples" / "axum-server",
 }
 
