@@ -3,5 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
-command -v cc >/dev/null || { apt-get update -qq && apt-get install -y -qq build-essential; }
+missing=""
+command -v cc >/dev/null || missing="$missing build-essential"
+command -v tmux >/dev/null || missing="$missing tmux"   # the terminal-UI test drives a real terminal
+[ -z "$missing" ] || { apt-get update -qq && apt-get install -y -qq $missing; }
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'

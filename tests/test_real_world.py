@@ -7,9 +7,14 @@ cached outside the clone (~/.cache/hotline-tests) and reused by later runs.
 from __future__ import annotations
 
 import http.client
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from hotline.examples import copy_app
 
 CACHE = Path.home() / ".cache" / "hotline-tests"
 
@@ -39,3 +44,35 @@ def test_axum_handler_is_patched_while_the_server_keeps_its_connections(live_app
     app.edit('hotline::call(|| "ok\\n")', 'hotline::call(|| "healthy\\n")')
     app.patch()
     assert get("/health") == "healthy\n"
+
+
+def _tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_terminal_ui_draw_function_is_patched_in_a_real_terminal(tmp_path):
+    crate = copy_app("tui", tmp_path)
+    session = f"hotline-tui-{os.getpid()}"
+    env = f"HOTLINE_TARGET_DIR={CACHE / 'tui'}"
+    command = f"env {env} {sys.executable} -m hotline run {crate}"
+    _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "20", command)
+    try:
+
+        def screen_shows(text: str, timeout: float) -> str:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                screen = _tmux("capture-pane", "-p", "-t", session)
+                if text in screen:
+                    return screen
+                time.sleep(0.2)
+            raise AssertionError(f"{text!r} not on screen:\n{screen}")
+
+        screen_shows("┌hotline", 600)  # the fat build of ratatui may take minutes on a cold cache
+        time.sleep(1.5)  # let the watcher take its first look
+        main = crate / "src" / "main.rs"
+        main.write_text(main.read_text().replace('.title("hotline")', '.title("patched live")'))
+        screen = screen_shows("┌patched live", 60)
+        assert "ticks:" in screen  # the same app, its state drawn by the new code
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -15,6 +15,7 @@ APPS = {
     "workspace": REPO_ROOT / "tests" / "apps" / "workspace",
     "features": REPO_ROOT / "tests" / "apps" / "features",
     "axum-server": REPO_ROOT / "examples" / "axum-server",
+    "tui": REPO_ROOT / "examples" / "tui",
 }
 
 
