@@ -24,7 +24,11 @@ from pathlib import Path
 from hotline.engine.session import Session
 from hotline.examples import copy_app
 
-GREETING = '"hello"'
+# Per app: the text each edit replaces ({} is the edit number) and the app's arguments.
+EDITS = {
+    "counter": ('"hello{}"', []),
+    "axum-server": ('format!("hello{}, {{name}}\\n")', ["127.0.0.1:0"]),
+}
 
 
 def edit(crate: Path, old: str, new: str) -> None:
@@ -36,8 +40,10 @@ def median_spread(xs: list[float]) -> tuple[float, float, float]:
     return statistics.median(xs), min(xs), max(xs)
 
 
-def bench_hotline(crate: Path, edits: list[tuple[str, str]]) -> list[dict]:
-    session = Session(crate, lambda e: None)
+def bench_hotline(
+    crate: Path, edits: list[tuple[str, str]], args: list[str], target: Path | None
+) -> list[dict]:
+    session = Session(crate, lambda e: None, app_args=args, target_dir=target)
     session.start()
     rows = []
     try:
@@ -53,8 +59,8 @@ def bench_hotline(crate: Path, edits: list[tuple[str, str]]) -> list[dict]:
     return rows
 
 
-def bench_bare_rustc(crate: Path, edits: list[tuple[str, str]]) -> list[float]:
-    session = Session(crate, lambda e: None)
+def bench_bare_rustc(crate: Path, edits: list[tuple[str, str]], target: Path | None) -> list[float]:
+    session = Session(crate, lambda e: None, target_dir=target)
     session.fat_build()
     out = []
     for i, (old, new) in enumerate(edits):
@@ -69,18 +75,19 @@ def bench_bare_rustc(crate: Path, edits: list[tuple[str, str]]) -> list[float]:
     return out
 
 
-def bench_cargo_restart(crate: Path, edits: list[tuple[str, str]], name: str) -> list[float]:
+def bench_cargo_restart(crate: Path, edits: list[tuple[str, str]], name: str, args: list[str]) -> list[float]:
+    """Incremental `cargo build`, then the new app until it prints its first line."""
     subprocess.run(["cargo", "build", "-q"], cwd=crate, check=True)
     out = []
     for old, new in edits:
         edit(crate, old, new)
         started = time.perf_counter()
         subprocess.run(["cargo", "build", "-q"], cwd=crate, check=True)
-        app = subprocess.Popen([str(crate / "target" / "debug" / name)], stdout=subprocess.PIPE, text=True)
+        app = subprocess.Popen(
+            [str(crate / "target" / "debug" / name), *args], stdout=subprocess.PIPE, text=True
+        )
         assert app.stdout is not None
-        want = new.strip('"')
-        while not app.stdout.readline().startswith(want):
-            pass
+        app.stdout.readline()
         out.append((time.perf_counter() - started) * 1000)
         app.kill()
         app.wait()
@@ -91,17 +98,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--app", default="counter")
+    parser.add_argument("--app", default="counter", choices=sorted(EDITS))
+    parser.add_argument("--target-dir", type=Path, help="reuse this fat-build target directory (a cache)")
     parser.add_argument("--edits", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    texts = [GREETING] + [f'"hello-{i}"' for i in range(1, args.edits + 1)]
+    template, app_args = EDITS[args.app]
+    texts = [template.format("")] + [template.format(f"-{i}") for i in range(1, args.edits + 1)]
     edits = list(zip(texts, texts[1:], strict=False))
     with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
         root = Path(tmp)
-        hot = bench_hotline(copy_app(args.app, root / "hotline"), edits)
-        bare = bench_bare_rustc(copy_app(args.app, root / "bare"), edits)
-        cargo = bench_cargo_restart(copy_app(args.app, root / "cargo"), edits, args.app)
+        hot = bench_hotline(copy_app(args.app, root / "hotline"), edits, app_args, args.target_dir)
+        bare = bench_bare_rustc(copy_app(args.app, root / "bare"), edits, args.target_dir)
+        cargo = bench_cargo_restart(copy_app(args.app, root / "cargo"), edits, args.app, app_args)
 
     phases = ["rustc", "diff", "link", "deliver", "apply", "total"]
     table = {p: median_spread([r[p] for r in hot]) for p in phases}
@@ -113,7 +122,7 @@ def main() -> None:
         "cargo build + restart / hotline": table["cargo build + restart"][0] / total,
     }
     machine = f"{platform.machine()}, {platform.processor() or platform.system()}, python {platform.python_version()}"
-    print(f"save -> patched on examples/{args.app}, {args.edits} edits ({machine})")
+    print(f"save -> patched on {args.app}, {args.edits} edits ({machine})")
     print(f"{'phase':<24}{'median ms':>10}{'min':>9}{'max':>9}")
     for name, (med, lo, hi) in table.items():
         print(f"{name:<24}{med:>10.1f}{lo:>9.1f}{hi:>9.1f}")
