@@ -178,6 +178,8 @@ async def test_run_patch_diagnose_restart(client: LanguageClient, crate: Path):
         10,
     )
     assert "counter::greeting" in markdown and "rustc" in markdown
+    # the disassembly diff (capstone): the string's length changed from 5 to 7 bytes
+    assert "```diff" in markdown and "-mov edx, 5" in markdown and "+mov edx, 7" in markdown
 
     # (d) states in order
     states = [s["state"] for s in client.statuses]

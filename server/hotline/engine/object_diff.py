@@ -31,7 +31,8 @@ class FunctionChanges:
         return bool(self.changed or self.added or self.removed)
 
 
-def _target(obj: ObjectFile, sym_index: int) -> str:
+def relocation_target(obj: ObjectFile, sym_index: int) -> str:
+    """What a relocation points at: a symbol's name, or an anonymous constant's contents."""
     sym = obj.symbols[sym_index]
     if sym.type != STT_SECTION and sym.name and not sym.name.startswith(_ANON_PREFIXES):
         return sym.name
@@ -50,7 +51,7 @@ def _fingerprint(obj: ObjectFile, sec: Section, start: int, size: int) -> bytes:
         if start <= r.offset < start + size:
             width = 8 if r.type in (1, 24) else 4
             code[r.offset - start : r.offset - start + width] = bytes(width)
-            h.update(f"{r.offset - start}:{r.type}:{_target(obj, r.sym)}:{r.addend};".encode())
+            h.update(f"{r.offset - start}:{r.type}:{relocation_target(obj, r.sym)}:{r.addend};".encode())
     h.update(bytes(code))
     return h.digest()
 

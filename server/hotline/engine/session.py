@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
+from hotline.engine.disassembly import function_diff
 from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.object_diff import FunctionChanges, diff_functions
@@ -117,7 +118,8 @@ class Session:
         self.features = features or []
         self.profile = profile
         self.linker = None if linker in (None, "default") else linker
-        self.last_patched: dict | None = None  # seq and functions of the newest applied patch
+        self.last_patched: dict | None = None  # seq, functions and symbols of the newest applied patch
+        self.previous_builds: tuple[dict[str, Build], dict[str, Build]] | None = None  # (before, after) it
         meta = _cargo_metadata(self.crate_dir)
         self.package, self.bin_name = self._pick_bin(meta, bin_name)
         self.workspace_root = Path(meta["workspace_root"])
@@ -288,7 +290,7 @@ class Session:
         if code < 0:
             event["signal"] = -code
         if code < 0 and self.last_patched:  # a crash after a patch: name what the patch changed
-            event["last_patch"] = self.last_patched
+            event["last_patch"] = {k: self.last_patched[k] for k in ("seq", "functions")}
         self.on_event(event)
 
     def stop(self) -> None:
@@ -432,7 +434,11 @@ class Session:
         for name, addr in linked.functions.items():
             running.prior.functions.setdefault(name, []).append(addr)
         self._accept(dirty, new)
-        self.last_patched = {"seq": seq, "functions": [demangle(n) for n in changes.changed + changes.added]}
+        self.last_patched = {
+            "seq": seq,
+            "functions": [demangle(n) for n in changes.changed + changes.added],
+            "symbols": changes.changed + changes.added,
+        }
         apply_ms = result["apply_us"] / 1000
         phases = {
             "rustc": _ms(started, t_rustc),
@@ -467,8 +473,23 @@ class Session:
                     out.append({"symbol": symbol, "function": demangle(symbol), "file": file, "line": line})
         return out
 
+    def last_patch_disassembly(self, limit: int = 8) -> list[tuple[str, str]]:
+        """(function, unified diff of its machine code) for the newest patch's changed functions."""
+        if self.previous_builds is None:
+            return []
+        old, new = self.previous_builds
+        out = []
+        for symbol in (self.last_patched or {}).get("symbols", [])[:limit]:
+            for name in new:
+                diff = function_diff(old[name].objects, new[name].objects, symbol)
+                if diff:
+                    out.append((demangle(symbol), diff))
+                    break
+        return out
+
     def _accept(self, dirty: list[Crate], new: dict[str, Build]) -> None:
         """The running app now matches these crates' new builds."""
+        self.previous_builds = ({name: self.builds[name] for name in new}, new)
         self.builds.update(new)
         for crate in dirty:
             crate.compiled_at = crate.pending_at

@@ -339,6 +339,8 @@ class HotlineLanguageServer(LanguageServer):
         if e.get("added"):
             lines += ["Added functions:", *(f"- `{f}`" for f in e["added"]), ""]
         lines += ["| phase | ms |", "|---|---|", *(f"| {k} | {v:g} |" for k, v in e["phases"].items())]
+        for name, diff in self.session.last_patch_disassembly() if self.session else []:
+            lines += ["", f"#### `{name}`", "", "```diff", diff, "```"]
         return "\n".join(lines) + "\n"
 
     def in_crate(self, uri: str) -> bool:
