@@ -100,3 +100,24 @@ def test_static_initializer_change_warns_and_keeps_the_running_value(live_app):
     mark = app.mark()
     line = app.wait_line(lambda s: s.startswith("v=4"), after=mark)
     assert fields(line)["limit"] == "3"
+
+
+def test_allowed_layout_change_of_a_frame_local_type_patches(live_app):
+    app = live_app("probe")
+    app.wait_line(lambda s: "stats=" in s)
+    app.edit("struct Stats {\n    frames: u64,\n}", "struct Stats {\n    frames: u64,\n    doubled: u64,\n}")
+    app.edit(
+        "let stats = Stats { frames: *frame };", "let stats = Stats { frames: *frame, doubled: *frame * 2 };"
+    )
+    app.edit("        stats.frames\n", "        stats.doubled\n")
+    event = app.patch(expect="patch-refused")
+    assert event["rule"] == "HL1002" and event["symbol"] == "probe::Stats"
+    app.session.allow_layout_changes = frozenset({"probe::Stats"})  # the allowLayoutChanges setting
+    mark = app.mark()
+    app.patch()
+
+    def doubled(line: str) -> bool:
+        f = fields(line)
+        return "stats" in f and int(f["stats"]) == 2 * int(f["frame"])
+
+    app.wait_line(doubled, after=mark)

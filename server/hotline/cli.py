@@ -13,9 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from hotline.engine.session import Event, HotlineError, Session
-
-_RESTART_FILES = ("Cargo.toml", "Cargo.lock", "build.rs")
+from hotline.engine.session import RESTART_FILES, Event, HotlineError, Session
 
 
 class HumanPrinter:
@@ -73,7 +71,7 @@ def _json_printer(e: Event) -> None:
 def _classify(changes: set[tuple[object, str]]) -> str | None:
     """'restart' for manifest/build-script edits, 'patch' for Rust sources, else None."""
     names = {Path(p).name for _, p in changes}
-    if names & set(_RESTART_FILES):
+    if names & set(RESTART_FILES):
         return "restart"
     if any(n.endswith(".rs") for n in names):
         return "patch"
@@ -95,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     def only_sources(_change: object, path: str) -> bool:
         p = Path(path)
-        return "target" not in p.parts and (p.suffix == ".rs" or p.name in _RESTART_FILES)
+        return "target" not in p.parts and (p.suffix == ".rs" or p.name in RESTART_FILES)
 
     try:
         for changes in watch(session.workspace_root, watch_filter=only_sources, debounce=50, step=10):

@@ -493,3 +493,26 @@ async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
     await until(
         lambda: any(line.startswith("hello frame=") for line in lines_since(client, mark)), 30, "output"
     )
+
+
+async def test_saving_cargo_toml_rebuilds_and_relaunches(client: LanguageClient, crate: Path):
+    await request(
+        client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=crate.as_uri())
+        ),
+        15,
+    )
+    result = await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
+    )
+    first_pid = _get(result, "pid")
+    manifest = crate / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.1.1"'))
+    mark = len(client.statuses)
+    client.text_document_did_save(
+        types.DidSaveTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=manifest.as_uri()))
+    )
+    await until(lambda: [s for s in client.statuses[mark:] if s["state"] == "running"], 120, "relaunch")
+    assert any("Cargo.toml changed" in (s.get("message") or "") for s in client.statuses[mark:])
+    with pytest.raises(ProcessLookupError):
+        os.kill(first_pid, 0)

@@ -38,6 +38,8 @@ from hotline.engine.workspace import (
 )
 
 Event = dict
+#: Files whose change needs a full rebuild and relaunch (rule HL1006), not a patch.
+RESTART_FILES = ("Cargo.toml", "Cargo.lock", "build.rs")
 EventSink = Callable[[Event], None]
 
 
@@ -352,6 +354,14 @@ class Session:
         dirty = dirty_crates(self.crates)
         if not dirty:
             return self._emit("no-change", message="no source of the app changed", ms=_ms(started))
+        macros = [c.name for c in dirty if c.kind == "proc-macro"]
+        if macros:
+            return self._emit(
+                "patch-refused",
+                rule="HL1006",
+                symbol=macros[0],
+                reason=f"proc-macro crate {macros[0]} changed: full rebuild required",
+            )
         work = self.target_dir / "patches" / str(seq)
         shutil.rmtree(work, ignore_errors=True)
 

@@ -20,7 +20,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from hotline.engine import schemas
-from hotline.engine.session import HotlineError, Session
+from hotline.engine.session import RESTART_FILES, HotlineError, Session
 from hotline.lsp import lenses
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 
@@ -479,6 +479,13 @@ async def on_shutdown(ls: HotlineLanguageServer, params: None) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     uri = params.text_document.uri
+    path = Path(to_fs_path(uri) or "")
+    if path.name in RESTART_FILES and ls.running and ls.session is not None:
+        root = ls.session.workspace_root.resolve()
+        if path.resolve().is_relative_to(root) and "target" not in path.resolve().relative_to(root).parts:
+            ls.status("building", message=f"{path.name} changed: full rebuild and relaunch")
+            asyncio.ensure_future(ls.run_app(restart=True))
+        return
     if not ls.in_crate(uri):
         return
     ls.last_saved_uri = uri

@@ -21,6 +21,11 @@ impl Player {
 
 static PLAYERS: Mutex<Vec<Player>> = Mutex::new(Vec::new());
 
+/// Lives only inside one frame: no value of it survives a safe point.
+struct Stats {
+    frames: u64,
+}
+
 thread_local! {
     static LOCAL: Cell<u64> = const { Cell::new(0) };
 }
@@ -46,8 +51,9 @@ fn step(frame: &mut u64) {
         players.push(Player { name: "ann".into(), hp: 10 });
     }
     let roster: Vec<String> = players.iter().map(Player::describe).collect();
+    let stats = Stats { frames: *frame };
     println!(
-        "v={} c={} hits={} addr={:#x} tls={} frame={} extra={} players={} limit={}",
+        "v={} c={} hits={} addr={:#x} tls={} frame={} extra={} players={} limit={} stats={}",
         version(),
         scale(0),
         hits,
@@ -56,7 +62,8 @@ fn step(frame: &mut u64) {
         frame,
         extra(),
         roster.join(","),
-        LIMIT.load(Ordering::SeqCst)
+        LIMIT.load(Ordering::SeqCst),
+        stats.frames
     );
 }
 
