@@ -3,7 +3,9 @@ the app with it, quick saves serialize, and a long run of patches stays bounded 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import fields
 from hotline.examples import copy_app
 
@@ -106,3 +109,46 @@ def test_two_hundred_patches_on_one_process_with_bounded_memory(live_app):
     )
     assert growth < 256, rss
     assert int(fields(line)["frame"]) > 200  # the same process all along
+
+
+def test_a_killed_rustc_is_reported_and_the_next_save_patches(live_app, tmp_path):
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    crate = app.session.crates[-1]
+    real_rustc = crate.record["rustc"]
+    killer = tmp_path / "rustc-killed"
+    killer.write_text("#!/bin/sh\nkill -9 $$\n")
+    killer.chmod(0o755)
+    crate.record["rustc"] = str(killer)
+    app.edit(VERSION_1, "fn version() -> u32 {\n    6\n}")
+    event = app.patch(expect="compile-error")
+    assert event["message"] == "rustc was killed by signal 9 while compiling probe"
+    mark = app.mark()
+    app.wait_line(lambda s: s.startswith("v=1"), after=mark)  # untouched
+    crate.record["rustc"] = real_rustc
+    app.patch()
+    app.wait_line(lambda s: s.startswith("v=6"))
+
+
+def test_a_full_disk_refuses_the_patch_and_loses_nothing(live_app, tmp_path):
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)]).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        app = live_app("probe")
+        app.wait_line(lambda s: s.startswith("v=1"))
+        patches = app.session.target_dir / "patches"
+        shutil.rmtree(patches, ignore_errors=True)
+        patches.symlink_to(full)
+        app.edit(VERSION_1, "fn version() -> u32 {\n    9\n}")
+        outcome = app.session.patch()
+        assert outcome.kind in ("compile-error", "patch-refused")
+        assert "No space left on device" in json.dumps(outcome.event)
+        mark = app.mark()
+        app.wait_line(lambda s: s.startswith("v=1"), after=mark)  # still the last good code
+        patches.unlink()
+        app.patch()
+        app.wait_line(lambda s: s.startswith("v=9"))
+    finally:
+        subprocess.run(["umount", "-l", str(full)])

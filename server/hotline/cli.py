@@ -52,6 +52,8 @@ class HumanPrinter:
             for d in e["diagnostics"]:
                 if d.get("level") == "error":
                     print(d.get("rendered") or d["message"], file=sys.stderr, end="", flush=True)
+            if e.get("message"):
+                say(e["message"])
             say("compile error: the app keeps running its last good code")
         elif kind == "no-change":
             say("no code change")

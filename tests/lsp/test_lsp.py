@@ -516,3 +516,24 @@ async def test_saving_cargo_toml_rebuilds_and_relaunches(client: LanguageClient,
     assert any("Cargo.toml changed" in (s.get("message") or "") for s in client.statuses[mark:])
     with pytest.raises(ProcessLookupError):
         os.kill(first_pid, 0)
+
+
+async def test_a_save_during_the_full_build_is_not_lost(client: LanguageClient, crate: Path):
+    await request(
+        client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=crate.as_uri())
+        ),
+        15,
+    )
+    main_rs = crate / "src" / "main.rs"
+    run = asyncio.ensure_future(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run"))
+    )
+    await until(lambda: any(s["state"] == "building" for s in client.statuses), 30, "building")
+    await save(client, main_rs, main_rs.read_text().replace('"hello"', '"during-build"'), 1)
+    result = await request(run, 120)
+    assert _get(result, "ok") is True, result
+    mark = 0
+    await until(
+        lambda: any(line.startswith("during-build") for line in lines_since(client, mark)), 30, "newest code"
+    )

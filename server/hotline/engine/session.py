@@ -374,6 +374,11 @@ class Session:
             crate_started = time.time()
             rc, stderr = crate.replay(folders[crate.name])
             diags += _diagnostics(stderr)
+            if rc < 0:
+                message = f"rustc was killed by signal {-rc} while compiling {crate.name}"
+                return self._emit(
+                    "compile-error", diagnostics=diags, crate=crate.name, message=message, ms=_ms(started)
+                )
             if rc != 0:
                 return self._emit("compile-error", diagnostics=diags, crate=crate.name, ms=_ms(started))
             crate.pending_at = crate_started

@@ -57,6 +57,7 @@ class HotlineLanguageServer(LanguageServer):
         self.saved_paths: set[Path] = set()  # saved since the last patch began
         self.root: str | None = None
         self.settings_changed = False  # new settings wait for the next run or restart
+        self.patch_after_build = False
         self.patch_task: asyncio.Task | None = None
         self.build_token: str | None = None
         self.patch_token: str | None = None
@@ -269,6 +270,9 @@ class HotlineLanguageServer(LanguageServer):
                 await asyncio.to_thread(self._kill_orphan)
                 self.error(f"Hotline could not start the app: {e}")
                 return {"ok": False, "message": str(e)}
+            if self.patch_after_build:  # saves that came while the app was being built
+                self.patch_after_build = False
+                self.request_patch()
             return {"ok": True, "pid": pid}
 
     def _kill_orphan(self) -> None:
@@ -492,6 +496,9 @@ def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentPara
     if ls.patch_on_save and ls.running:
         ls.saved_paths.add(Path(to_fs_path(uri) or ""))
         ls.request_patch()
+    elif ls.patch_on_save and ls.state == "building":
+        ls.saved_paths.add(Path(to_fs_path(uri) or ""))
+        ls.patch_after_build = True  # the build may have read the file before this save
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
