@@ -120,6 +120,25 @@ async def lenses(client: LanguageClient, path: Path) -> dict[int, list[str]]:
     return out
 
 
+async def open_and_run(client: LanguageClient, root: Path) -> dict:
+    """Initializes the session on `root` and runs its app; returns hotline.run's result."""
+    await request(
+        client.initialize_session(
+            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=root.as_uri())
+        ),
+        15,
+    )
+    result = await command(client, "hotline.run")
+    assert _get(result, "ok") is True, result
+    return result
+
+
+async def command(client: LanguageClient, name: str, timeout: float = 120):
+    return await request(
+        client.workspace_execute_command_async(types.ExecuteCommandParams(command=name)), timeout
+    )
+
+
 def line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines()) if needle in line)
 
@@ -430,20 +449,7 @@ async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: Language
     from hotline.examples import copy_app
 
     probe = copy_app("probe", tmp_path)
-    await request(
-        client.initialize_session(
-            types.InitializeParams(
-                capabilities=client_capabilities("visual-studio-code"),
-                root_uri=probe.as_uri(),
-                workspace_folders=[types.WorkspaceFolder(uri=probe.as_uri(), name="probe")],
-            )
-        ),
-        15,
-    )
-    result = await request(
-        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
-    )
-    assert _get(result, "ok") is True, result
+    await open_and_run(client, probe)
     await until(lambda: any("players=ann:10" in line for _, line in client.output), 30, "app output")
     main_rs = probe / "src" / "main.rs"
     text = main_rs.read_text().replace("    hp: u32,\n}", "    hp: u32,\n    shield: u64,\n}", 1)
@@ -465,16 +471,7 @@ async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: Language
 async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
     client: LanguageClient, crate: Path
 ):
-    await request(
-        client.initialize_session(
-            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=crate.as_uri())
-        ),
-        15,
-    )
-    result = await request(
-        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
-    )
-    assert _get(result, "ok") is True, result
+    await open_and_run(client, crate)
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"hotline": {"linker": "ld.gold.exe"}})
     )
@@ -485,9 +482,7 @@ async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
     )
     await until(lambda: len(client.messages) >= 2, 10, "restart notice")
     assert "take effect when the app is restarted" in client.messages[-1].message
-    result = await request(
-        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.restart")), 180
-    )
+    result = await command(client, "hotline.restart", 180)
     assert _get(result, "ok") is True, result  # relinked with GNU ld (bfd) and relaunched
     mark = len(client.output)
     await until(
@@ -496,16 +491,7 @@ async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
 
 
 async def test_saving_cargo_toml_rebuilds_and_relaunches(client: LanguageClient, crate: Path):
-    await request(
-        client.initialize_session(
-            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=crate.as_uri())
-        ),
-        15,
-    )
-    result = await request(
-        client.workspace_execute_command_async(types.ExecuteCommandParams(command="hotline.run")), 120
-    )
-    first_pid = _get(result, "pid")
+    first_pid = _get(await open_and_run(client, crate), "pid")
     manifest = crate / "Cargo.toml"
     manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.1.1"'))
     mark = len(client.statuses)
