@@ -7,6 +7,7 @@ first build only the objects of the edited codegen units are parsed and analysed
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ class _Entry:
     raw: bytes
     prints: dict[str, bytes]
     layouts: dict[str, CrateLayouts] = field(default_factory=dict)  # by crate name
+    analyses: dict[str, dict] = field(default_factory=dict)  # by analysis name
 
 
 @dataclass
@@ -30,9 +32,22 @@ class Build:
     objects: list[ObjectFile]
     fingerprints: dict[str, bytes]
     _entries: list[_Entry]
+    _merged: dict[str, CrateLayouts] = field(default_factory=dict)
+
+    def merged(self, name: str, analyse: Callable[[ObjectFile], dict]) -> dict:
+        """`analyse(object)` for every object, each computed once per object, merged (first wins)."""
+        out: dict = {}
+        for e in self._entries:
+            if name not in e.analyses:
+                e.analyses[name] = analyse(e.obj)
+            for key, value in e.analyses[name].items():
+                out.setdefault(key, value)
+        return out
 
     def layouts(self, crate: str) -> CrateLayouts:
-        """The crate's type layouts, merged over every object (parsed once per object)."""
+        """The crate's type layouts, merged over every object (each object parsed once)."""
+        if crate in self._merged:
+            return self._merged[crate]
         merged = CrateLayouts({}, set())
         for e in self._entries:
             if crate not in e.layouts:
@@ -42,36 +57,48 @@ class Build:
             merged.hot_closures |= e.layouts[crate].hot_closures
             for symbol, where in e.layouts[crate].functions.items():
                 merged.functions.setdefault(symbol, where)
+        self._merged[crate] = merged
         return merged
+
+
+def _file_key(path: Path) -> tuple[int, int, int, int]:
+    """Identifies a file's current contents without reading it: rustc hard-links reused
+    codegen units from its incremental cache, so their inode and mtime stay the same."""
+    st = path.stat()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 class ObjectCache:
     def __init__(self) -> None:
         self._by_digest: dict[bytes, _Entry] = {}
+        self._by_file: dict[tuple[int, int, int, int], _Entry] = {}
         self.last_parsed = 0
 
     def load(self, folder: Path) -> Build:
         """The crate's objects in `folder`, analysed, reusing what an earlier build analysed."""
-        current: dict[bytes, _Entry] = {}
         entries: list[_Entry] = []
         prints: dict[str, bytes] = {}
         self.last_parsed = 0
         for path in sorted(folder.glob("*.rcgu.o")):
-            raw = path.read_bytes()
-            digest = hashlib.blake2b(raw, digest_size=16).digest()
-            entry = self._by_digest.get(digest) or current.get(digest)
+            key = _file_key(path)
+            entry = self._by_file.get(key)
             if entry is None:
-                obj = read_object(path, raw)
-                entry = _Entry(obj, raw, fingerprints([obj]))
-                self.last_parsed += 1
-            current[digest] = entry
+                raw = path.read_bytes()
+                digest = hashlib.blake2b(raw, digest_size=16).digest()
+                entry = self._by_digest.get(digest)
+                if entry is None:
+                    obj = read_object(path, raw)
+                    entry = _Entry(obj, raw, fingerprints([obj]))
+                    self._by_digest[digest] = entry
+                    self.last_parsed += 1
+                self._by_file[key] = entry
             entries.append(entry)
             for name, fp in entry.prints.items():
                 prints.setdefault(name, fp)
-        self._by_digest |= current
         return Build([e.obj for e in entries], prints, entries)
 
     def forget_all_but(self, *builds: Build) -> None:
         """Drops cached entries no kept build uses (after a patch applied or was refused)."""
         keep = {id(e) for b in builds for e in b._entries}
         self._by_digest = {d: e for d, e in self._by_digest.items() if id(e) in keep}
+        self._by_file = {k: e for k, e in self._by_file.items() if id(e) in keep}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from hotline.engine.demangle import demangle
+from hotline.engine.elf_objects import ObjectFile
 from hotline.engine.object_cache import Build
 from hotline.engine.object_diff import section_fingerprint
 from hotline.engine.patch_link import is_state_section
@@ -37,18 +38,21 @@ class RudeEdit:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-def _statics(build: Build) -> dict[str, tuple[str, int, bytes]]:
+def _statics_of(obj: ObjectFile) -> dict[str, tuple[str, int, bytes]]:
     """Each static's symbol -> (demangled path, size, content fingerprint)."""
     out = {}
-    for obj in build.objects:
-        for si, sec in obj.sections.items():
-            if sec.alloc and (sec.tls or is_state_section(sec.name)):
-                named = obj.section_symbols(si)
-                if named:
-                    out.setdefault(
-                        named[0].name, (demangle(named[0].name), sec.size, section_fingerprint(obj, sec))
-                    )
+    for si, sec in obj.sections.items():
+        if sec.alloc and (sec.tls or is_state_section(sec.name)):
+            named = obj.section_symbols(si)
+            if named:
+                out.setdefault(
+                    named[0].name, (demangle(named[0].name), sec.size, section_fingerprint(obj, sec))
+                )
     return out
+
+
+def _statics(build: Build) -> dict[str, tuple[str, int, bytes]]:
+    return build.merged("statics", _statics_of)
 
 
 def _static_edits(old: Build, new: Build) -> list[RudeEdit]:
