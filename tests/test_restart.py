@@ -38,3 +38,18 @@ def test_hotline_run_rebuilds_and_relaunches_when_cargo_toml_changes(tmp_path, h
     second = run.until(lambda e: e["event"] == "app-started")
     assert second["pid"] != first["pid"]
     run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("hello frame=1 "))
+
+
+def test_hotline_run_relaunches_an_app_that_died_on_the_next_save(tmp_path, hotline_run):
+    crate = copy_app("counter", tmp_path)
+    run = hotline_run(crate)
+    run.until(lambda e: e["event"] == "app-output")
+    time.sleep(1.5)  # let the watcher take its first look
+    main = crate / "src" / "main.rs"
+    main.write_text(main.read_text().replace('"hello"', 'panic!("bad edit")'))
+    run.until(lambda e: e["event"] == "patched")
+    exited = run.until(lambda e: e["event"] == "app-exited")
+    assert exited["code"] == 101  # a panic outside catch_unwind ends the app: reported with its code
+    main.write_text(main.read_text().replace('panic!("bad edit")', '"fixed"'))
+    run.until(lambda e: e["event"] == "restarting" and e["reason"] == "the app is not running")
+    run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("fixed frame=1 "))

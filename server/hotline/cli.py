@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
                 if what == "restart":
                     printer({"event": "restarting", "reason": "Cargo.toml or build.rs changed"})
                     session.restart()
+                elif what == "patch" and not session.app_alive:
+                    printer({"event": "restarting", "reason": "the app is not running"})
+                    session.restart()
                 elif what == "patch":
                     session.patch([Path(p) for _, p in changes])
             except HotlineError as e:

@@ -295,6 +295,10 @@ class Session:
             event["last_patch"] = {k: self.last_patched[k] for k in ("seq", "functions")}
         self.on_event(event)
 
+    @property
+    def app_alive(self) -> bool:
+        return self.running is not None and self.running.proc.poll() is None
+
     def stop(self) -> None:
         running, self.running = self.running, None
         if running is None:
