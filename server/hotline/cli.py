@@ -66,8 +66,15 @@ class HumanPrinter:
             say(f"{e['reason']}: full rebuild and relaunch")
 
 
+_json_lock = threading.Lock()
+
+
 def _json_printer(e: Event) -> None:
-    print(json.dumps(e), flush=True)
+    """One event per line: events come from several threads, so each line is written whole."""
+    line = json.dumps(e) + "\n"
+    with _json_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def _classify(changes: set[tuple[object, str]]) -> str | None:

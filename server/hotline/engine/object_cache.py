@@ -72,13 +72,11 @@ class ObjectCache:
     def __init__(self) -> None:
         self._by_digest: dict[bytes, _Entry] = {}
         self._by_file: dict[tuple[int, int, int, int], _Entry] = {}
-        self.last_parsed = 0
 
     def load(self, folder: Path) -> Build:
         """The crate's objects in `folder`, analysed, reusing what an earlier build analysed."""
         entries: list[_Entry] = []
         prints: dict[str, bytes] = {}
-        self.last_parsed = 0
         for path in sorted(folder.glob("*.rcgu.o")):
             key = _file_key(path)
             entry = self._by_file.get(key)
@@ -90,7 +88,6 @@ class ObjectCache:
                     obj = read_object(path, raw)
                     entry = _Entry(obj, raw, fingerprints([obj]))
                     self._by_digest[digest] = entry
-                    self.last_parsed += 1
                 self._by_file[key] = entry
             entries.append(entry)
             for name, fp in entry.prints.items():
