@@ -44,7 +44,6 @@ class PatchChannel:
         self._conn: socket.socket | None = None
         self._reader = None
         self._lock = threading.Lock()
-        self.hello: Hello | None = None
 
     def env(self) -> dict[str, str]:
         """The environment that tells the runtime where and how to connect."""
@@ -76,8 +75,7 @@ class PatchChannel:
                 conn.close()  # not the app we launched: ignore it, keep waiting
                 continue
             self._conn, self._reader = conn, reader
-            self.hello = Hello(msg["pid"], msg["anchor"], msg["region"]["start"], msg["region"]["size"])
-            return self.hello
+            return Hello(msg["pid"], msg["anchor"], msg["region"]["start"], msg["region"]["size"])
 
     def send_patch(self, message: dict, timeout: float = 30.0) -> dict:
         """Sends one patch message (token and build id added) and returns the app's result."""

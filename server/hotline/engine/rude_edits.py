@@ -1,4 +1,4 @@
-"""Edits a patch cannot apply safely ("rude edits"), each with a stable rule id.
+"""Edits a patch cannot apply safely ("rude edits"), each with a stable rule id (HL1001-HL1006).
 
 Documented for users in docs/rude-edits.md. Errors refuse the patch (the app keeps its
 last good code); warnings let it apply and say what will only take effect on restart.
@@ -14,15 +14,6 @@ from hotline.engine.object_cache import Build
 from hotline.engine.object_diff import section_fingerprint
 from hotline.engine.patch_link import is_state_section
 from hotline.engine.type_layouts import layout_changes
-
-RULES = {
-    "HL1001": "closure passed to hotline::call changed its captures",
-    "HL1002": "type layout changed",
-    "HL1003": "new thread_local! needs a restart",
-    "HL1004": "type of an existing static changed",
-    "HL1005": "initializer of an existing static changed: takes effect on restart",
-    "HL1006": "Cargo.toml, Cargo.lock or build.rs changed: full rebuild required",
-}
 
 
 @dataclass(frozen=True)

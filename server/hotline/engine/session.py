@@ -411,10 +411,6 @@ class Session:
         if not changes.any:
             self._accept(dirty, new)
             return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
-        if running.region_next >= running.region_end:
-            return self._emit(
-                "patch-refused", rule="HL1098", reason="the patch region is full: restart the app"
-            )
         objects = [obj for build in new.values() for obj in build.objects]
         try:
             linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)

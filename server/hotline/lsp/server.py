@@ -35,7 +35,6 @@ log = logging.getLogger("hotline.lsp")
 
 STATUS = "hotline/status"
 OUTPUT = "hotline/output"
-COMMANDS = ("hotline.run", "hotline.stop", "hotline.restart", "hotline.rebuild", "hotline.showLastPatch")
 
 
 class HotlineLanguageServer(LanguageServer):
@@ -58,7 +57,7 @@ class HotlineLanguageServer(LanguageServer):
         self.root: str | None = None
         self.settings_changed = False  # new settings wait for the next run or restart
         self.patch_after_build = False
-        self.patch_task: asyncio.Task | None = None
+        self.patch_task: asyncio.Task | None = None  # asyncio keeps only weak references to tasks
         self.build_token: str | None = None
         self.patch_token: str | None = None
         self._token_seq = 0
