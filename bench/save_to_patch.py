@@ -28,6 +28,7 @@ from hotline.examples import copy_app
 EDITS = {
     "counter": ('"hello{}"', []),
     "axum-server": ('format!("hello{}, {{name}}\\n")', ["127.0.0.1:0"]),
+    "web-service": ('format!("hello{}, {{name}}\\n")', ["127.0.0.1:0"]),
 }
 
 

@@ -12,10 +12,12 @@ APPS = {
     "counter": REPO_ROOT / "examples" / "counter",
     "http": REPO_ROOT / "examples" / "http",
     "probe": REPO_ROOT / "tests" / "apps" / "probe",
+    "scope": REPO_ROOT / "tests" / "apps" / "scope",
     "workspace": REPO_ROOT / "tests" / "apps" / "workspace",
     "features": REPO_ROOT / "tests" / "apps" / "features",
     "axum-server": REPO_ROOT / "examples" / "axum-server",
     "tui": REPO_ROOT / "examples" / "tui",
+    "web-service": REPO_ROOT / "examples" / "web-service",
 }
 
 

@@ -44,6 +44,10 @@ class Executable:
         block = -(-self.tls_size // self.tls_align) * self.tls_align
         return tls_offset - block
 
+    def is_ambiguous(self, name: str) -> bool:
+        """More than one address under this name (or none): unusable for a lookup by name."""
+        return len({s.value for s in self.by_name.get(name, ()) if s.type != STT_TLS}) != 1
+
     def is_unique_data(self, name: str) -> bool:
         syms = self.by_name.get(name, ())
         return len(syms) == 1 and syms[0].type != STT_FUNC

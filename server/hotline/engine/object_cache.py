@@ -19,7 +19,6 @@ from hotline.engine.type_layouts import CrateLayouts, crate_layouts
 @dataclass
 class _Entry:
     obj: ObjectFile
-    raw: bytes
     prints: dict[str, bytes]
     layouts: dict[str, CrateLayouts] = field(default_factory=dict)  # by crate name
     analyses: dict[str, dict] = field(default_factory=dict)  # by analysis name
@@ -51,7 +50,7 @@ class Build:
         merged = CrateLayouts({}, set())
         for e in self._entries:
             if crate not in e.layouts:
-                e.layouts[crate] = crate_layouts([(e.obj, e.raw)], crate)
+                e.layouts[crate] = crate_layouts([e.obj], crate)
             for name, layout in e.layouts[crate].types.items():
                 merged.types.setdefault(name, layout)
             merged.hot_closures |= e.layouts[crate].hot_closures
@@ -86,7 +85,7 @@ class ObjectCache:
                 entry = self._by_digest.get(digest)
                 if entry is None:
                     obj = read_object(path, raw)
-                    entry = _Entry(obj, raw, fingerprints([obj]))
+                    entry = _Entry(obj, fingerprints([obj]))
                     self._by_digest[digest] = entry
                 self._by_file[key] = entry
             entries.append(entry)

@@ -73,7 +73,15 @@ class ProcessSymbols:
     """What earlier patches added to the running process, keyed by symbol name."""
 
     data: dict[str, int] = field(default_factory=dict)
-    functions: dict[str, list[int]] = field(default_factory=dict)
+    functions: dict[str, list[int]] = field(default_factory=dict)  # every copy, oldest first
+    code: dict[str, int] = field(default_factory=dict)  # newest copy of other global symbols
+
+    def record(self, patch: LinkedPatch) -> None:
+        """Remembers what an applied patch added, for the patches that follow it."""
+        self.data.update(patch.new_data)
+        self.code.update(patch.exports)
+        for name, addr in patch.functions.items():
+            self.functions.setdefault(name, []).append(addr)
 
 
 @dataclass
@@ -84,6 +92,7 @@ class LinkedPatch:
     eh_frame: int | None
     table: list[tuple[int, int]]
     functions: dict[str, int]
+    exports: dict[str, int]  # global functions and read-only data, by name
     new_data: dict[str, int]
     size: int
 
@@ -193,6 +202,8 @@ class _Linker:
             return (kind, int(at) + g.value)
         if sym.name in self.prior.data:
             return ("abs", self.prior.data[sym.name])
+        if sym.name in self.prior.code:  # a unit an earlier patch relinked and this one does not
+            return ("abs", self.prior.code[sym.name])
         off = self.exe.tls_offset(sym.name)
         if off is not None:
             return ("tls", off)
@@ -333,6 +344,7 @@ class _Linker:
             eh_frame=self.seg_base["r"] + self.eh_frame_off if self.eh_frames else None,
             table=self.jump_table(functions),
             functions=functions,
+            exports=self.exports(),
             new_data=self.new_data(),
             size=self.end - self.base,
         )
@@ -421,6 +433,16 @@ class _Linker:
             )
             table += [(old, new) for old in olds]
         return table
+
+    def exports(self) -> dict[str, int]:
+        out = {}
+        for oi, obj in enumerate(self.objs):
+            for sym in obj.symbols:
+                placed = sym.bind != STB_LOCAL and sym.name and (oi, sym.shndx) in self.offsets
+                if placed and not is_state_section(obj.sections[sym.shndx].name):
+                    seg, off = self.offsets[(oi, sym.shndx)]
+                    out.setdefault(sym.name, self.seg_base[seg] + off + sym.value)
+        return out
 
     def new_data(self) -> dict[str, int]:
         out = {}

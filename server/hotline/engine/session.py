@@ -24,6 +24,7 @@ from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.object_diff import FunctionChanges, diff_functions
 from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
+from hotline.engine.patch_scope import patch_scope
 from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
 from hotline.engine.source_map import locate
@@ -411,7 +412,13 @@ class Session:
         if not changes.any:
             self._accept(dirty, new)
             return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
-        objects = [obj for build in new.values() for obj in build.objects]
+        prior = running.prior
+        rebuilt = [obj for build in new.values() for obj in build.objects]
+        objects = patch_scope(
+            rebuilt,
+            changes.changed + changes.added,
+            lambda name: name not in prior.code and self.exe.is_ambiguous(name),
+        )
         try:
             linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)
         except PatchLinkError as e:
@@ -445,9 +452,7 @@ class Session:
                 "patch-refused", rule="HL1096", reason=result.get("reason", ""), diagnostics=diags
             )
         running.region_next += linked.size
-        running.prior.data.update(linked.new_data)
-        for name, addr in linked.functions.items():
-            running.prior.functions.setdefault(name, []).append(addr)
+        running.prior.record(linked)
         self._accept(dirty, new)
         self.last_patched = {
             "seq": seq,
@@ -471,6 +476,7 @@ class Session:
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
             crates=[c.name for c in dirty],
+            units={"linked": len(objects), "total": len(rebuilt)},
             locations=self._locations(new, changes.changed + changes.added),
             diagnostics=diags,
             warnings=warnings,

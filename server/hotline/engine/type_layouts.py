@@ -13,31 +13,58 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
+from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
-from hotline.engine.elf_objects import ObjectFile
+from hotline.engine.dwarf_reader import Die, DieReader
+from hotline.engine.elf_objects import ObjectFile, Section
 
 _TYPE_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type")
 HOT_CALL = "hot_call"
 
 
-def _with_debug_relocations(obj: ObjectFile, raw: bytes) -> bytes:
-    """`raw` with the relocations of its .debug_* sections applied (S + A, sections at 0),
-    so pyelftools can read the DWARF without applying them itself, which is slow and
-    stops at the thread-local ones (R_X86_64_DTPOFF*) rustc emits."""
-    out = bytearray(raw)
-    for sec in obj.sections.values():
-        if not sec.name.startswith(".debug_") or not sec.relocs:
-            continue
-        for r in sec.relocs:
-            sym = obj.symbols[r.sym]
-            value = sym.value + r.addend
-            at = sec.file_offset + r.offset
-            if r.type in (1, 17):  # R_X86_64_64, R_X86_64_DTPOFF64
-                struct.pack_into("<Q", out, at, value & 0xFFFFFFFFFFFFFFFF)
-            elif r.type in (10, 11, 21):  # R_X86_64_32, _32S, _DTPOFF32
-                struct.pack_into("<I", out, at, value & 0xFFFFFFFF)
+_DWARF_SECTIONS = (
+    "debug_info", "debug_aranges", "debug_abbrev", "debug_frame", "eh_frame", "debug_str", "debug_loc",
+    "debug_ranges", "debug_line", "debug_pubtypes", "debug_pubnames", "debug_addr", "debug_str_offsets",
+    "debug_line_str", "debug_loclists", "debug_rnglists", "debug_sup", "gnu_debugaltlink", "debug_types",
+)  # fmt: skip
+
+
+def _relocated(obj: ObjectFile, sec: Section) -> bytes:
+    """The section's bytes with its relocations applied (S + A, sections at 0): rustc's
+    objects point into .debug_str and friends through relocations, and pyelftools' own
+    relocator is slow and stops at the thread-local ones (R_X86_64_DTPOFF*)."""
+    if not sec.relocs:
+        return sec.data
+    out = bytearray(sec.data)
+    for r in sec.relocs:
+        value = obj.symbols[r.sym].value + r.addend
+        if r.type in (1, 17):  # R_X86_64_64, R_X86_64_DTPOFF64
+            struct.pack_into("<Q", out, r.offset, value & 0xFFFFFFFFFFFFFFFF)
+        elif r.type in (10, 11, 21):  # R_X86_64_32, _32S, _DTPOFF32
+            struct.pack_into("<I", out, r.offset, value & 0xFFFFFFFF)
     return bytes(out)
+
+
+def _debug_sections(obj: ObjectFile) -> dict[str, bytes] | None:
+    """The object's DWARF sections by name without the dot, relocated; None without DWARF."""
+    out = {
+        sec.name[1:]: _relocated(obj, sec) for sec in obj.sections.values() if sec.name[1:] in _DWARF_SECTIONS
+    }
+    return out if "debug_info" in out else None
+
+
+def _dwarf_info(sections: dict[str, bytes]) -> DWARFInfo:
+    """pyelftools' view of the sections, for unit headers and line programs."""
+    descriptors = {
+        name + "_sec": (
+            DebugSectionDescriptor(io.BytesIO(sections[name]), "." + name, 0, len(sections[name]), 0)
+            if name in sections
+            else None
+        )
+        for name in _DWARF_SECTIONS
+    }
+    config = DwarfConfig(little_endian=True, machine_arch="x64", default_address_size=8)
+    return DWARFInfo(config, **descriptors)
 
 
 @dataclass(frozen=True)
@@ -66,62 +93,102 @@ class CrateLayouts:
     functions: dict[str, tuple[str, int]] = field(default_factory=dict)  # symbol -> (file, line)
 
 
-def _name(die) -> str | None:
-    attr = die.attributes.get("DW_AT_name")
-    return attr.value.decode(errors="replace") if attr else None
+def _name(die: Die) -> str | None:
+    name = die.attrs.get("DW_AT_name")
+    return name if isinstance(name, str) else None
 
 
-def _qualified(die) -> str:
-    parts = []
-    while die is not None and die.tag != "DW_TAG_compile_unit":
-        name = _name(die)
-        if name:
-            parts.append(name)
-        die = die.get_parent()
-    return "::".join(reversed(parts))
+def _int(die: Die, attr: str) -> int | None:
+    value = die.attrs.get(attr)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _type_name(die) -> str:
-    if "DW_AT_type" not in die.attributes:
-        return "()"
-    target = die.get_DIE_from_attribute("DW_AT_type")
-    return _name(target) or target.tag.removeprefix("DW_TAG_")
+class _UnitWalk:
+    """Collects the crate's types, hot closures and function locations from one unit."""
 
+    def __init__(self, reader: DieReader, files: list[str], crate: str, out: CrateLayouts) -> None:
+        self.reader, self.files, self.crate, self.out = reader, files, crate, out
+        self.type_names: dict[int, str] = {}  # DIE offset -> qualified name, for hot_call's F
+        self.hot_params: list[int] = []
 
-def _fields(die) -> list[tuple[str, int, str]]:
-    out = []
-    for child in die.iter_children():
-        if child.tag == "DW_TAG_member":
-            loc = child.attributes.get("DW_AT_data_member_location")
-            out.append(
-                (
-                    _name(child) or "?",
-                    loc.value if loc and isinstance(loc.value, int) else -1,
-                    _type_name(child),
-                )
-            )
-        elif child.tag == "DW_TAG_variant_part":
-            for v in child.iter_children():
-                if v.tag == "DW_TAG_member":  # the discriminant
-                    loc = v.attributes.get("DW_AT_data_member_location")
-                    out.append(("<discriminant>", loc.value if loc else -1, _type_name(v)))
-                elif v.tag == "DW_TAG_variant":
-                    discr = v.attributes.get("DW_AT_discr_value")
-                    for m in v.iter_children():
-                        if m.tag == "DW_TAG_member":
-                            loc = m.attributes.get("DW_AT_data_member_location")
-                            label = f"variant {_name(m)}" + (f" = {discr.value}" if discr else "")
-                            out.append((label, loc.value if loc else -1, _type_name(m)))
-        elif child.tag == "DW_TAG_enumerator":
-            value = child.attributes.get("DW_AT_const_value")
-            out.append((_name(child) or "?", value.value if value else -1, "enumerator"))
-    return out
+    def run(self) -> None:
+        stack = [(d, 0, ()) for d in self.reader.children(self.reader.top())]
+        while stack:
+            die, depth, path = stack.pop()
+            name = _name(die)
+            if die.tag == "DW_TAG_namespace":
+                if depth > 0 or name in (self.crate, "hotline"):
+                    inner = (*path, name) if name else path
+                    stack += [(c, depth + 1, inner) for c in self.reader.children(die)]
+            elif die.tag in _TYPE_TAGS and "DW_AT_byte_size" in die.attrs and depth > 0:
+                qname = "::".join((*path, name)) if name else "::".join(path)
+                self.type_names[die.offset] = qname
+                children = list(self.reader.children(die))
+                if qname.startswith(self.crate + "::") and "DW_AT_declaration" not in die.attrs:
+                    self.out.types.setdefault(qname, self.layout(die, children))
+                inner = (*path, name) if name else path
+                stack += [(c, depth + 1, inner) for c in children if c.tag in _TYPE_TAGS]
+            elif die.tag == "DW_TAG_subprogram":
+                self.record_function(die)
+                if (name or "").startswith(HOT_CALL):
+                    for param in self.reader.children(die):
+                        if param.tag == "DW_TAG_template_type_param" and _name(param) == "F":
+                            self.hot_params.append(param.attrs["DW_AT_type"])  # type: ignore[arg-type]
+        self.out.hot_closures |= {self.type_names[t] for t in self.hot_params if t in self.type_names}
 
+    def layout(self, die: Die, children: list[Die]) -> Layout:
+        kind = {"DW_TAG_union_type": "union", "DW_TAG_enumeration_type": "enum"}.get(die.tag)
+        if kind is None:
+            kind = "enum" if any(c.tag == "DW_TAG_variant_part" for c in children) else "struct"
+        file, line = self.file_of(die)
+        size = _int(die, "DW_AT_byte_size") or 0
+        return Layout(kind, size, _int(die, "DW_AT_alignment") or 0, tuple(self.fields(children)), file, line)
 
-def _file_of(die, files: list[str]) -> tuple[str | None, int | None]:
-    f, ln = die.attributes.get("DW_AT_decl_file"), die.attributes.get("DW_AT_decl_line")
-    path = files[f.value] if f and 0 <= f.value < len(files) else None
-    return path, (ln.value if ln else None)
+    def type_name(self, die: Die) -> str:
+        target = die.attrs.get("DW_AT_type")
+        if not isinstance(target, int):
+            return "()"
+        t = self.reader.die(target)
+        return _name(t) or t.tag.removeprefix("DW_TAG_")
+
+    def fields(self, children: list[Die]) -> list[tuple[str, int, str]]:
+        out = []
+        for child in children:
+            if child.tag == "DW_TAG_member":
+                offset = _int(child, "DW_AT_data_member_location")
+                out.append((_name(child) or "?", -1 if offset is None else offset, self.type_name(child)))
+            elif child.tag == "DW_TAG_variant_part":
+                for v in self.reader.children(child):
+                    if v.tag == "DW_TAG_member":  # the discriminant
+                        offset = _int(v, "DW_AT_data_member_location")
+                        out.append(("<discriminant>", -1 if offset is None else offset, self.type_name(v)))
+                    elif v.tag == "DW_TAG_variant":
+                        discr = _int(v, "DW_AT_discr_value")
+                        for m in self.reader.children(v):
+                            if m.tag == "DW_TAG_member":
+                                offset = _int(m, "DW_AT_data_member_location")
+                                label = f"variant {_name(m)}" + (f" = {discr}" if discr is not None else "")
+                                out.append((label, -1 if offset is None else offset, self.type_name(m)))
+            elif child.tag == "DW_TAG_enumerator":
+                value = _int(child, "DW_AT_const_value")
+                out.append((_name(child) or "?", -1 if value is None else value, "enumerator"))
+        return out
+
+    def file_of(self, die: Die) -> tuple[str | None, int | None]:
+        f, line = _int(die, "DW_AT_decl_file"), _int(die, "DW_AT_decl_line")
+        path = self.files[f] if f is not None and 0 <= f < len(self.files) else None
+        return path, line
+
+    def record_function(self, die: Die) -> None:
+        """Where a function is declared: its subprogram DIE, or the one it is a definition of."""
+        linkage = die.attrs.get("DW_AT_linkage_name")
+        if not isinstance(linkage, str):
+            return
+        spec = die.attrs.get("DW_AT_specification")
+        decl = self.reader.die(spec) if isinstance(spec, int) else die
+        file, line = self.file_of(decl)
+        if file and line:
+            self.out.functions.setdefault(linkage, (file, line))
 
 
 def _cu_files(dwarf, cu) -> list[str]:
@@ -144,71 +211,28 @@ def _cu_files(dwarf, cu) -> list[str]:
     return out
 
 
-def _record_function(die, files: list[str], out: dict[str, tuple[str, int]]) -> None:
-    """Where a function is declared: its subprogram DIE, or the one it is a definition of."""
-    linkage = die.attributes.get("DW_AT_linkage_name")
-    if linkage is None:
-        return
-    decl = (
-        die.get_DIE_from_attribute("DW_AT_specification") if "DW_AT_specification" in die.attributes else die
-    )
-    file, line = _file_of(decl, files)
-    if file and line:
-        out.setdefault(linkage.value.decode(errors="replace"), (file, line))
-
-
-def crate_layouts(objects: list[tuple[ObjectFile, bytes]], crate: str) -> CrateLayouts:
-    """Layouts of the types defined in `crate` (its namespace) across `objects` (parsed, raw)."""
-    types: dict[str, Layout] = {}
-    hot: set[str] = set()
-    functions: dict[str, tuple[str, int]] = {}
-    for obj, raw in objects:
-        elf = ELFFile(io.BytesIO(_with_debug_relocations(obj, raw)))
-        if not elf.has_dwarf_info():
+def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
+    """Layouts of the types defined in `crate` (its namespace) across `objects`."""
+    out = CrateLayouts({}, set(), {})
+    for obj in objects:
+        sections = _debug_sections(obj)
+        if sections is None:
             continue
-        dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+        dwarf = _dwarf_info(sections)
         for cu in dwarf.iter_CUs():
-            comp_dir = cu.get_top_DIE().attributes.get("DW_AT_comp_dir")
-            base = Path(comp_dir.value.decode(errors="replace")) if comp_dir else Path()
+            reader = DieReader(
+                sections["debug_info"],
+                sections.get("debug_abbrev", b""),
+                sections.get("debug_str", b""),
+                sections.get("debug_line_str", b""),
+                sections.get("debug_str_offsets", b""),
+                cu.cu_offset,
+            )
+            comp_dir = reader.top().attrs.get("DW_AT_comp_dir")
+            base = Path(comp_dir) if isinstance(comp_dir, str) else Path()
             files = [str(base / f) if f else f for f in _cu_files(dwarf, cu)]
-            stack = [(d, 0) for d in cu.get_top_DIE().iter_children()]
-            while stack:
-                die, depth = stack.pop()
-                name = _name(die)
-                if die.tag == "DW_TAG_namespace":
-                    if depth > 0 or name in (crate, "hotline"):
-                        stack += [(c, depth + 1) for c in die.iter_children()]
-                elif die.tag in _TYPE_TAGS and "DW_AT_byte_size" in die.attributes and depth > 0:
-                    qname = _qualified(die)
-                    if qname.startswith(crate + "::") and "DW_AT_declaration" not in die.attributes:
-                        align = die.attributes.get("DW_AT_alignment")
-                        kind = {"DW_TAG_union_type": "union", "DW_TAG_enumeration_type": "enum"}.get(die.tag)
-                        if kind is None:
-                            kind = (
-                                "enum"
-                                if any(c.tag == "DW_TAG_variant_part" for c in die.iter_children())
-                                else "struct"
-                            )
-                        file, line = _file_of(die, files)
-                        types.setdefault(
-                            qname,
-                            Layout(
-                                kind,
-                                die.attributes["DW_AT_byte_size"].value,
-                                align.value if align else 0,
-                                tuple(_fields(die)),
-                                file,
-                                line,
-                            ),
-                        )
-                    stack += [(c, depth + 1) for c in die.iter_children() if c.tag in _TYPE_TAGS]
-                elif die.tag == "DW_TAG_subprogram":
-                    _record_function(die, files, functions)
-                if die.tag == "DW_TAG_subprogram" and (name or "").startswith(HOT_CALL):
-                    for param in die.iter_children():
-                        if param.tag == "DW_TAG_template_type_param" and _name(param) == "F":
-                            hot.add(_qualified(param.get_DIE_from_attribute("DW_AT_type")))
-    return CrateLayouts(types, hot, functions)
+            _UnitWalk(reader, files, crate, out).run()
+    return out
 
 
 def _describe(name: str, old: Layout, new: Layout) -> str:
