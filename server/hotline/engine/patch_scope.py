@@ -3,11 +3,15 @@
 Relinking every codegen unit of the edited crates made each patch as large as the crate
 (about 250 objects for an axum app). A patch needs only the code whose behaviour
 changed: the functions whose code changed or that are new, and everything that refers
-to those, directly or through other such code or data (a caller, a vtable, a closure
-handed to `hotline::call`), because its old copy still calls or points at the old code.
-rustc gives every function and constant a section of its own, so this is followed
-section by section; a codegen unit holding any such section is linked whole. All other
-code keeps running where it is, and new code reaches it at its newest address, in the
+to those, directly or through other such code or data (a caller, a vtable), because its
+old copy still calls or points at the old code. rustc gives every function and constant
+a section of its own, so this is followed section by section; a codegen unit holding
+any such section is linked whole.
+
+The walk stops at a safe point: once a patch is applied, `hotline::call` enters its
+closure through the closure's `HotFn::hot_call` instance, which it looks up in the jump
+table on every call, so the old code around a safe point already reaches the new closure. All other code
+keeps running where it is, and new code reaches it at its newest address, in the
 executable or in an earlier patch.
 
 A symbol that new code needs but the running process holds more than once under the
@@ -25,6 +29,11 @@ from hotline.engine.elf_objects import STB_LOCAL, STT_SECTION, ObjectFile
 Node = tuple[int, int]  # (id of the object, section index)
 
 
+def is_safe_point(symbol: str) -> bool:
+    """An instance of `hotline::call` or `<F as hotline::HotFn<R>>::hot_call` (legacy or v0 mangling)."""
+    return "7hotline4call" in symbol or ("HotFn" in symbol and "8hot_call" in symbol)
+
+
 def patch_scope(
     new: list[ObjectFile], changed: Iterable[str], unresolvable: Callable[[str], bool]
 ) -> list[ObjectFile]:
@@ -37,6 +46,7 @@ def patch_scope(
     users: dict[Node | str, list[Node]] = defaultdict(list)
     defined_in: dict[str, list[Node]] = defaultdict(list)  # every named symbol, local or global
     global_names: dict[Node, list[str]] = defaultdict(list)
+    safe_points: set[Node] = set()
     for obj in new:
         for si, targets in obj.references.items():
             for t in targets:
@@ -44,6 +54,8 @@ def patch_scope(
         for sym in obj.symbols:
             if sym.name and sym.type != STT_SECTION and sym.shndx in obj.sections:
                 defined_in[sym.name].append((id(obj), sym.shndx))
+                if is_safe_point(sym.name):
+                    safe_points.add((id(obj), sym.shndx))
                 if sym.bind != STB_LOCAL:
                     global_names[(id(obj), sym.shndx)].append(sym.name)
 
@@ -54,6 +66,8 @@ def patch_scope(
         if node in reached:
             continue
         reached.add(node)
+        if node in safe_points:
+            continue  # its callers find the new copy in the jump table
         pending += users.get(node, ())
         for name in global_names.get(node, ()):
             pending += users.get(name, ())
