@@ -11,7 +11,7 @@ the line programs.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_FORM, ENUM_DW_TAG
@@ -28,6 +28,10 @@ _FIXED = {
 }  # fmt: skip
 _OFFSET_SIZED = {F["strp"], F["sec_offset"], F["ref_addr"], F["line_strp"], F["strp_sup"]}
 _ULEB_SIZED = {F["udata"], F["ref_udata"], F["strx"], F["addrx"], F["loclistx"], F["rnglistx"]}
+_LEB = _ULEB_SIZED | {F["sdata"]}
+_RELOCATED = {F["addr"], F["sec_offset"], F["ref_addr"]}  # hold addresses or section offsets
+# How die() decodes a form: the common ones inline, the rest through _value().
+_INT, _REF, _RELOC_INT, _STRP, _FLAG, _OTHER = range(6)
 _CU_REFS = {F["ref1"], F["ref2"], F["ref4"], F["ref8"], F["ref_udata"]}
 
 
@@ -74,12 +78,17 @@ def _cstring(data: bytes, pos: int) -> str:
 class _Abbrev:
     tag: str
     has_children: bool
-    specs: tuple[tuple[str, int, int], ...]  # (attribute name, form, implicit constant)
-    fixed: int | None  # total size of the attributes when every form has a fixed size
+    specs: tuple[tuple[str, int, int, int, int], ...]  # (attribute, how, size, form, implicit)
+    # How to step over the attributes: (fixed bytes, then a variable-size form) pairs,
+    # then a last run of fixed bytes.
+    steps: tuple[tuple[int, int, int], ...]  # (fixed bytes before, form, implicit constant)
+    tail: int
 
 
 class DieReader:
     """DIEs of the unit at `unit_offset` of `info`, decoded on demand."""
+
+    relocated: Callable[[int], int | None]
 
     def __init__(
         self,
@@ -89,18 +98,25 @@ class DieReader:
         line_strs: bytes,
         str_offsets: bytes,
         unit_offset: int,
+        relocated: Callable[[int], int | None] = lambda _at: None,
     ) -> None:
+        """`relocated(offset)`: the value a relocation of `info` puts at `offset`, if any
+        (objects leave those fields zero), looked up only for the DIEs decoded."""
         self.info, self.strs, self.line_strs, self.str_offsets = info, strs, line_strs, str_offsets
+        self.relocated = relocated
         self.unit = unit_offset
         length = struct.unpack_from("<I", info, unit_offset)[0]
         if length >= 0xFFFFFFF0:
             raise DwarfFormatError("64-bit DWARF is not supported")
+        self.next_unit = unit_offset + 4 + length
         version = struct.unpack_from("<H", info, unit_offset + 4)[0]
         if version >= 5:
             _unit_type, self.addr_size, abbrev_at = struct.unpack_from("<BBI", info, unit_offset + 6)
+            abbrev_at = relocated(unit_offset + 8) or abbrev_at
             self.top_offset = unit_offset + 12
         elif version >= 2:
             abbrev_at, self.addr_size = struct.unpack_from("<IB", info, unit_offset + 6)
+            abbrev_at = relocated(unit_offset + 6) or abbrev_at
             self.top_offset = unit_offset + 11
         else:
             raise DwarfFormatError(f"DWARF version {version} is not supported")
@@ -120,7 +136,7 @@ class DieReader:
             tag, pos = _uleb(data, pos)
             has_children = data[pos] != 0
             pos += 1
-            specs, fixed = [], 0
+            specs, steps, run = [], [], 0
             while True:
                 at, pos = _uleb(data, pos)
                 form, pos = _uleb(data, pos)
@@ -129,10 +145,29 @@ class DieReader:
                 implicit = 0
                 if form == F["implicit_const"]:
                     implicit, pos = _sleb(data, pos)
-                specs.append((_ATS.get(at, f"DW_AT_{at:#x}"), form, implicit))
                 size = self._fixed_size(form)
-                fixed = None if size is None or fixed is None else fixed + size
-            out[code] = _Abbrev(_TAGS.get(tag, f"DW_TAG_{tag:#x}"), has_children, tuple(specs), fixed)
+                specs.append((_ATS.get(at, f"DW_AT_{at:#x}"), self._how(form), size or 0, form, implicit))
+                if size is None:
+                    steps.append((run, form, implicit))
+                    run = 0
+                else:
+                    run += size
+            tag_name = _TAGS.get(tag, f"DW_TAG_{tag:#x}")
+            out[code] = _Abbrev(tag_name, has_children, tuple(specs), tuple(steps), run)
+
+    @staticmethod
+    def _how(form: int) -> int:
+        if form == F["strp"]:
+            return _STRP
+        if form == F["flag_present"]:
+            return _FLAG
+        if form in _RELOCATED:
+            return _RELOC_INT
+        if form in _CU_REFS and form != F["ref_udata"]:
+            return _REF
+        if form in _FIXED and form not in _CU_REFS and form != F["implicit_const"] and form < F["strx1"]:
+            return _INT if form != F["data16"] else _OTHER
+        return _OTHER
 
     def _fixed_size(self, form: int) -> int | None:
         if form in _FIXED:
@@ -150,17 +185,36 @@ class DieReader:
         ab = self.abbrevs.get(code)
         if ab is None:
             raise DwarfFormatError(f"DIE at {offset:#x} has unknown abbreviation {code}")
-        attrs: dict[str, object] = {}
-        for name, form, implicit in ab.specs:
-            attrs[name], pos = self._value(form, pos, implicit)
+        info, attrs = self.info, {}
+        for name, how, size, form, implicit in ab.specs:
+            if how == _INT:
+                attrs[name] = int.from_bytes(info[pos : pos + size], "little")
+                pos += size
+            elif how == _REF:
+                attrs[name] = self.unit + int.from_bytes(info[pos : pos + size], "little")
+                pos += size
+            elif how == _STRP:
+                at = self.relocated(pos)
+                attrs[name] = _cstring(
+                    self.strs, at if at is not None else struct.unpack_from("<I", info, pos)[0]
+                )
+                pos += 4
+            elif how == _FLAG:
+                attrs[name] = True
+            elif how == _RELOC_INT:
+                at = self.relocated(pos)
+                attrs[name] = at if at is not None else int.from_bytes(info[pos : pos + size], "little")
+                pos += size
+            else:
+                attrs[name], pos = self._value(form, pos, implicit)
         return Die(offset, ab.tag, attrs, ab.has_children, pos)
 
     def _value(self, form: int, pos: int, implicit: int) -> tuple[object, int]:
         data = self.info
-        if form == F["strp"]:
-            return _cstring(self.strs, struct.unpack_from("<I", data, pos)[0]), pos + 4
-        if form == F["line_strp"]:
-            return _cstring(self.line_strs, struct.unpack_from("<I", data, pos)[0]), pos + 4
+        if form in (F["strp"], F["line_strp"]):
+            at = self.relocated(pos)
+            at = at if at is not None else struct.unpack_from("<I", data, pos)[0]
+            return _cstring(self.strs if form == F["strp"] else self.line_strs, at), pos + 4
         if form == F["string"]:
             end = data.index(b"\0", pos)
             return data[pos:end].decode(errors="replace"), end + 1
@@ -187,6 +241,9 @@ class DieReader:
             real, pos = _uleb(data, pos)
             return self._value(real, pos, implicit)
         value, end = self._int(form, pos)
+        if form in _RELOCATED:
+            at = self.relocated(pos)
+            value = at if at is not None else value
         return (self.unit + value if form in _CU_REFS else value), end
 
     def _int(self, form: int, pos: int) -> tuple[int, int]:
@@ -224,19 +281,41 @@ class DieReader:
                 depth -= 1
                 continue
             ab = abbrevs[code]
-            if ab.fixed is not None:
-                pos += ab.fixed
-            else:
-                for _name, form, implicit in ab.specs:
-                    size = self._fixed_size(form)
-                    if size is not None:
-                        pos += size
-                    elif form in _ULEB_SIZED or form == F["sdata"]:
-                        while data[pos] & 0x80:
-                            pos += 1
+            for gap, form, implicit in ab.steps:
+                pos += gap
+                if form in _LEB:
+                    while data[pos] & 0x80:
                         pos += 1
-                    else:
-                        _, pos = self._value(form, pos, implicit)
+                    pos += 1
+                else:
+                    _, pos = self._value(form, pos, implicit)
+            pos += ab.tail
             if ab.has_children:
                 depth += 1
         return pos
+
+
+def line_table_files(line: bytes, offset: int) -> tuple[list[str], list[tuple[str, int]]] | None:
+    """(include directories, (file name, directory index) pairs) from the header of the
+    DWARF 2-4 line program at `offset`; None for DWARF 5, whose header is self-describing."""
+    version = struct.unpack_from("<H", line, offset + 4)[0]
+    if struct.unpack_from("<I", line, offset)[0] >= 0xFFFFFFF0 or not 2 <= version <= 4:
+        return None
+    pos = offset + 10 + (5 if version >= 4 else 4)  # up to and including line_range
+    opcode_base = line[pos]
+    pos += opcode_base  # opcode_base itself, then the standard opcodes' lengths
+    dirs = []
+    while line[pos]:
+        end = line.index(b"\0", pos)
+        dirs.append(line[pos:end].decode(errors="replace"))
+        pos = end + 1
+    pos += 1
+    files = []
+    while line[pos]:
+        end = line.index(b"\0", pos)
+        name = line[pos:end].decode(errors="replace")
+        d, pos = _uleb(line, end + 1)
+        _mtime, pos = _uleb(line, pos)
+        _length, pos = _uleb(line, pos)
+        files.append((name, d))
+    return dirs, files

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
 SHF_WRITE = 0x1
@@ -80,31 +79,11 @@ class Symbol:
         return self.shndx != SHN_UNDEF
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: the object cache shares unchanged ones
 class ObjectFile:
     path: Path
     sections: dict[int, Section]
     symbols: list[Symbol]
-
-    @cached_property
-    def references(self) -> dict[int, set[int | str]]:
-        """What each loaded section's relocations point at: another loaded section of this
-        object (by index) or a symbol defined elsewhere (by name). Unwind and debug info,
-        which point at every function, are left out."""
-        out: dict[int, set[int | str]] = {}
-        for si, sec in self.sections.items():
-            if not sec.alloc or sec.name == ".eh_frame":
-                continue
-            targets: set[int | str] = set()
-            for r in sec.relocs:
-                sym = self.symbols[r.sym]
-                if not sym.defined:
-                    if sym.name:
-                        targets.add(sym.name)
-                elif sym.shndx in self.sections and self.sections[sym.shndx].alloc:
-                    targets.add(sym.shndx)
-            out[si] = targets
-        return out
 
     def section_symbols(self, index: int) -> list[Symbol]:
         """Named symbols defined in section `index`."""

@@ -23,15 +23,54 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from weakref import WeakKeyDictionary
 
-from hotline.engine.elf_objects import STB_LOCAL, STT_SECTION, ObjectFile
-
-Node = tuple[int, int]  # (id of the object, section index)
+from hotline.engine.elf_objects import STT_SECTION, ObjectFile
 
 
 def is_safe_point(symbol: str) -> bool:
     """An instance of `hotline::call` or `<F as hotline::HotFn<R>>::hot_call` (legacy or v0 mangling)."""
     return "7hotline4call" in symbol or ("HotFn" in symbol and "8hot_call" in symbol)
+
+
+class _SectionGraph:
+    """Who refers to what inside one object, computed once per object (objects of
+    unchanged codegen units are shared between builds, so a save touches only the
+    objects it reaches)."""
+
+    def __init__(self, obj: ObjectFile) -> None:
+        self.local_users: dict[int, list[int]] = defaultdict(list)  # section -> sections using it
+        self.import_users: dict[str, list[int]] = defaultdict(list)  # undefined name -> sections
+        self.defined: dict[str, list[int]] = defaultdict(list)  # named symbol -> its sections
+        self.names: dict[int, list[str]] = defaultdict(list)  # section -> global names in it
+        self.safe_points: set[int] = set()
+        for si, sec in obj.sections.items():
+            if not sec.alloc or sec.name == ".eh_frame":  # unwind info points at every function
+                continue
+            for r in sec.relocs:
+                sym = obj.symbols[r.sym]
+                if not sym.defined:
+                    if sym.name:
+                        self.import_users[sym.name].append(si)
+                elif sym.shndx in obj.sections and obj.sections[sym.shndx].alloc:
+                    self.local_users[sym.shndx].append(si)
+        for sym in obj.symbols:
+            if sym.name and sym.type != STT_SECTION and sym.shndx in obj.sections:
+                self.defined[sym.name].append(sym.shndx)
+                if sym.bind:
+                    self.names[sym.shndx].append(sym.name)
+                if is_safe_point(sym.name):
+                    self.safe_points.add(sym.shndx)
+
+
+_graphs: WeakKeyDictionary[ObjectFile, _SectionGraph] = WeakKeyDictionary()
+
+
+def _graph(obj: ObjectFile) -> _SectionGraph:
+    graph = _graphs.get(obj)
+    if graph is None:
+        graph = _graphs[obj] = _SectionGraph(obj)
+    return graph
 
 
 def patch_scope(
@@ -42,47 +81,34 @@ def patch_scope(
     `changed` names the functions whose code changed or that are new; `unresolvable(name)`
     says a symbol cannot be reached by name in the running process.
     """
-    by_id = {id(o): o for o in new}
-    users: dict[Node | str, list[Node]] = defaultdict(list)
-    defined_in: dict[str, list[Node]] = defaultdict(list)  # every named symbol, local or global
-    global_names: dict[Node, list[str]] = defaultdict(list)
-    safe_points: set[Node] = set()
-    for obj in new:
-        for si, targets in obj.references.items():
-            for t in targets:
-                users[(id(obj), t) if isinstance(t, int) else t].append((id(obj), si))
-        for sym in obj.symbols:
-            if sym.name and sym.type != STT_SECTION and sym.shndx in obj.sections:
-                defined_in[sym.name].append((id(obj), sym.shndx))
-                if is_safe_point(sym.name):
-                    safe_points.add((id(obj), sym.shndx))
-                if sym.bind != STB_LOCAL:
-                    global_names[(id(obj), sym.shndx)].append(sym.name)
-
-    reached: set[Node] = set()
-    pending = [node for name in changed for node in defined_in.get(name, ())]
+    graphs = [(obj, _graph(obj)) for obj in new]
+    reached: set[tuple[int, int]] = set()  # (index in `new`, section)
+    pending = [
+        (i, si) for name in changed for i, (_, g) in enumerate(graphs) for si in g.defined.get(name, ())
+    ]
     while pending:
         node = pending.pop()
         if node in reached:
             continue
         reached.add(node)
-        if node in safe_points:
+        i, si = node
+        g = graphs[i][1]
+        if si in g.safe_points:
             continue  # its callers find the new copy in the jump table
-        pending += users.get(node, ())
-        for name in global_names.get(node, ()):
-            pending += users.get(name, ())
+        pending += [(i, user) for user in g.local_users.get(si, ())]
+        for name in g.names.get(si, ()):
+            for j, (_, other) in enumerate(graphs):
+                pending += [(j, user) for user in other.import_users.get(name, ())]
 
-    scope = {oi for oi, _ in reached}
+    scope = {i for i, _ in reached}
     # Callees that cannot be reached by name ride along unchanged (and pull in no users).
-    pending_objects = list(scope)
-    while pending_objects:
-        obj = by_id[pending_objects.pop()]
-        for targets in obj.references.values():
-            for name in targets:
-                if not isinstance(name, str) or not unresolvable(name):
-                    continue
-                for oi, _ in defined_in.get(name, ()):
-                    if oi not in scope:
-                        scope.add(oi)
-                        pending_objects.append(oi)
-    return [o for o in new if id(o) in scope]
+    waiting = list(scope)
+    while waiting:
+        for name in graphs[waiting.pop()][1].import_users:
+            if not unresolvable(name):
+                continue
+            for j, (_, other) in enumerate(graphs):
+                if j not in scope and name in other.defined:
+                    scope.add(j)
+                    waiting.append(j)
+    return [obj for i, (obj, _) in enumerate(graphs) if i in scope]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import struct
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
-from hotline.engine.dwarf_reader import Die, DieReader
+from hotline.engine.dwarf_reader import Die, DieReader, line_table_files
 from hotline.engine.elf_objects import ObjectFile, Section
 
 _TYPE_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type")
@@ -45,12 +46,34 @@ def _relocated(obj: ObjectFile, sec: Section) -> bytes:
     return bytes(out)
 
 
-def _debug_sections(obj: ObjectFile) -> dict[str, bytes] | None:
-    """The object's DWARF sections by name without the dot, relocated; None without DWARF."""
-    out = {
-        sec.name[1:]: _relocated(obj, sec) for sec in obj.sections.values() if sec.name[1:] in _DWARF_SECTIONS
-    }
-    return out if "debug_info" in out else None
+class _Relocations:
+    """S + A of one section's relocations, computed only for the offsets looked up."""
+
+    def __init__(self, obj: ObjectFile, sec: Section) -> None:
+        self.symbols = obj.symbols
+        self.relocs = sorted(sec.relocs, key=lambda r: r.offset)
+        self.offsets = [r.offset for r in self.relocs]
+
+    def at(self, offset: int) -> int | None:
+        i = bisect_left(self.offsets, offset)
+        if i < len(self.offsets) and self.offsets[i] == offset:
+            r = self.relocs[i]
+            return self.symbols[r.sym].value + r.addend
+        return None
+
+
+def _debug_sections(obj: ObjectFile) -> tuple[dict[str, bytes], _Relocations] | None:
+    """The object's DWARF sections by name without the dot, and .debug_info's relocations;
+    None without DWARF. .debug_info, by far the largest, is left unrelocated (its readers
+    look relocations up) unless it holds several units, whose headers pyelftools reads."""
+    by_name = {sec.name[1:]: sec for sec in obj.sections.values() if sec.name[1:] in _DWARF_SECTIONS}
+    info = by_name.get("debug_info")
+    if info is None:
+        return None
+    out = {name: _relocated(obj, sec) for name, sec in by_name.items() if name != "debug_info"}
+    single_unit = len(info.data) >= 4 and struct.unpack_from("<I", info.data)[0] + 4 == len(info.data)
+    out["debug_info"] = info.data if single_unit else _relocated(obj, info)
+    return out, _Relocations(obj, info)
 
 
 def _dwarf_info(sections: dict[str, bytes]) -> DWARFInfo:
@@ -191,47 +214,58 @@ class _UnitWalk:
             self.out.functions.setdefault(linkage, (file, line))
 
 
-def _cu_files(dwarf, cu) -> list[str]:
-    prog = dwarf.line_program_for_CU(cu)
-    if prog is None:
+def _unit_files(sections: dict[str, bytes], reader: DieReader) -> list[str]:
+    """The unit's source files, indexed as DW_AT_decl_file counts them."""
+    top = reader.top()
+    stmt_list = top.attrs.get("DW_AT_stmt_list")
+    if not isinstance(stmt_list, int) or "debug_line" not in sections:
         return []
-    dirs = [d.decode(errors="replace") if isinstance(d, bytes) else str(d) for d in prog["include_directory"]]
-    out = []
-    for entry in prog["file_entry"]:
-        name = entry.name.decode(errors="replace")
-        d = entry.dir_index
-        base = (
-            dirs[d]
-            if prog.header.version >= 5 and d < len(dirs)
-            else (dirs[d - 1] if 0 < d <= len(dirs) else "")
-        )
-        out.append(str(Path(base) / name) if base else name)
-    if prog.header.version < 5:
-        out.insert(0, "")  # DWARF 4 file numbers start at 1
-    return out
+    header = line_table_files(sections["debug_line"], stmt_list)
+    if header is not None:  # DWARF 2-4: directory 0 and file 0 are implicit
+        dirs, entries = header
+        names = [str(Path(dirs[d - 1]) / n) if 0 < d <= len(dirs) else n for n, d in entries]
+        names.insert(0, "")
+    else:  # DWARF 5: pyelftools reads its self-describing header
+        dwarf = _dwarf_info(sections)
+        cu = next(cu for cu in dwarf.iter_CUs() if cu.cu_offset == reader.unit)
+        prog = dwarf.line_program_for_CU(cu)
+        if prog is None:
+            return []
+        dirs = [
+            d.decode(errors="replace") if isinstance(d, bytes) else str(d) for d in prog["include_directory"]
+        ]
+        names = [
+            str(Path(dirs[e.dir_index]) / e.name.decode(errors="replace"))
+            if e.dir_index < len(dirs)
+            else e.name.decode(errors="replace")
+            for e in prog["file_entry"]
+        ]
+    comp_dir = top.attrs.get("DW_AT_comp_dir")
+    base = Path(comp_dir) if isinstance(comp_dir, str) else Path()
+    return [str(base / f) if f else f for f in names]
 
 
 def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
     """Layouts of the types defined in `crate` (its namespace) across `objects`."""
     out = CrateLayouts({}, set(), {})
     for obj in objects:
-        sections = _debug_sections(obj)
-        if sections is None:
+        found = _debug_sections(obj)
+        if found is None:
             continue
-        dwarf = _dwarf_info(sections)
-        for cu in dwarf.iter_CUs():
+        sections, relocations = found
+        unit = 0
+        while unit < len(sections["debug_info"]):
             reader = DieReader(
                 sections["debug_info"],
                 sections.get("debug_abbrev", b""),
                 sections.get("debug_str", b""),
                 sections.get("debug_line_str", b""),
                 sections.get("debug_str_offsets", b""),
-                cu.cu_offset,
+                unit,
+                relocations.at,
             )
-            comp_dir = reader.top().attrs.get("DW_AT_comp_dir")
-            base = Path(comp_dir) if isinstance(comp_dir, str) else Path()
-            files = [str(base / f) if f else f for f in _cu_files(dwarf, cu)]
-            _UnitWalk(reader, files, crate, out).run()
+            _UnitWalk(reader, _unit_files(sections, reader), crate, out).run()
+            unit = reader.next_unit
     return out
 
 
