@@ -72,9 +72,14 @@ class Crate:
         the caller marks the build directory so the next fat build starts afresh."""
         env = {k: v for k, v in self.record["env"].items() if k not in _JOBSERVER_VARS}
         env["HOTLINE_THIN_DIR"] = str(thin_dir)
-        args = ["--json=artifacts" if a.startswith("--json=") else a for a in self.record["args"]]
+        # The arguments stay exactly as cargo gave them: rustc's incremental cache is keyed
+        # by its tracked options (--json among them), and any change discards it.
         proc = subprocess.run(
-            [self.record["rustc"], *args], cwd=self.record["cwd"], env=env, capture_output=True, text=True
+            [self.record["rustc"], *self.record["args"]],
+            cwd=self.record["cwd"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode == 0 and self.kind != "bin":
             extract_objects(self.rlib, thin_dir)
