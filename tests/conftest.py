@@ -116,6 +116,8 @@ class HotlineRunProcess:
         raise AssertionError(f"not seen; last events: {self.events[-5:]}")
 
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
         os.killpg(self.proc.pid, signal.SIGINT)
         self.proc.wait(timeout=20)
 

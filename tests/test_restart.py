@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
+from pathlib import Path
 
 from conftest import fields
 from hotline.examples import copy_app
@@ -53,3 +55,22 @@ def test_hotline_run_relaunches_an_app_that_died_on_the_next_save(tmp_path, hotl
     main.write_text(main.read_text().replace('panic!("bad edit")', '"fixed"'))
     run.until(lambda e: e["event"] == "restarting" and e["reason"] == "the app is not running")
     run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("fixed frame=1 "))
+
+
+def test_terminating_hotline_run_stops_the_app_it_launched(tmp_path, hotline_run):
+    run = hotline_run(copy_app("counter", tmp_path))
+    pid = run.until(lambda e: e["event"] == "app-started")["pid"]
+    run.until(lambda e: e["event"] == "app-output")
+    run.proc.send_signal(signal.SIGTERM)  # what `kill` and process managers send
+    assert run.proc.wait(timeout=20) == 0
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and "zombie" not in _state(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in _state(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (FileNotFoundError, IndexError):
+        return "gone"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -47,7 +48,8 @@ class HumanPrinter:
             names = e["functions"] + [f"{n} (new)" for n in e["added"]]
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
             phases = " · ".join(f"{k} {v:.0f}" for k, v in p.items())
-            say(f"patched in {e['ms']:.0f}ms  ({phases})   {len(names)} functions: {shown}")
+            units = f" · linked {e['units']['linked']}/{e['units']['total']} units" if "units" in e else ""
+            say(f"patched in {e['ms']:.0f}ms  ({phases}{units})   {len(names)} functions: {shown}")
         elif kind == "compile-error":
             for d in e["diagnostics"]:
                 if d.get("level") == "error":
@@ -87,15 +89,20 @@ def _classify(changes: set[tuple[object, str]]) -> str | None:
     return None
 
 
+def _stop_on_sigterm(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # `kill` stops the app too, as Ctrl-C does
+
+
 def run(args: argparse.Namespace) -> int:
     from watchfiles import watch
+
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
 
     printer = _json_printer if args.json else HumanPrinter()
     try:
         session = Session(
             Path(args.dir), printer, bin_name=args.bin, app_args=args.app_args, capture_output=args.json
         )
-        session.start()
     except HotlineError as e:
         print(f"hotline: {e}", file=sys.stderr)
         return 1
@@ -104,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
         p = Path(path)
         return "target" not in p.parts and (p.suffix == ".rs" or p.name in RESTART_FILES)
 
-    try:
-        for changes in watch(session.workspace_root, watch_filter=only_sources, debounce=50, step=10):
+    try:  # from here on, however hotline ends, the app it launched ends with it
+        session.start()
+        for changes in watch(session.workspace_root, watch_filter=only_sources, debounce=50, step=5):
             what = _classify(changes)
             try:
                 if what == "restart":
@@ -118,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
                     session.patch([Path(p) for _, p in changes])
             except HotlineError as e:
                 print(f"hotline: {e}", file=sys.stderr)
+    except HotlineError as e:
+        print(f"hotline: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     finally:
@@ -134,7 +145,12 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument("--json", action="store_true", help="print one JSON event per line")
     p_run.add_argument("app_args", nargs="*", help="arguments for the app (after --)")
     sub.add_parser("lsp", help="start the language server on stdio")
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # Everything after `--` is the app's, even nothing (argparse rejects a bare trailing `--`).
+    app_args = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = parser.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    if args.command == "run":
+        args.app_args = [*args.app_args, *app_args]
     if args.command == "lsp":
         from hotline.lsp.server import main as lsp_main
 

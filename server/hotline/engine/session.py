@@ -68,6 +68,8 @@ class _Running:
 
 
 def _cargo_metadata(crate_dir: Path) -> dict:
+    if not crate_dir.is_dir():
+        raise HotlineError(f"{crate_dir} is not a directory: give the app's crate directory")
     try:
         out = subprocess.run(
             ["cargo", "metadata", "--format-version", "1"], cwd=crate_dir, capture_output=True, text=True
