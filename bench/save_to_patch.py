@@ -1,6 +1,6 @@
 """Save-to-patched latency on the bundled examples, by phase, against two baselines.
 
-For the same sequence of edits, measured in the same run on three copies of each app:
+For the same sequence of edits, interleaved edit by edit on three copies of each app:
   * hotline: `hotline run --json` as a user runs it; each edit is written to disk and
     timed until the `patched` event, split into watch (file written -> patch started),
     rustc, diff, link (scope and relocation), deliver and apply;
@@ -45,84 +45,88 @@ def edit(crate: Path, old: str, new: str) -> None:
     temp.replace(path)  # atomically, as editors save
 
 
-def bench_hotline_run(crate: Path, edits: list[tuple[str, str]], args: list[str], target: Path) -> list[dict]:
+class HotlineRun:
     """`hotline run --json`: each edit, from the file written to the `patched` event read."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "run", str(crate), "--json", "--", *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=os.environ | {"HOTLINE_TARGET_DIR": str(target)},
-    )
-    assert proc.stdout is not None
 
-    def until(kind: str) -> tuple[dict, float]:
-        for line in proc.stdout:
+    def __init__(self, crate: Path, args: list[str], target: Path) -> None:
+        self.crate = crate
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "run", str(crate), "--json", "--", *args],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ | {"HOTLINE_TARGET_DIR": str(target)},
+        )
+        self.until("app-started")
+        time.sleep(1.0)  # let the app and the watcher settle
+
+    def until(self, kind: str) -> tuple[dict, float]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
             event = json.loads(line)
             if event["event"] == kind:
                 return event, time.perf_counter()
-            if event["event"] in ("compile-error", "patch-refused", "build-finished") and not event.get(
-                "ok", False
-            ):
+            failed = event["event"] in ("compile-error", "patch-refused", "build-finished")
+            if failed and not event.get("ok", False):
                 raise SystemExit(f"bench: {event}")
         raise SystemExit("bench: hotline run exited")
 
-    rows = []
-    try:
-        until("app-started")
-        time.sleep(1.0)  # let the app and the watcher settle
-        for old, new in edits:
-            edit(crate, old, new)
-            saved = time.perf_counter()
-            _, started = until("patch-started")
-            event, done = until("patched")
-            rows.append(
-                {
-                    "watch": (started - saved) * 1000,
-                    **event["phases"],
-                    "save -> patched": (done - saved) * 1000,
-                }
-            )
-            time.sleep(0.3)  # a user does not save twice within a patch
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    return rows
+    def measure(self, old: str, new: str) -> dict:
+        edit(self.crate, old, new)
+        saved = time.perf_counter()
+        _, started = self.until("patch-started")
+        event, done = self.until("patched")
+        return {
+            "watch": (started - saved) * 1000,
+            **event["phases"],
+            "save -> patched": (done - saved) * 1000,
+        }
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
 
 
-def bench_bare_rustc(crate: Path, edits: list[tuple[str, str]], target: Path) -> list[float]:
-    session = Session(crate, lambda e: None, target_dir=target)
-    session.fat_build()
-    out = []
-    for i, (old, new) in enumerate(edits):
-        edit(crate, old, new)
-        scratch = session.target_dir / "bench-objects" / str(i)
+class BareRustc:
+    """The crate's captured rustc command alone, replayed after the edit."""
+
+    def __init__(self, crate: Path, target: Path) -> None:
+        self.crate, self.session = crate, Session(crate, lambda e: None, target_dir=target)
+        self.session.fat_build()
+        self.count = 0
+
+    def measure(self, old: str, new: str) -> float:
+        edit(self.crate, old, new)
+        self.count += 1
+        scratch = self.session.target_dir / "bench-objects" / str(self.count)
         scratch.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        rc, _ = session.crates[-1].replay(scratch)
-        out.append((time.perf_counter() - started) * 1000)
+        rc, _ = self.session.crates[-1].replay(scratch)
         if rc != 0:
             raise SystemExit("bench: bare rustc failed")
-    return out
+        return (time.perf_counter() - started) * 1000
 
 
-def bench_cargo_restart(
-    crate: Path, edits: list[tuple[str, str]], name: str, args: list[str], target: Path
-) -> list[float]:
+class CargoRestart:
     """Incremental `cargo build`, then the new app until it prints its first line."""
-    env = os.environ | {"CARGO_TARGET_DIR": str(target)}
-    subprocess.run(["cargo", "build", "-q"], cwd=crate, check=True, env=env)
-    out = []
-    for old, new in edits:
-        edit(crate, old, new)
+
+    def __init__(self, crate: Path, name: str, args: list[str], target: Path) -> None:
+        self.crate, self.name, self.args, self.target = crate, name, args, target
+        self.env = os.environ | {"CARGO_TARGET_DIR": str(target)}
+        subprocess.run(["cargo", "build", "-q"], cwd=crate, check=True, env=self.env)
+
+    def measure(self, old: str, new: str) -> float:
+        edit(self.crate, old, new)
         started = time.perf_counter()
-        subprocess.run(["cargo", "build", "-q"], cwd=crate, check=True, env=env)
-        app = subprocess.Popen([str(target / "debug" / name), *args], stdout=subprocess.PIPE, text=True)
+        subprocess.run(["cargo", "build", "-q"], cwd=self.crate, check=True, env=self.env)
+        app = subprocess.Popen(
+            [str(self.target / "debug" / self.name), *self.args], stdout=subprocess.PIPE, text=True
+        )
         assert app.stdout is not None
         app.stdout.readline()
-        out.append((time.perf_counter() - started) * 1000)
+        elapsed = (time.perf_counter() - started) * 1000
         app.kill()
         app.wait()
-    return out
+        return elapsed
 
 
 def summary(xs: list[float]) -> dict[str, float]:
@@ -130,12 +134,22 @@ def summary(xs: list[float]) -> dict[str, float]:
 
 
 def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
+    """The three measurements interleaved edit by edit, so drift in the machine's speed
+    during the run weighs on all of them alike."""
     template, app_args = EDITS[app]
     texts = [template.format("")] + [template.format(f"-{i}") for i in range(1, n + 1)]
-    edits = list(zip(texts, texts[1:], strict=False))
-    hot = bench_hotline_run(copy_app(app, root / "hotline"), edits, app_args, cache / app / "hotline")
-    bare = bench_bare_rustc(copy_app(app, root / "bare"), edits, cache / app / "hotline")
-    cargo = bench_cargo_restart(copy_app(app, root / "cargo"), edits, app, app_args, cache / app / "cargo")
+    hot_run = HotlineRun(copy_app(app, root / "hotline"), app_args, cache / app / "hotline")
+    try:
+        bare_run = BareRustc(copy_app(app, root / "bare"), cache / app / "bare")
+        cargo_run = CargoRestart(copy_app(app, root / "cargo"), app, app_args, cache / app / "cargo")
+        hot, bare, cargo = [], [], []
+        for old, new in zip(texts, texts[1:], strict=False):
+            hot.append(hot_run.measure(old, new))
+            time.sleep(0.3)  # the app applies the patch; a user does not save twice that fast
+            bare.append(bare_run.measure(old, new))
+            cargo.append(cargo_run.measure(old, new))
+    finally:
+        hot_run.close()
     # The first save also pays for warming caches: report it, keep it out of the medians.
     ms = {p: summary([r[p] for r in hot[1:]]) for p in PHASES}
     ms["bare rustc"] = summary(bare[1:])

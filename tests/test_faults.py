@@ -90,7 +90,7 @@ def test_the_app_outlives_a_killed_engine_and_says_it_runs_unattached(tmp_path):
             os.killpg(engine.pid, signal.SIGKILL)
 
 
-def test_two_hundred_patches_on_one_process_with_bounded_memory(live_app):
+def test_two_hundred_patches_on_one_process_with_bounded_memory_and_disk(live_app):
     app = live_app("probe")
     app.wait_line(lambda s: s.startswith("v=1"))
     pid = app.session.running.proc.pid
@@ -109,6 +109,8 @@ def test_two_hundred_patches_on_one_process_with_bounded_memory(live_app):
     )
     assert growth < 256, rss
     assert int(fields(line)["frame"]) > 200  # the same process all along
+    # Only the newest patch's work folder is kept (older ones pin replaced objects on disk).
+    assert [p.name for p in (app.session.target_dir / "patches").iterdir()] == ["200"]
 
 
 def test_a_killed_rustc_is_reported_and_the_next_save_patches(live_app, tmp_path):

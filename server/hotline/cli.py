@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:  # from here on, however hotline ends, the app it launched ends with it
         session.start()
-        for changes in watch(session.workspace_root, watch_filter=only_sources, debounce=50, step=5):
+        for changes in watch(session.workspace_root, watch_filter=only_sources, debounce=50, step=1):
             what = _classify(changes)
             try:
                 if what == "restart":

@@ -7,6 +7,7 @@ first build only the objects of the edited codegen units are parsed and analysed
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,13 +61,6 @@ class Build:
         return merged
 
 
-def _file_key(path: Path) -> tuple[int, int, int, int]:
-    """Identifies a file's current contents without reading it: rustc hard-links reused
-    codegen units from its incremental cache, so their inode and mtime stay the same."""
-    st = path.stat()
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-
-
 class ObjectCache:
     def __init__(self) -> None:
         self._by_digest: dict[bytes, _Entry] = {}
@@ -76,10 +70,16 @@ class ObjectCache:
         """The crate's objects in `folder`, analysed, reusing what an earlier build analysed."""
         entries: list[_Entry] = []
         prints: dict[str, bytes] = {}
-        for path in sorted(folder.glob("*.rcgu.o")):
-            key = _file_key(path)
+        with os.scandir(folder) as found:
+            files = sorted((f for f in found if f.name.endswith(".rcgu.o")), key=lambda f: f.name)
+        for file in files:
+            # The file's identity stands for its contents, unread: rustc hard-links reused
+            # codegen units from its incremental cache, so their inode and mtime stay the same.
+            st = file.stat()
+            key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
             entry = self._by_file.get(key)
             if entry is None:
+                path = Path(file.path)
                 raw = path.read_bytes()
                 digest = hashlib.blake2b(raw, digest_size=16).digest()
                 entry = self._by_digest.get(digest)

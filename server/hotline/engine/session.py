@@ -250,6 +250,7 @@ class Session:
     def launch(self, executable: Path) -> int:
         """Starts the app attached to a fresh patch channel; returns its pid."""
         assert self.exe is not None
+        shutil.rmtree(self.target_dir / "patches", ignore_errors=True)  # a previous launch's
         channel = PatchChannel(self.build_id)
         pipe = subprocess.PIPE if self.capture_output else None
         proc = subprocess.Popen(
@@ -338,7 +339,18 @@ class Session:
         `changed` (the saved files), when given, lets a save outside the app say so.
         """
         with self._lock:
-            return self._patch(changed or [])
+            outcome = self._patch(changed or [])
+            self._prune_patch_dirs()
+            return outcome
+
+    def _prune_patch_dirs(self) -> None:
+        """Deletes earlier patches' work folders: everything in them was read into memory,
+        and their hard links would keep every replaced object file on disk."""
+        keep = str(self.running.seq) if self.running else None
+        root = self.target_dir / "patches"
+        for folder in root.iterdir() if root.is_dir() else ():
+            if folder.name != keep:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def _emit(self, kind: str, **fields) -> Outcome:
         event = {"event": kind, **fields}
