@@ -73,6 +73,12 @@ def _graph(obj: ObjectFile) -> _SectionGraph:
     return graph
 
 
+def prepare(objects: list[ObjectFile]) -> None:
+    """Reads the objects' reference graphs now (after a full build), not during the first save."""
+    for obj in objects:
+        _graph(obj)
+
+
 def patch_scope(
     new: list[ObjectFile], changed: Iterable[str], unresolvable: Callable[[str], bool]
 ) -> list[ObjectFile]:

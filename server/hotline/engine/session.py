@@ -25,6 +25,7 @@ from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.object_diff import FunctionChanges, diff_functions
 from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
 from hotline.engine.patch_scope import patch_scope
+from hotline.engine.patch_scope import prepare as prepare_patch_scope
 from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
 from hotline.engine.source_map import locate
@@ -234,7 +235,9 @@ class Session:
                 folder.mkdir(parents=True)
                 extract_objects(crate.rlib, folder)
             self.builds[crate.name] = self.objects.load(folder)
-            self.builds[crate.name].layouts(crate.name)  # parsed now, not during the first save
+            # Analysed now, not during the first save.
+            self.builds[crate.name].layouts(crate.name)
+            prepare_patch_scope(self.builds[crate.name].objects)
         self.on_event(
             {
                 "event": "build-finished",
