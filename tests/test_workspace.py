@@ -39,3 +39,16 @@ def test_edit_in_a_crate_the_binary_does_not_use_does_nothing_and_says_so(live_a
     outcome = app.session.patch([app.crate.parent / "unused" / "src" / "lib.rs"])
     assert outcome.kind == "no-change"
     assert "is not part of app's build" in outcome.event["message"]
+
+
+def test_proc_macro_crate_edit_is_refused_and_the_app_keeps_its_code(live_app):
+    app = live_app("workspace", member="app")
+    app.wait_line(lambda s: s.endswith("stamp=stamp-v1"))
+    app.edit('"\\"stamp-v1\\""', '"\\"stamp-v2\\""', file="../stamp/src/lib.rs")
+    outcome = app.session.patch([app.crate.parent / "stamp" / "src" / "lib.rs"])
+    assert outcome.kind == "patch-refused", outcome.event
+    assert (outcome.event["rule"], outcome.event["symbol"]) == ("HL1006", "stamp")
+    mark = app.mark()
+    app.wait_line(lambda s: s.endswith("stamp=stamp-v1"), after=mark)  # still running, unchanged
+    app.session.restart()
+    app.wait_line(lambda s: s.endswith("stamp=stamp-v2"), timeout=60)

@@ -228,6 +228,8 @@ class Session:
         self.builds = {}
         for crate in self.crates:
             crate.compiled_at = wall_start
+            if crate.kind == "proc-macro":
+                continue  # runs inside rustc, never in the app: an edit to it is refused (HL1006)
             folder = self.capture_dir / "objects"
             if crate.kind != "bin":
                 folder = self.capture_dir / f"objects-{crate.name}"
