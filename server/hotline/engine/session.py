@@ -20,6 +20,7 @@ from pathlib import Path
 from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
 from hotline.engine.disassembly import function_diff
+from hotline.engine.dwarf_reader import DwarfFormatError
 from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.object_diff import FunctionChanges, diff_functions
@@ -414,7 +415,12 @@ class Session:
         rude: list[RudeEdit] = []
         for name, build in new.items():
             changes = changes.merge(diff_functions(self.builds[name].fingerprints, build.fingerprints))
-            found = find_rude_edits(self.builds[name], build, name, self.allow_layout_changes)
+            try:
+                found = find_rude_edits(self.builds[name], build, name, self.allow_layout_changes)
+            except DwarfFormatError as e:  # without layouts a patch cannot be checked: refuse it
+                return self._emit(
+                    "patch-refused", rule="HL1099", reason=f"cannot read {name}'s debug info: {e}"
+                )
             rude += [self._with_location(r) for r in found]
         t_diff = time.perf_counter()
         errors = [r for r in rude if r.severity == "error"]
