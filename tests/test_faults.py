@@ -56,7 +56,7 @@ def test_two_quick_saves_serialize_and_the_newest_text_wins(live_app):
     app.wait_line(lambda s: s.startswith("v=22"), after=mark)
 
 
-def test_the_app_outlives_a_killed_engine_and_says_it_runs_unattached(tmp_path):
+def test_the_app_outlives_a_killed_engine_and_the_next_engine_stops_it(tmp_path):
     crate = copy_app("probe", tmp_path)
     out, err = (tmp_path / "out.txt").open("w"), (tmp_path / "err.txt").open("w")
     engine = subprocess.Popen(
@@ -83,11 +83,31 @@ def test_the_app_outlives_a_killed_engine_and_says_it_runs_unattached(tmp_path):
         os.kill(app_pid, 0)  # still alive
         assert (tmp_path / "out.txt").read_text().count("\n") > before  # and still working
         assert "running unattached" in (tmp_path / "err.txt").read_text()
+        # The next engine for this app stops the orphan before launching its own copy
+        # (a server's copy would otherwise find its port taken).
+        engine = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "run", str(crate), "--json"],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+            env=os.environ | {"HOTLINE_TARGET_DIR": str(tmp_path / "target")},
+            text=True,
+        )
+        assert engine.stdout is not None
+        kinds = []
+        for line in engine.stdout:
+            kinds.append(json.loads(line)["event"])
+            if kinds[-1] == "app-started":
+                break
+        assert "orphan-stopped" in kinds
+        status = Path(f"/proc/{app_pid}/status")
+        assert not status.exists() or "zombie" in status.read_text()  # its parent died: nobody reaps it
+        app_pid = None
     finally:
         if app_pid is not None:
             os.kill(app_pid, signal.SIGKILL)
         if engine.poll() is None:
-            os.killpg(engine.pid, signal.SIGKILL)
+            os.killpg(engine.pid, signal.SIGINT)
+            engine.wait(timeout=20)
 
 
 def test_two_hundred_patches_on_one_process_with_bounded_memory_and_disk(live_app):

@@ -41,6 +41,8 @@ class HumanPrinter:
             if self._tty:
                 print(file=sys.stderr)
             say(f"built in {e['ms'] / 1000:.1f}s" if e["ok"] else "build failed")
+        elif kind == "orphan-stopped":
+            say(f"stopped the app (pid {e['pid']}) an earlier hotline left running unattached")
         elif kind == "app-started":
             say(f"app started (pid {e['pid']}); watching for changes")
         elif kind == "patched":

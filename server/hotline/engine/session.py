@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hotline.engine import app_record
 from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
 from hotline.engine.disassembly import function_diff
@@ -133,6 +134,7 @@ class Session:
         default_target = Path(meta["target_directory"]) / "hotline"
         self.target_dir = Path(target_dir or os.environ.get("HOTLINE_TARGET_DIR") or default_target)
         self.capture_dir = self.target_dir / "capture"
+        self.app_record = self.target_dir / "app.json"  # the app this engine launched
         self.exe: Executable | None = None
         self.objects = ObjectCache()
         self.crates: list[Crate] = []  # the binary and its workspace crates, dependencies first
@@ -164,6 +166,9 @@ class Session:
     def fat_build(self) -> Path:
         """Builds the app keeping every symbol; returns the executable to launch."""
         started, wall_start = time.perf_counter(), time.time()
+        orphan = app_record.stop_orphan(self.app_record)
+        if orphan is not None:
+            self.on_event({"event": "orphan-stopped", "pid": orphan})
         wrapper = write_shims(self.capture_dir)
         env = {k: v for k, v in os.environ.items() if k != "HOTLINE_THIN_DIR"}
         env |= {
@@ -270,6 +275,7 @@ class Session:
         for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
             if stream is not None:
                 threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
+        app_record.write(self.app_record, proc.pid)
         self.on_event({"event": "app-started", "pid": proc.pid, "executable": str(executable)})
         threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
         try:
@@ -313,6 +319,7 @@ class Session:
         running, self.running = self.running, None
         if running is None:
             return
+        app_record.clear(self.app_record)
         if running.proc.poll() is None:
             running.proc.terminate()
             try:

@@ -200,6 +200,9 @@ class HotlineLanguageServer(LanguageServer):
             self.publish(event.get("diagnostics") or [])
             if not event["ok"]:
                 self.status("error", ms=event.get("ms"), message="the build failed")
+        elif kind == "orphan-stopped":
+            message = f"Hotline stopped the app (pid {event['pid']}) an earlier server left running"
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=message))
         elif kind == "app-started":
             self.app_pid = event["pid"]
             self.last_patch = self.last_refused = None
