@@ -1,4 +1,5 @@
-"""Apps with real crates.io dependencies (issue 7): an axum/tokio server patched live.
+"""Apps with real crates.io dependencies (issue 7): axum/tokio servers patched live, one of
+them with the 105-crate dependency graph of a production service, and a ratatui terminal UI.
 
 The fat build of tokio + axum takes minutes on two cores, so its target directory is
 cached outside the clone (~/.cache/hotline-tests) and reused by later runs.
@@ -7,6 +8,7 @@ cached outside the clone (~/.cache/hotline-tests) and reused by later runs.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -44,6 +46,29 @@ def test_axum_handler_is_patched_while_the_server_keeps_its_connections(live_app
     app.edit('hotline::call(|| "ok\\n")', 'hotline::call(|| "healthy\\n")')
     app.patch()
     assert get("/health") == "healthy\n"
+
+
+@pytest.mark.slow
+def test_web_service_with_105_crates_patches_a_handler_through_three_units(live_app, monkeypatch):
+    monkeypatch.setenv("HOTLINE_TARGET_DIR", str(CACHE / "web-service"))
+    app = live_app("web-service", ["127.0.0.1:0"])
+    line = app.wait_line(lambda s: s.startswith("listening on"), timeout=600)  # cold: minutes
+    host, port = line.rsplit("/", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+
+    def greeting(name: str) -> dict:
+        conn.request("GET", f"/hello/{name}")
+        response = conn.getresponse()
+        return json.loads(response.read())
+
+    first = greeting("ann")
+    assert first["message"] == "hello, ann\n" and first["visits"] == 1
+    app.edit('format!("hello, {name}\\n")', 'format!("good day, {name}!\\n")')
+    event = app.patch()
+    assert event["functions"] == ["web_service::greet"]
+    assert event["units"]["linked"] <= 5 < 200 < event["units"]["total"]
+    second = greeting("ann")  # same connection, same static counter
+    assert second["message"] == "good day, ann!\n" and second["visits"] == 2
 
 
 def _tmux(*args: str) -> str:
