@@ -109,7 +109,7 @@ class DieReader:
         if length >= 0xFFFFFFF0:
             raise DwarfFormatError("64-bit DWARF is not supported")
         self.next_unit = unit_offset + 4 + length
-        version = struct.unpack_from("<H", info, unit_offset + 4)[0]
+        self.version = version = struct.unpack_from("<H", info, unit_offset + 4)[0]
         if version >= 5:
             _unit_type, self.addr_size, abbrev_at = struct.unpack_from("<BBI", info, unit_offset + 6)
             abbrev_at = relocated(unit_offset + 8) or abbrev_at

@@ -261,7 +261,6 @@ class Session:
     def launch(self, executable: Path) -> int:
         """Starts the app attached to a fresh patch channel; returns its pid."""
         assert self.exe is not None
-        shutil.rmtree(self.target_dir / "patches", ignore_errors=True)  # a previous launch's
         channel = PatchChannel(self.build_id)
         pipe = subprocess.PIPE if self.capture_output else None
         proc = subprocess.Popen(
@@ -357,8 +356,9 @@ class Session:
             return outcome
 
     def _prune_patch_dirs(self) -> None:
-        """Deletes earlier patches' work folders: everything in them was read into memory,
-        and their hard links would keep every replaced object file on disk."""
+        """Deletes the work folders of earlier patches, this launch's or an earlier one's:
+        all in them was read into memory, and their hard links would keep every replaced
+        object file on disk."""
         keep = str(self.running.seq) if self.running else None
         root = self.target_dir / "patches"
         for folder in root.iterdir() if root.is_dir() else ():

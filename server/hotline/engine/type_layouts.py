@@ -62,18 +62,17 @@ class _Relocations:
         return None
 
 
-def _debug_sections(obj: ObjectFile) -> tuple[dict[str, bytes], _Relocations] | None:
-    """The object's DWARF sections by name without the dot, and .debug_info's relocations;
-    None without DWARF. .debug_info, by far the largest, is left unrelocated (its readers
-    look relocations up) unless it holds several units, whose headers pyelftools reads."""
+def _debug_sections(obj: ObjectFile) -> tuple[dict[str, bytes], Section] | None:
+    """The object's DWARF sections by name without the dot, and the .debug_info section;
+    None without DWARF. .debug_info, by far the largest, is left unrelocated: its reader
+    looks relocations up (`_Relocations`) for the few entries it decodes."""
     by_name = {sec.name[1:]: sec for sec in obj.sections.values() if sec.name[1:] in _DWARF_SECTIONS}
     info = by_name.get("debug_info")
     if info is None:
         return None
     out = {name: _relocated(obj, sec) for name, sec in by_name.items() if name != "debug_info"}
-    single_unit = len(info.data) >= 4 and struct.unpack_from("<I", info.data)[0] + 4 == len(info.data)
-    out["debug_info"] = info.data if single_unit else _relocated(obj, info)
-    return out, _Relocations(obj, info)
+    out["debug_info"] = info.data
+    return out, info
 
 
 def _dwarf_info(sections: dict[str, bytes]) -> DWARFInfo:
@@ -252,7 +251,8 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
         found = _debug_sections(obj)
         if found is None:
             continue
-        sections, relocations = found
+        sections, info = found
+        relocations = _Relocations(obj, info)
         unit = 0
         while unit < len(sections["debug_info"]):
             reader = DieReader(
@@ -264,6 +264,10 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
                 unit,
                 relocations.at,
             )
+            if reader.version >= 5 and sections["debug_info"] is info.data:
+                # pyelftools reads DWARF 5 line tables through the unit headers and top entries,
+                # which it decodes itself: it needs the section relocated.
+                sections["debug_info"] = _relocated(obj, info)
             _UnitWalk(reader, _unit_files(sections, reader), crate, out).run()
             unit = reader.next_unit
     return out
