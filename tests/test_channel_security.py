@@ -9,6 +9,8 @@ import socket
 
 import pytest
 from conftest import fields
+from elftools.elf.constants import P_FLAGS
+from elftools.elf.elffile import ELFFile
 from hotline.engine import schemas
 from hotline.engine.channel import PatchChannel
 
@@ -27,6 +29,7 @@ def _patch(app, **overrides) -> dict:
         "imports": [],
         "eh_frame": None,
         "table": [],
+        "entry_jumps": [],
     }
     message |= overrides
     # A message that parses moves the app's replay guard; keep the engine's counter past it.
@@ -97,6 +100,7 @@ def test_malformed_and_random_messages_are_refused_and_the_app_runs_on(probe):
             "imports": [],
             "eh_frame": None,
             "table": [],
+            "entry_jumps": [],
         }
     ).encode()
     cases = [
@@ -109,6 +113,8 @@ def test_malformed_and_random_messages_are_refused_and_the_app_runs_on(probe):
         valid.replace(b'"seq": 99', b'"seq": "99"'),
         valid.replace(b'"table": []', b'"table": [[1]]'),
         valid.replace(b'"segments": []', b'"segments": [{"addr": -1}]'),
+        valid.replace(b'"entry_jumps": []', b'"entry_jumps": [[1]]'),
+        valid.replace(b', "entry_jumps": []', b""),
     ]
     for _ in range(300):
         mutated = bytearray(valid)
@@ -120,6 +126,100 @@ def test_malformed_and_random_messages_are_refused_and_the_app_runs_on(probe):
         result = channel.exchange(case + b"\n")
         assert not schemas.problems("channel-result", result)
         assert result["status"] == "refused", case
+    # A mutation that still parses (a changed image path, say) moves the app's replay guard.
+    _running(probe).seq = max(_running(probe).seq, 99)
+    mark = probe.mark()
+    probe.wait_line(lambda s: s.startswith("v=1"), after=mark)
+    _still_patchable(probe)
+
+
+def _program_code(running) -> tuple[int, int]:
+    """The running executable's code: its executable PT_LOAD segment, at runtime addresses."""
+    with open(f"/proc/{running.proc.pid}/exe", "rb") as exe:
+        for seg in ELFFile(exe).iter_segments():
+            if seg["p_type"] == "PT_LOAD" and seg["p_flags"] & P_FLAGS.PF_X:
+                start = running.slide + seg["p_vaddr"]
+                return start, start + seg["p_memsz"]
+    raise AssertionError("the app has no executable segment")
+
+
+U64 = 2**64 - 1
+MISSING = "hotline_no_such_symbol is not in any loaded library"
+
+
+def test_structural_fuzz_of_a_valid_patch_is_refused_and_the_app_runs_on(probe, tmp_path):
+    """Every field of a patch that passes validation, set to boundary values: always a reason."""
+    running = _running(probe)
+    start, end = running.region_next, running.region_end
+    text, text_end = _program_code(running)
+    image = tmp_path / "image.bin"
+    image.write_bytes(b"\xc3" * 4096 + b"\0" * 100)
+    # Shaped like the engine's patches: it passes every check of the runtime, and is then
+    # refused only because its one import names no symbol, so no byte is ever written.
+    base = {
+        "image": str(image),
+        "segments": [
+            {"addr": start, "offset": 0, "filesz": 4096, "memsz": 4096, "prot": "rx"},
+            {"addr": start + 4096, "offset": 4096, "filesz": 100, "memsz": 4096, "prot": "r"},
+            {"addr": start + 8192, "offset": 4196, "filesz": 0, "memsz": 4096, "prot": "rw"},
+        ],
+        "imports": [{"slot": start + 8192, "name": "hotline_no_such_symbol"}],
+        "eh_frame": start + 4096,
+        "table": [[text + 16, start]],
+        "entry_jumps": [[text + 16, start + 32]],
+    }
+    seq = iter(range(2000, 10**6))
+
+    def send(message: dict) -> str:
+        result = _patch(probe, seq=next(seq), **message)  # the channel checks the schema
+        assert result["status"] == "refused" and result["reason"], (message, result)
+        return result["reason"]
+
+    assert MISSING in send(base)
+    paths = [("segments", i, k) for i in range(3) for k in ("addr", "offset", "filesz", "memsz")]
+    paths += [("imports", 0, "slot"), ("eh_frame",), ("table", 0, 0), ("table", 0, 1)]
+    paths += [("entry_jumps", 0, 0), ("entry_jumps", 0, 1)]
+    boundaries = [0, 1, 4, 4095, 4096, 4097, 2**31 - 1, 2**32, 2**63, U64, U64 - 4, U64 - 7, U64 - 4095]
+    boundaries += [start - 1, start + 1, start + 4092, end - 4096, end - 8, end - 5, end - 1, end]
+    boundaries += [end + 4096, text - 1, text, text_end - 5, text_end - 4, text_end]
+
+    def mutate(message: dict, path: tuple, value) -> dict:
+        message = json.loads(json.dumps(message))
+        if len(path) == 1:
+            message[path[0]] = value
+        else:
+            message[path[0]][path[1]][path[2]] = value
+        return message
+
+    by_validation = 0
+    for path in paths:
+        for value in boundaries:
+            by_validation += MISSING not in send(mutate(base, path, value))
+    for value in (-1, 2**64, 1.5, "1", None, [], {}):
+        assert "must be" in send(mutate(base, ("entry_jumps", 0, 0), value))
+    rng = random.Random(99)
+    for _ in range(150):
+        message = base
+        for _ in range(rng.randint(2, 4)):
+            message = mutate(message, rng.choice(paths), rng.choice(boundaries))
+        send(message)
+    rx, r, rw = base["segments"]
+    hand_picked = {
+        "outside the patch region": {"segments": [rx | {"addr": end - 4096, "memsz": 8192}, r, rw]},
+        "not page-aligned": {"segments": [rx, r | {"addr": start + 4097}, rw]},
+        "more file bytes": {"segments": [rx, r | {"filesz": 4097}, rw]},
+        "segments overlap": {"segments": [rx, rx | {"prot": "r"}, rw]},
+        "past the end of the image file": {"segments": [rx, r | {"offset": U64}, rw]},
+        "not in a writable segment": {"imports": [{"slot": U64 - 7, "name": "puts"}]},
+        "points outside the patch's code": {"table": [[text + 16, U64]]},
+        "unwind table": {"eh_frame": end},
+        "is not in the program's code": {"entry_jumps": [[U64, start]]},
+        "entry jump sites": {"entry_jumps": [[text + 16, start], [text + 20, start]]},
+    }
+    for why, change in hand_picked.items():
+        assert why in send(base | change)
+    assert by_validation > len(paths) * len(boundaries) // 2
+    # Alive, still printing, and the next real patch applies.
     mark = probe.mark()
     probe.wait_line(lambda s: s.startswith("v=1"), after=mark)
     _still_patchable(probe)

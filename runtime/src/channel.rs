@@ -3,11 +3,19 @@
 //! Newline-delimited JSON; the messages are specified in `schemas/`. Every message from
 //! the engine must carry this launch's token and build id; anything else is refused
 //! with a logged reason and the app keeps running.
+//!
+//! A patch is applied in this order: map it (`loader::load`: segments, imports,
+//! protections, unwind tables), write its entry jumps (`jumps::write`), publish its jump
+//! table. Once mapped it is applied: entry jumps that cannot be written are reported in
+//! the result, not fatal. Each message is handled inside `catch_unwind`, so even a bug
+//! that panics becomes a refusal and the channel thread lives on.
 
 use crate::json::{self, quote, Value};
-use crate::loader::{self, Patch, Region, Segment};
+use crate::jumps::{self, Report};
+use crate::loader::{self, CodeMap, Patch, Region, Segment};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// The largest message the runtime reads; longer lines are refused unread.
@@ -17,6 +25,14 @@ struct Launch {
     socket: String,
     token: String,
     build_id: String,
+}
+
+/// What outlives a connection to the engine.
+struct Applied {
+    /// The newest sequence number seen: older and repeated ones are replays.
+    last_seq: u64,
+    /// Where entry jumps may be written: the program's code and applied patches'.
+    code: CodeMap,
 }
 
 fn log(msg: &str) {
@@ -54,13 +70,16 @@ fn run(launch: Launch) {
         log("cannot reserve address space for patches near the executable; running unattached");
         return;
     };
-    let mut last_seq = 0u64;
+    let mut applied = Applied {
+        last_seq: 0,
+        code: CodeMap::of_executable(),
+    };
     let mut warned = false;
     loop {
         match UnixStream::connect(&launch.socket) {
             Ok(stream) => {
                 warned = false;
-                if let Err(e) = serve(&launch, region, anchor, stream, &mut last_seq) {
+                if let Err(e) = serve(&launch, region, anchor, stream, &mut applied) {
                     log(&format!(
                         "engine connection ended: {e}; running unattached, will reconnect"
                     ));
@@ -84,7 +103,7 @@ fn serve(
     region: Region,
     anchor: u64,
     stream: UnixStream,
-    last_seq: &mut u64,
+    applied: &mut Applied,
 ) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let hello = format!(
@@ -124,32 +143,36 @@ fn serve(
                 "truncated message",
             ));
         }
-        let reply = handle(launch, region, &line, last_seq);
+        let reply = handle(launch, region, &line, applied);
         out.write_all(reply.as_bytes())?;
     }
 }
 
 /// Handles one line from the engine and returns the result line to send back.
-fn handle(launch: &Launch, region: Region, line: &[u8], last_seq: &mut u64) -> String {
+fn handle(launch: &Launch, region: Region, line: &[u8], applied: &mut Applied) -> String {
     let started = Instant::now();
-    let (seq, outcome) = match parse_patch(launch, line, *last_seq) {
-        Err((seq, reason)) => (seq, Err(reason)),
-        Ok((seq, patch)) => {
-            *last_seq = seq;
-            let loaded = loader::load(region, &patch).map(|()| {
-                let entries: Vec<(usize, usize)> = patch
-                    .table
-                    .iter()
-                    .map(|&(o, n)| (o as usize, n as usize))
-                    .collect();
-                crate::table::publish(&entries);
-            });
-            (seq, loaded)
+    let parsed = guarded("reading the message", || {
+        Ok(parse_patch(launch, line, applied.last_seq))
+    });
+    let (seq, outcome) = match parsed {
+        Err(reason) => (0, Err(reason)),
+        Ok(Err((seq, reason))) => (seq, Err(reason)),
+        Ok(Ok((seq, patch))) => {
+            applied.last_seq = seq;
+            (
+                seq,
+                guarded("applying the patch", || {
+                    apply(region, &patch, &mut applied.code)
+                }),
+            )
         }
     };
     let apply_us = started.elapsed().as_micros();
     match outcome {
-        Ok(()) => format!("{{\"type\":\"result\",\"seq\":{seq},\"status\":\"applied\",\"apply_us\":{apply_us}}}\n"),
+        Ok(jumps) => format!(
+            "{{\"type\":\"result\",\"seq\":{seq},\"status\":\"applied\",\"apply_us\":{apply_us},\"entry_jumps\":{}}}\n",
+            jumps.to_json()
+        ),
         Err(reason) => {
             log(&format!("refused patch {seq}: {reason}"));
             format!(
@@ -158,6 +181,40 @@ fn handle(launch: &Launch, region: Region, line: &[u8], last_seq: &mut u64) -> S
             )
         }
     }
+}
+
+/// Maps the patch, points the old entries at the new code, then publishes the jump table.
+/// Once mapped the patch is applied: entry jumps that cannot be written are only reported.
+fn apply(region: Region, patch: &Patch, code: &mut CodeMap) -> Result<Report, String> {
+    loader::load(region, patch, code)?;
+    code.add_patch(patch);
+    let report = jumps::write(&patch.entry_jumps);
+    if let Some(error) = &report.error {
+        log(&format!("entry jumps: {error}"));
+    }
+    let entries: Vec<(usize, usize)> = patch
+        .table
+        .iter()
+        .map(|&(o, n)| (o as usize, n as usize))
+        .collect();
+    crate::table::publish(&entries);
+    Ok(report)
+}
+
+/// Runs `f`, turning a panic into a refusal: a bad message must never take the channel
+/// thread (and with it hot reloading) down. The second line of defence, behind checked
+/// validation.
+fn guarded<T>(doing: &str, f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!(
+            "internal error in the runtime while {doing} (panic: {what}); the app runs on"
+        ))
+    })
 }
 
 type Refusal = (u64, String);
@@ -230,15 +287,18 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
             .ok_or_else(|| fail("import name must be a string".into()))?;
         imports.push((slot, name.to_string()));
     }
-    let mut table = Vec::new();
-    for pair in array("table")? {
-        match pair.as_array() {
-            Some([old, new]) => {
-                table.push((number(old, "table entry")?, number(new, "table entry")?))
+    let pairs = |k: &str, what: &str| {
+        let mut out = Vec::new();
+        for pair in array(k)? {
+            match pair.as_array() {
+                Some([a, b]) => out.push((number(a, what)?, number(b, what)?)),
+                _ => return Err(fail(format!("{what} entries must be pairs of integers"))),
             }
-            _ => return Err(fail("table entries must be [old, new] pairs".into())),
         }
-    }
+        Ok(out)
+    };
+    let table = pairs("table", "jump table")?;
+    let entry_jumps = pairs("entry_jumps", "entry jump")?;
     let eh_frame = match msg.get("eh_frame") {
         None | Some(Value::Null) => None,
         Some(v) => Some(number(v, "eh_frame")?),
@@ -251,6 +311,7 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
             imports,
             eh_frame,
             table,
+            entry_jumps,
         },
     ))
 }
@@ -258,6 +319,7 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::Rng;
 
     fn launch() -> Launch {
         Launch {
@@ -269,7 +331,7 @@ mod tests {
 
     fn valid(seq: u64) -> String {
         format!(
-            "{{\"type\":\"patch\",\"token\":\"{}\",\"build_id\":\"b1\",\"seq\":{seq},\"image\":\"/x\",\"segments\":[{{\"addr\":4096,\"offset\":0,\"filesz\":1,\"memsz\":1,\"prot\":\"rx\"}}],\"imports\":[{{\"slot\":8192,\"name\":\"puts\"}}],\"eh_frame\":null,\"table\":[[1,4096]]}}",
+            "{{\"type\":\"patch\",\"token\":\"{}\",\"build_id\":\"b1\",\"seq\":{seq},\"image\":\"/x\",\"segments\":[{{\"addr\":4096,\"offset\":0,\"filesz\":1,\"memsz\":1,\"prot\":\"rx\"}}],\"imports\":[{{\"slot\":8192,\"name\":\"puts\"}}],\"eh_frame\":null,\"table\":[[1,4096]],\"entry_jumps\":[[4096,8192]]}}",
             "t".repeat(32)
         )
     }
@@ -291,20 +353,6 @@ mod tests {
             .unwrap_err()
             .1
             .contains("already seen"));
-    }
-
-    /// xorshift64*: deterministic pseudo-random cases without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
     }
 
     #[test]
@@ -364,8 +412,106 @@ mod tests {
             start: 1 << 40,
             size: 1 << 20,
         };
-        let err = serve(&launch(), region, 1, app, &mut 0).unwrap_err();
+        let mut applied = Applied {
+            last_seq: 0,
+            code: CodeMap::of_executable(),
+        };
+        let err = serve(&launch(), region, 1, app, &mut applied).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         writer.join().unwrap();
+    }
+
+    #[test]
+    fn entry_jumps_are_a_required_list_of_integer_pairs() {
+        let (_, patch) = parse_patch(&launch(), valid(1).as_bytes(), 0).unwrap();
+        assert_eq!(patch.entry_jumps, [(4096, 8192)]);
+        let field = r#","entry_jumps":[[4096,8192]]"#;
+        for (replacement, why) in [
+            ("", "missing field \"entry_jumps\""),
+            (r#","entry_jumps":{}"#, "must be an array"),
+            (r#","entry_jumps":[[1]]"#, "must be pairs"),
+            (r#","entry_jumps":[[1,2,3]]"#, "must be pairs"),
+            (r#","entry_jumps":[[-1,2]]"#, "non-negative integer"),
+            (
+                r#","entry_jumps":[[1,18446744073709551616]]"#,
+                "non-negative integer",
+            ),
+        ] {
+            let msg = valid(1).replace(field, replacement);
+            let err = parse_patch(&launch(), msg.as_bytes(), 0).unwrap_err().1;
+            assert!(err.contains(why), "{err:?} does not say {why:?}");
+        }
+    }
+
+    #[test]
+    fn a_panic_while_handling_a_message_becomes_a_refusal() {
+        let refusal = guarded("testing", || -> Result<(), String> { panic!("boom") });
+        let reason = refusal.unwrap_err();
+        assert!(reason.contains("while testing (panic: boom)"), "{reason}");
+        assert_eq!(guarded("testing", || Ok(5)), Ok(5));
+    }
+
+    #[inline(never)]
+    extern "C" fn answer() -> u32 {
+        std::hint::black_box(41)
+    }
+
+    #[test]
+    fn an_applied_patch_reports_its_entry_jumps_and_a_refused_one_writes_nothing() {
+        let _serial = crate::stop::tests::serial();
+        let region = loader::reserve_region(crate::hotline_aslr_anchor() as u64).unwrap();
+        let image = std::env::temp_dir().join(format!("hotline-handle-{}.img", std::process::id()));
+        std::fs::write(&image, [0xb8, 42, 0, 0, 0, 0xc3]).unwrap(); // mov eax, 42; ret
+        let stored: extern "C" fn() -> u32 = std::hint::black_box(answer);
+        let site = answer as *const () as u64;
+        let message = |seq: u64, target: u64| {
+            valid(seq)
+                .replace(
+                    "\"image\":\"/x\"",
+                    &format!("\"image\":{}", quote(&image.to_string_lossy())),
+                )
+                .replace("\"addr\":4096,", &format!("\"addr\":{},", region.start))
+                .replace("\"filesz\":1,\"memsz\":1", "\"filesz\":6,\"memsz\":4096")
+                .replace(
+                    "\"imports\":[{\"slot\":8192,\"name\":\"puts\"}]",
+                    "\"imports\":[]",
+                )
+                .replace("[[1,4096]]", "[]")
+                .replace("[[4096,8192]]", &format!("[[{site},{target}]]"))
+        };
+        let mut applied = Applied {
+            last_seq: 0,
+            code: CodeMap::of_executable(),
+        };
+        let outside = handle(&launch(), region, message(1, site).as_bytes(), &mut applied);
+        assert!(outside.contains("\"status\":\"refused\""), "{outside}");
+        assert!(
+            outside.contains("points outside the patch's code"),
+            "{outside}"
+        );
+        assert_eq!(stored(), 41);
+        let reply = handle(
+            &launch(),
+            region,
+            message(2, region.start).as_bytes(),
+            &mut applied,
+        );
+        std::fs::remove_file(&image).unwrap();
+        let result = json::parse(reply.trim_end()).unwrap();
+        assert_eq!(
+            result.get("status").and_then(Value::as_str),
+            Some("applied"),
+            "{reply}"
+        );
+        let jumps = result.get("entry_jumps").unwrap();
+        assert_eq!(
+            jumps.get("written").and_then(Value::as_u64),
+            Some(1),
+            "{reply}"
+        );
+        assert_eq!(jumps.get("busy").and_then(Value::as_array), Some(&[][..]));
+        assert_eq!(jumps.get("error"), Some(&Value::Null));
+        assert!(jumps.get("stop_us").and_then(Value::as_u64).is_some());
+        assert_eq!(stored(), 42);
     }
 }

@@ -17,17 +17,44 @@ mod channel;
 #[cfg(debug_assertions)]
 mod json;
 #[cfg(debug_assertions)]
+mod jumps;
+#[cfg(debug_assertions)]
 mod loader;
 #[cfg(debug_assertions)]
+mod stop;
+#[cfg(debug_assertions)]
+mod sys;
+#[cfg(debug_assertions)]
 mod table;
+
+#[cfg(all(test, debug_assertions))]
+mod testing {
+    /// xorshift64*: deterministic pseudo-random cases without a dependency.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        pub fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+}
 
 /// The function a safe point really calls. Its monomorphisation for the caller's
 /// closure lives in the caller's crate, so every patch of that crate carries a new
 /// copy; the jump table maps the old copy's address to the new one.
+#[cfg(debug_assertions)]
 trait HotFn<R> {
     fn hot_call(self) -> R;
 }
 
+#[cfg(debug_assertions)]
 impl<F: FnOnce() -> R, R> HotFn<R> for F {
     #[inline(never)]
     fn hot_call(self) -> R {

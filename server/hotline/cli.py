@@ -52,6 +52,8 @@ class HumanPrinter:
             phases = " · ".join(f"{k} {v:.0f}" for k, v in p.items())
             units = f" · linked {e['units']['linked']}/{e['units']['total']} units" if "units" in e else ""
             say(f"patched in {e['ms']:.0f}ms  ({phases}{units})   {len(names)} functions: {shown}")
+            for w in e.get("warnings", []):
+                say(f"warning [{w['rule']}]: {w['message']}")
         elif kind == "compile-error":
             for d in e["diagnostics"]:
                 if d.get("level") == "error":
@@ -103,7 +105,12 @@ def run(args: argparse.Namespace) -> int:
     printer = _json_printer if args.json else HumanPrinter()
     try:
         session = Session(
-            Path(args.dir), printer, bin_name=args.bin, app_args=args.app_args, capture_output=args.json
+            Path(args.dir),
+            printer,
+            bin_name=args.bin,
+            app_args=args.app_args,
+            capture_output=args.json,
+            entry_jumps=not args.no_entry_jumps,
         )
     except HotlineError as e:
         print(f"hotline: {e}", file=sys.stderr)
@@ -145,6 +152,11 @@ def main(argv: list[str] | None = None) -> None:
     p_run.add_argument("dir", nargs="?", default=".", help="the app's crate directory")
     p_run.add_argument("--bin", help="which binary target to run, if the package has several")
     p_run.add_argument("--json", action="store_true", help="print one JSON event per line")
+    p_run.add_argument(
+        "--no-entry-jumps",
+        action="store_true",
+        help="strict safe points: old code reaches new code only through hotline::call",
+    )
     p_run.add_argument("app_args", nargs="*", help="arguments for the app (after --)")
     sub.add_parser("lsp", help="start the language server on stdio")
     argv = sys.argv[1:] if argv is None else argv

@@ -309,7 +309,7 @@ async def test_bad_settings_are_reported(client: LanguageClient, crate: Path):
             types.InitializeParams(
                 capabilities=client_capabilities("neovim"),
                 root_uri=crate.as_uri(),
-                initialization_options={"patchOnSave": "yes", "appArgs": [1]},
+                initialization_options={"patchOnSave": "yes", "appArgs": [1], "entryJumps": "off"},
             )
         ),
         15,
@@ -317,6 +317,7 @@ async def test_bad_settings_are_reported(client: LanguageClient, crate: Path):
     await until(lambda: client.messages, 5, "showMessage")
     assert client.messages[0].type == types.MessageType.Error
     assert "patchOnSave" in client.messages[0].message and "appArgs" in client.messages[0].message
+    assert "entryJumps: 'off' is not of type 'boolean'" in client.messages[0].message
     await until(lambda: client.statuses, 5, "status")
     assert client.statuses[-1]["state"] == "error"
 
@@ -488,6 +489,79 @@ async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
     await until(
         lambda: any(line.startswith("hello frame=") for line in lines_since(client, mark)), 30, "output"
     )
+
+
+# The real server, reporting each Session it creates (the settings that object holds) as a window/logMessage.
+SESSION_REPORTING_SERVER = """
+import hotline.lsp.server as server
+from lsprotocol import types
+
+
+class ReportedSession(server.Session):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        message = f"hotline-test Session entry_jumps={self.entry_jumps!r} linker={self.linker!r}"
+        params = types.LogMessageParams(type=types.MessageType.Log, message=message)
+        server.server.loop.call_soon_threadsafe(server.server.window_log_message, params)
+
+
+server.Session = ReportedSession
+server.main()
+"""
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-c", SESSION_REPORTING_SERVER])
+)
+async def reporting_client(lsp_client: LanguageClient):
+    lsp_client.output = []  # type: ignore[attr-defined]
+
+    @lsp_client.feature("hotline/output")
+    def on_output(params):
+        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
+
+    yield
+    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
+
+
+async def test_entry_jumps_from_the_settings_reaches_the_session_at_the_next_start(
+    reporting_client: LanguageClient, crate: Path
+):
+    client = reporting_client
+
+    def sessions() -> list[str]:
+        prefix = "hotline-test Session "
+        return [m.message[len(prefix) :] for m in client.log_messages if m.message.startswith(prefix)]
+
+    await request(
+        client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("neovim"),
+                root_uri=crate.as_uri(),
+                initialization_options={"hotline": {"entryJumps": False, "linker": "bfd"}},
+            )
+        ),
+        15,
+    )
+    result = await command(client, "hotline.run")
+    assert _get(result, "ok") is True, result
+    await until(sessions, 10, "the Session report")
+    assert sessions() == ["entry_jumps=False linker='bfd'"]
+    assert not client.messages  # the schema accepts the setting
+    mark = len(client.output)
+    await until(
+        lambda: any(line.startswith("hello frame=") for line in lines_since(client, mark)), 30, "output"
+    )
+
+    # Unset: the default (on), once the app starts again; the running app keeps its Session until then.
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"hotline": {}}))
+    await until(lambda: client.messages, 10, "restart notice")
+    assert "take effect when the app is restarted" in client.messages[-1].message
+    assert len(sessions()) == 1
+    result = await command(client, "hotline.restart", 180)
+    assert _get(result, "ok") is True, result
+    await until(lambda: len(sessions()) == 2, 10, "the new Session report")
+    assert sessions() == ["entry_jumps=False linker='bfd'", "entry_jumps=True linker=None"]
 
 
 async def test_saving_cargo_toml_rebuilds_and_relaunches(client: LanguageClient, crate: Path):

@@ -6,6 +6,7 @@ $HOTLINE_NVIM names another binary.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -364,3 +365,70 @@ def test_one_client_per_workspace_root(tmp_path, way):
     finally:
         n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
         n.close()
+
+
+# The real server, recording the settings it is configured with (one JSON line per initialize) in argv[1].
+RECORDING_SERVER = """
+import json, sys
+import hotline.lsp.server as server
+configure = server.HotlineLanguageServer.configure
+def recording(self, options, root):
+    with open(sys.argv[1], "a") as f:
+        f.write(json.dumps(options) + "\\n")
+    return configure(self, options, root)
+server.HotlineLanguageServer.configure = recording
+server.main()
+"""
+
+
+def test_config_entry_jumps_is_validated_and_sent_to_the_server(tmp_path):
+    pkg = '[package]\nname = "{}"\nversion = "0.1.0"\nedition = "2021"\n'
+    crates = {}
+    for name in ("off", "on"):
+        _write(tmp_path / name / "Cargo.toml", pkg.format(name))
+        crates[name] = _write(tmp_path / name / "src" / "main.rs", "fn main() {}\n")
+    record = tmp_path / "settings.jsonl"
+    cmd = [sys.executable, "-c", RECORDING_SERVER, str(record)]
+
+    n = start_nvim(tmp_path)
+    try:
+        setup_error = (
+            "local ok, err = pcall(require('hotline').setup, ...); return ok and '' or tostring(err)"
+        )
+        # A non-boolean is refused the way the other options are (vim.validate's message).
+        assert n.exec_lua(setup_error, {"entry_jumps": True}) == ""
+        assert n.exec_lua(setup_error, {"entry_jumps": False}) == ""
+        bad = n.exec_lua(setup_error, {"entry_jumps": "no"})
+        assert "entry_jumps" in bad and "boolean" in bad, bad
+        assert bad == n.exec_lua(setup_error, {"patch_on_save": "no"}).replace("patch_on_save", "entry_jumps")
+        assert n.exec_lua(setup_error, {"entry_jumps": 0}).endswith(
+            n.exec_lua(setup_error, {"patch_on_save": 0}).split("patch_on_save", 1)[1]
+        )
+        assert n.exec_lua("return require('hotline.config').defaults.entry_jumps") is True
+
+        # entry_jumps = false reaches the server as entryJumps: false, which the server accepts (idle, no error);
+        # a later setup() with the default applies to clients started afterwards: entryJumps: true.
+        for name, opts in (("off", {"entry_jumps": False}), ("on", {})):
+            n.exec_lua(
+                "local opts = ...; require('hotline').setup(opts)",
+                {"python": sys.executable, "cmd": cmd, **opts},
+            )
+            n.command(f"edit {crates[name]}")
+            n.exec_lua("_G.src_buf = vim.api.nvim_get_current_buf()")
+            wait_for(
+                n,
+                lambda: n.exec_lua("return #vim.lsp.get_clients({ name = 'hotline', bufnr = _G.src_buf })"),
+                15,
+                f"a client for {name}",
+            )
+            wait_for(n, lambda: status(n) == "idle", 15, f"status idle in {name}")
+        sent = [json.loads(line) for line in record.read_text().splitlines()]
+        assert [s.get("entryJumps") for s in sent] == [False, True], sent
+    finally:
+        n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
+        try:
+            wait_for(
+                n, lambda: n.exec_lua("return #vim.lsp.get_clients({ name = 'hotline' })") == 0, 15, "stop"
+            )
+        finally:
+            n.close()

@@ -27,6 +27,7 @@
 ---@field profile? string                 Cargo profile of the app's builds; nil: dev (settings.profile)
 ---@field linker? string                  Linker of the full build: "lld", "mold", "bfd" or "gold"; nil: rustc's (settings.linker)
 ---@field allow_layout_changes string[]   Types whose layout may change in a patch (settings.allowLayoutChanges, rule HL1002)
+---@field entry_jumps boolean             Redirect each patched function's old entry to its new code, so every caller runs it; false: only code reached through hotline::call switches (settings.entryJumps)
 ---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
 ---@field notify boolean                  vim.notify() on errors, refused patches and app exits
 ---@field keymaps boolean|hotline.KeymapsConfig  Buffer-local keymaps: false (default) defines none, true the suggested ones (M.suggested_keymaps)
@@ -54,6 +55,7 @@ M.defaults = {
   profile = nil,
   linker = nil,
   allow_layout_changes = {},
+  entry_jumps = true,
   codelens = true,
   notify = true,
   keymaps = false,
@@ -107,6 +109,7 @@ function M.setup(opts)
   validate("profile", merged.profile, "string", true)
   validate("linker", merged.linker, "string", true)
   validate("allow_layout_changes", merged.allow_layout_changes, "table")
+  validate("entry_jumps", merged.entry_jumps, "boolean")
   validate("on_status", merged.on_status, "function", true)
   M.options = merged
   return merged
@@ -124,7 +127,7 @@ end
 ---@return table
 function M.settings(crate)
   local o = M.options
-  local s = { patchOnSave = o.patch_on_save }
+  local s = { patchOnSave = o.patch_on_save, entryJumps = o.entry_jumps }
   local c = o.crate or crate
   if c then
     s.crate = c

@@ -29,6 +29,19 @@ def _crate_key(args: list[str]) -> str | None:
     return f"{name}.{kind}"
 
 
+RUNTIME_RLIB = "runtime-rlib"  # in the capture folder: the runtime library the binary depends on
+
+
+def _runtime_rlib(args: list[str]) -> str | None:
+    """The hotline runtime's rlib among the crate's `--extern`s (its lib is named hotline)."""
+    for i, a in enumerate(args[:-1]):
+        if a == "--extern":
+            path = args[i + 1].partition("=")[2]
+            if Path(path).name.startswith("libhotline-") and path.endswith(".rlib"):
+                return path
+    return None
+
+
 def wrap_rustc(argv: list[str]) -> int:
     rustc, args = argv[0], argv[1:]
     key = _crate_key(args)
@@ -36,6 +49,8 @@ def wrap_rustc(argv: list[str]) -> int:
         args += ["-C", "link-dead-code"]
         if key.endswith(".bin"):
             args += ["-C", f"linker={_capture_dir() / 'hotline-link'}"]
+            runtime = _runtime_rlib(args)
+            (_capture_dir() / RUNTIME_RLIB).write_text(runtime or "")
         record = {"rustc": rustc, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
         out = _capture_dir() / "rustc"
         out.mkdir(parents=True, exist_ok=True)
@@ -76,9 +91,19 @@ def keep_objects(args: list[str], dest: Path) -> None:
                 shutil.copy(a, dest / Path(a).name)
 
 
+def with_runtime(args: list[str]) -> list[str]:
+    """Adds the runtime's rlib when rustc left it out: a crate whose source never names
+    `hotline` is not linked, yet depending on the runtime is all an app should need."""
+    note = _capture_dir() / RUNTIME_RLIB
+    runtime = note.read_text() if note.exists() else ""
+    if not runtime or any(Path(a).name == Path(runtime).name for a in args):
+        return args
+    return [*args, runtime]
+
+
 def link(argv: list[str]) -> int:
     keep_objects(argv, _capture_dir() / "objects")
-    args = fat_link_args(argv, os.environ.get("HOTLINE_LINKER"))
+    args = fat_link_args(with_runtime(argv), os.environ.get("HOTLINE_LINKER"))
     linker = os.environ.get("HOTLINE_REAL_LINKER", "cc")
     (_capture_dir() / "link.json").write_text(
         json.dumps({"linker": linker, "args": argv, "cwd": os.getcwd()})

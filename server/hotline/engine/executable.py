@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import mmap
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
@@ -21,6 +22,24 @@ class Executable:
     by_name: dict[str, list[Symbol]]
     tls_size: int
     tls_align: int
+    code_segments: list[tuple[int, int, int]] = field(default_factory=list)  # (vaddr, filesz, offset)
+    functions_at: dict[int, set[str]] = field(default_factory=dict)  # address -> function names
+    _image: mmap.mmap | None = None
+
+    def function_copies(self, name: str) -> list[tuple[int, int]]:
+        """(link-time address, size) of every copy of a function."""
+        return [(s.value, s.size) for s in self.by_name.get(name, ()) if s.type == STT_FUNC]
+
+    def code(self, address: int, size: int) -> bytes | None:
+        """The file's bytes of executable code at a link-time address, or None outside it."""
+        for vaddr, filesz, offset in self.code_segments:
+            if vaddr <= address and address + size <= vaddr + filesz:
+                if self._image is None:
+                    with open(self.path, "rb") as f:
+                        self._image = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                start = offset + address - vaddr
+                return self._image[start : start + size]
+        return None
 
     def address(self, name: str) -> int | None:
         """Link-time address of a unique non-TLS symbol, globals first."""
@@ -61,13 +80,19 @@ def load_executable(path: Path) -> Executable:
             raise ValueError(f"{path} has no symbol table (was it stripped?)")
         strtab = elf.get_section(symtab["sh_link"])
         by_name: dict[str, list[Symbol]] = defaultdict(list)
+        functions_at: dict[int, set[str]] = defaultdict(set)  # aliases share an address
         for sym in read_symbols(symtab.data(), strtab.data()):
             if sym.name and sym.defined:
                 by_name[sym.name].append(sym)
+                if sym.type == STT_FUNC:
+                    functions_at[sym.value].add(sym.name)
         tls_size, tls_align = 0, 1
+        code_segments = []
         for seg in elf.iter_segments():
             if seg["p_type"] == "PT_TLS":
                 tls_size, tls_align = seg["p_memsz"], max(1, seg["p_align"])
+            elif seg["p_type"] == "PT_LOAD" and seg["p_flags"] & 1:  # PF_X
+                code_segments.append((seg["p_vaddr"], seg["p_filesz"], seg["p_offset"]))
     if ANCHOR not in by_name:
         raise ValueError(f"{path} does not link the hotline runtime (no {ANCHOR} symbol)")
-    return Executable(path, dict(by_name), tls_size, tls_align)
+    return Executable(path, dict(by_name), tls_size, tls_align, code_segments, dict(functions_at))

@@ -57,6 +57,8 @@ class Build:
             merged.hot_closures |= e.layouts[crate].hot_closures
             for symbol, where in e.layouts[crate].functions.items():
                 merged.functions.setdefault(symbol, where)
+            for symbol, signature in e.layouts[crate].signatures.items():
+                merged.signatures.setdefault(symbol, signature)
         self._merged[crate] = merged
         return merged
 

@@ -75,6 +75,8 @@ class ProcessSymbols:
     data: dict[str, int] = field(default_factory=dict)
     functions: dict[str, list[int]] = field(default_factory=dict)  # every copy, oldest first
     code: dict[str, int] = field(default_factory=dict)  # newest copy of other global symbols
+    sizes: dict[int, int] = field(default_factory=dict)  # function address -> size
+    code_images: list[tuple[int, bytes]] = field(default_factory=list)  # (address, rx bytes)
 
     def record(self, patch: LinkedPatch) -> None:
         """Remembers what an applied patch added, for the patches that follow it."""
@@ -82,6 +84,20 @@ class ProcessSymbols:
         self.code.update(patch.exports)
         for name, addr in patch.functions.items():
             self.functions.setdefault(name, []).append(addr)
+            self.sizes[addr] = patch.function_sizes.get(name, 0)
+        for seg in patch.segments:
+            if seg["prot"] == "rx":
+                self.code_images.append(
+                    (seg["addr"], patch.image[seg["offset"] : seg["offset"] + seg["filesz"]])
+                )
+
+    def code_bytes(self, address: int) -> bytes | None:
+        """The bytes an earlier patch placed for the function at `address`, as linked."""
+        size = self.sizes.get(address, 0)
+        for start, image in self.code_images:
+            if size and start <= address and address + size <= start + len(image):
+                return image[address - start : address - start + size]
+        return None
 
 
 @dataclass
@@ -92,6 +108,7 @@ class LinkedPatch:
     eh_frame: int | None
     table: list[tuple[int, int]]
     functions: dict[str, int]
+    function_sizes: dict[str, int]
     exports: dict[str, int]  # global functions and read-only data, by name
     new_data: dict[str, int]
     size: int
@@ -328,7 +345,7 @@ class _Linker:
             for r in sec.relocs:
                 self.apply(buf[seg], seg, off, sec_addr, oi, r, got_values, imports)
 
-        functions = self.functions()
+        functions, sizes = self.functions()
         image = b"".join(bytes(buf[s]) for s in ("rx", "r", "rw"))
         segments, file_off = [], 0
         for seg in ("rx", "r", "rw"):
@@ -344,6 +361,7 @@ class _Linker:
             eh_frame=self.seg_base["r"] + self.eh_frame_off if self.eh_frames else None,
             table=self.jump_table(functions),
             functions=functions,
+            function_sizes=sizes,
             exports=self.exports(),
             new_data=self.new_data(),
             size=self.end - self.base,
@@ -414,16 +432,20 @@ class _Linker:
         return v
 
     # -- results -------------------------------------------------------------------
-    def functions(self) -> dict[str, int]:
+    def functions(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Address and size of each function the patch defines, by name."""
         out: dict[str, int] = {}
+        sizes: dict[str, int] = {}
         for oi, obj in enumerate(self.objs):
             for sym in obj.symbols:
                 if sym.type == STT_FUNC and sym.defined and sym.name and (oi, sym.shndx) in self.offsets:
                     if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
                         continue
                     seg, off = self.offsets[(oi, sym.shndx)]
-                    out.setdefault(sym.name, self.seg_base[seg] + off + sym.value)
-        return out
+                    if sym.name not in out:
+                        out[sym.name] = self.seg_base[seg] + off + sym.value
+                        sizes[sym.name] = sym.size
+        return out, sizes
 
     def jump_table(self, functions: dict[str, int]) -> list[tuple[int, int]]:
         table = []

@@ -8,6 +8,11 @@ old copy still calls or points at the old code. rustc gives every function and c
 a section of its own, so this is followed section by section; a codegen unit holding
 any such section is linked whole.
 
+With entry jumps (`entry_jumps.py`) the walk also stops at a function whose every old copy
+is redirected to its new copy: old callers and pointers already reach the new code, so a
+patch links only the units whose code changed. A function that cannot be redirected is
+reached the old way, through relinked callers.
+
 The walk stops at a safe point: once a patch is applied, `hotline::call` enters its
 closure through the closure's `HotFn::hot_call` instance, which it looks up in the jump
 table on every call, so the old code around a safe point already reaches the new closure. All other code
@@ -23,9 +28,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
-from hotline.engine.elf_objects import STT_SECTION, ObjectFile
+from hotline.engine.elf_objects import STT_FUNC, STT_SECTION, ObjectFile
 
 
 def is_safe_point(symbol: str) -> bool:
@@ -43,6 +49,7 @@ class _SectionGraph:
         self.import_users: dict[str, list[int]] = defaultdict(list)  # undefined name -> sections
         self.defined: dict[str, list[int]] = defaultdict(list)  # named symbol -> its sections
         self.names: dict[int, list[str]] = defaultdict(list)  # section -> global names in it
+        self.functions: dict[int, list[str]] = defaultdict(list)  # section -> functions in it
         self.safe_points: set[int] = set()
         for si, sec in obj.sections.items():
             if not sec.alloc or sec.name == ".eh_frame":  # unwind info points at every function
@@ -59,6 +66,8 @@ class _SectionGraph:
                 self.defined[sym.name].append(sym.shndx)
                 if sym.bind:
                     self.names[sym.shndx].append(sym.name)
+                if sym.type == STT_FUNC:
+                    self.functions[sym.shndx].append(sym.name)
                 if is_safe_point(sym.name):
                     self.safe_points.add(sym.shndx)
 
@@ -79,16 +88,27 @@ def prepare(objects: list[ObjectFile]) -> None:
         _graph(obj)
 
 
+@dataclass
+class Scope:
+    objects: list[ObjectFile]  # what the patch links, in the order given
+    redirect: list[str]  # functions whose old entries should jump to their new copies
+
+
 def patch_scope(
-    new: list[ObjectFile], changed: Iterable[str], unresolvable: Callable[[str], bool]
-) -> list[ObjectFile]:
-    """The objects of `new` a patch must link, in `new`'s order.
+    new: list[ObjectFile],
+    changed: Iterable[str],
+    unresolvable: Callable[[str], bool],
+    redirectable: Callable[[str], bool] | None = None,
+) -> Scope:
+    """The objects of `new` a patch must link, and the functions to redirect.
 
     `changed` names the functions whose code changed or that are new; `unresolvable(name)`
-    says a symbol cannot be reached by name in the running process.
+    says a symbol cannot be reached by name in the running process; `redirectable(name)`,
+    given when entry jumps are on, says every old copy of a function can take one.
     """
     graphs = [(obj, _graph(obj)) for obj in new]
     reached: set[tuple[int, int]] = set()  # (index in `new`, section)
+    redirect: dict[str, None] = {}
     pending = [
         (i, si) for name in changed for i, (_, g) in enumerate(graphs) for si in g.defined.get(name, ())
     ]
@@ -101,6 +121,10 @@ def patch_scope(
         g = graphs[i][1]
         if si in g.safe_points:
             continue  # its callers find the new copy in the jump table
+        if redirectable is not None and g.functions.get(si):
+            redirect.update(dict.fromkeys(g.functions[si]))
+            if all(redirectable(f) for f in g.functions[si]):
+                continue  # its old entries jump to the new copy: callers need not move
         pending += [(i, user) for user in g.local_users.get(si, ())]
         for name in g.names.get(si, ()):
             for j, (_, other) in enumerate(graphs):
@@ -117,4 +141,4 @@ def patch_scope(
                 if j not in scope and name in other.defined:
                     scope.add(j)
                     waiting.append(j)
-    return [obj for i, (obj, _) in enumerate(graphs) if i in scope]
+    return Scope([obj for i, (obj, _) in enumerate(graphs) if i in scope], list(redirect))

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hotline.engine import app_record
@@ -22,6 +22,7 @@ from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
 from hotline.engine.disassembly import function_diff
 from hotline.engine.dwarf_reader import DwarfFormatError
+from hotline.engine.entry_jumps import EntryJumps, JumpPlan
 from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.object_diff import FunctionChanges, diff_functions
@@ -66,8 +67,9 @@ class _Running:
     slide: int
     region_next: int
     region_end: int
+    prior: ProcessSymbols
+    jumps: EntryJumps
     seq: int = 0
-    prior: ProcessSymbols = field(default_factory=ProcessSymbols)
 
 
 def _cargo_metadata(crate_dir: Path) -> dict:
@@ -114,9 +116,12 @@ class Session:
         features: list[str] | None = None,
         profile: str | None = None,
         linker: str | None = None,
+        entry_jumps: bool = True,
     ) -> None:
         """`capture_output=False` lets the app write to this process's terminal directly, so
-        it keeps its output even if the engine goes away; otherwise lines become events."""
+        it keeps its output even if the engine goes away; otherwise lines become events.
+        `entry_jumps=False` keeps the strict safe-point model: old code reaches new code only
+        through `hotline::call` (ARCHITECTURE.md, "Entry jumps")."""
         self.crate_dir = Path(crate_dir).resolve()
         self.on_event = on_event
         self.app_args = app_args or []
@@ -126,6 +131,7 @@ class Session:
         self.features = features or []
         self.profile = profile
         self.linker = None if linker in (None, "default") else linker
+        self.entry_jumps = entry_jumps
         self.last_patched: dict | None = None  # seq, functions and symbols of the newest applied patch
         self.previous_builds: tuple[dict[str, Build], dict[str, Build]] | None = None  # (before, after) it
         meta = _cargo_metadata(self.crate_dir)
@@ -286,12 +292,16 @@ class Session:
             raise
         anchor = self.exe.address(ANCHOR)
         assert anchor is not None
+        slide = hello.anchor - anchor
+        prior = ProcessSymbols()
         self.running = _Running(
             proc,
             channel,
-            slide=hello.anchor - anchor,
+            slide=slide,
             region_next=hello.region_start,
             region_end=hello.region_start + hello.region_size,
+            prior=prior,
+            jumps=EntryJumps(self.exe, slide, prior),
         )
         return proc.pid
 
@@ -446,15 +456,20 @@ class Session:
             return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
         prior = running.prior
         rebuilt = [obj for build in new.values() for obj in build.objects]
-        objects = patch_scope(
+        resigned = self._signature_changes(new, changes)
+        scope = patch_scope(
             rebuilt,
             changes.changed + changes.added,
             lambda name: name not in prior.code and self.exe.is_ambiguous(name),
+            (lambda n: n not in resigned and running.jumps.obstacle(n) is None) if self.entry_jumps else None,
         )
+        objects = scope.objects
         try:
             linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)
         except PatchLinkError as e:
             return self._emit("patch-refused", rule=e.rule, reason=str(e), symbol=e.symbol, diagnostics=diags)
+        redirect = [n for n in scope.redirect if n not in resigned]
+        plan = running.jumps.plan(redirect, linked.functions) if self.entry_jumps else JumpPlan()
         if running.region_next + linked.size > running.region_end:
             return self._emit(
                 "patch-refused", rule="HL1098", reason="the patch region is full: restart the app"
@@ -472,6 +487,7 @@ class Session:
             "imports": [{"slot": s, "name": n} for s, n in linked.imports],
             "eh_frame": linked.eh_frame,
             "table": [list(p) for p in linked.table],
+            "entry_jumps": [[site, target] for _, site, target in plan.jumps],
         }
         try:
             result = running.channel.send_patch(message)
@@ -485,6 +501,18 @@ class Session:
             )
         running.region_next += linked.size
         running.prior.record(linked)
+        jump_report = result.get("entry_jumps") or {}
+        warnings += self._jump_warnings(new, changes, plan, jump_report)
+        warnings += [
+            self._warning(
+                new,
+                "HL1007",
+                symbol,
+                f"the signature of {demangle(symbol)} changed: code compiled before the patch keeps "
+                "calling the old version; callers compiled with the patch call the new one",
+            )
+            for symbol in resigned
+        ]
         self._accept(dirty, new)
         self.last_patched = {
             "seq": seq,
@@ -509,10 +537,70 @@ class Session:
             symbols=changes.changed + changes.added,
             crates=[c.name for c in dirty],
             units={"linked": len(objects), "total": len(rebuilt)},
+            entry_jumps={
+                "written": jump_report.get("written", 0),
+                "skipped": len(plan.skipped) + len(jump_report.get("busy", [])),
+            },
             locations=self._locations(new, changes.changed + changes.added),
             diagnostics=diags,
             warnings=warnings,
         )
+
+    @staticmethod
+    def _warning(builds: dict[str, Build], rule: str, symbol: str, message: str) -> dict:
+        """A warning about a function, at its declaration when the debug info knows it."""
+        out = {"rule": rule, "severity": "warning", "symbol": symbol, "message": message}
+        for name, build in builds.items():
+            known = build.layouts(name).functions
+            if symbol in known:
+                out["file"], out["line"] = known[symbol]
+                break
+        return out
+
+    def _jump_warnings(
+        self, builds: dict[str, Build], changes: FunctionChanges, plan: JumpPlan, report: dict
+    ) -> list[dict]:
+        """HL1008 for an edited function whose old entry was not redirected, HL1009 when
+        no entry jump could be written (the patch then applies at safe points only)."""
+        if not self.entry_jumps:
+            return []
+        out = []
+        if report.get("error"):
+            out.append(
+                {
+                    "rule": "HL1009",
+                    "severity": "warning",
+                    "message": f"old code was not redirected to the new code ({report['error']}): "
+                    "this patch takes effect only where hotline::call reaches it",
+                }
+            )
+        busy = set(report.get("busy", []))
+        skipped = dict(plan.skipped)
+        for name, site, _ in plan.jumps:
+            if site in busy:
+                skipped.setdefault(name, "a thread was executing its first bytes during the patch")
+        edited = set(changes.changed)
+        for symbol, why in skipped.items():
+            if symbol in edited:
+                message = (
+                    f"the old entry of {demangle(symbol)} is not redirected: {why}; callers are "
+                    "relinked, but a function pointer, trait object or thread loop made before the "
+                    "patch keeps running the old version"
+                )
+                out.append(self._warning(builds, "HL1008", symbol, message))
+        return out
+
+    def _signature_changes(self, builds: dict[str, Build], changes: FunctionChanges) -> list[str]:
+        """Functions whose parameter or return types changed: a new symbol under rustc's
+        legacy mangling (its hash covers the signature), the same one under v0 mangling
+        (then the debug info tells). Their old entries must not jump to the new code."""
+        removed = {demangle(n) for n in changes.removed}
+        out = [n for n in changes.added if demangle(n) in removed]
+        for name in builds:
+            before = self.builds[name].layouts(name).signatures
+            after = builds[name].layouts(name).signatures
+            out += [n for n in changes.changed if n in before and n in after and before[n] != after[n]]
+        return out
 
     @staticmethod
     def _locations(builds: dict[str, Build], symbols: list[str]) -> list[dict]:

@@ -113,6 +113,7 @@ class CrateLayouts:
     types: dict[str, Layout]
     hot_closures: set[str]  # closure types instantiated as hotline::call's F
     functions: dict[str, tuple[str, int]] = field(default_factory=dict)  # symbol -> (file, line)
+    signatures: dict[str, str] = field(default_factory=dict)  # symbol -> "(param types) -> return"
 
 
 def _name(die: Die) -> str | None:
@@ -211,6 +212,12 @@ class _UnitWalk:
         file, line = self.file_of(decl)
         if file and line:
             self.out.functions.setdefault(linkage, (file, line))
+        if "DW_AT_low_pc" in die.attrs and linkage not in self.out.signatures:
+            params = [
+                self.type_name(c) for c in self.reader.children(die) if c.tag == "DW_TAG_formal_parameter"
+            ]
+            returns = self.type_name(decl if "DW_AT_type" in decl.attrs else die)
+            self.out.signatures[linkage] = f"({', '.join(params)}) -> {returns}"
 
 
 def _unit_files(sections: dict[str, bytes], reader: DieReader) -> list[str]:

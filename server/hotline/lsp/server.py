@@ -106,6 +106,7 @@ class HotlineLanguageServer(LanguageServer):
                 features=list(self.settings.get("features") or []),
                 profile=self.settings.get("profile"),
                 linker=self.settings.get("linker"),
+                entry_jumps=self.settings.get("entryJumps", True),
             )
         return self.session
 

@@ -14,11 +14,13 @@ export interface ServerSettings {
     profile?: string;
     linker?: string;
     allowLayoutChanges?: string[];
+    entryJumps?: boolean;
 }
 
 /** Keys passed to the server; each is contributed as `hotline.<key>` in package.json. */
 export const SERVER_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
     'crate', 'bin', 'appArgs', 'patchOnSave', 'env', 'features', 'profile', 'linker', 'allowLayoutChanges',
+    'entryJumps',
 ];
 
 const LINKERS = ['default', 'lld', 'mold', 'bfd', 'gold'];
@@ -67,9 +69,11 @@ export function toInitializationOptions(
     if (Array.isArray(appArgs)) {
         out.appArgs = appArgs.filter((a): a is string => typeof a === 'string').map((a) => substitute(a, vars));
     }
-    const patchOnSave = get('patchOnSave');
-    if (typeof patchOnSave === 'boolean') {
-        out.patchOnSave = patchOnSave;
+    for (const key of ['patchOnSave', 'entryJumps'] as const) {
+        const flag = get(key);
+        if (typeof flag === 'boolean') {
+            out[key] = flag;
+        }
     }
     for (const key of ['features', 'allowLayoutChanges'] as const) {
         const list = strings(get(key));

@@ -79,3 +79,18 @@ test('pythonPath and substitutions', () => {
     assert.equal(substitute('${workspaceFolder}/x', {}), '${workspaceFolder}/x');
     assert.equal(substitute('${env:NOPE}', { env: {} }), '');
 });
+
+test('entryJumps: false reaches the server, the default (true) is sent as true, an unset or ill-typed one is left out', () => {
+    // What `workspace.getConfiguration('hotline').get(key)` returns: the user's value, else package.json's default.
+    const vscodeConfig = (user: Record<string, unknown>) => (key: string) =>
+        key in user ? user[key] : contributed[`${SECTION}.${key}`]?.default;
+    assert.equal(contributed['hotline.entryJumps'].default, true);
+    assert.equal(toInitializationOptions(vscodeConfig({ entryJumps: false })).entryJumps, false);
+    assert.equal(toInitializationOptions(vscodeConfig({})).entryJumps, true);
+    assert.equal(toInitializationOptions(vscodeConfig({ entryJumps: true })).entryJumps, true);
+    // Absent: the server's default (on).
+    assert.ok(!('entryJumps' in toInitializationOptions(config({}))));
+    assert.ok(!('entryJumps' in toInitializationOptions(config({ entryJumps: 'off' }))));
+    // A launch setting like linker: changing it restarts the language server (extension.ts watches these keys).
+    assert.ok(SERVER_SETTING_KEYS.includes('entryJumps') && SERVER_SETTING_KEYS.includes('linker'));
+});

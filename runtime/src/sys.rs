@@ -1,0 +1,198 @@
+//! Hand-declared glibc entry points and Linux x86-64 constants (the runtime has no
+//! dependencies), with safe wrappers for the raw system calls that cannot break memory
+//! safety. Every wrapper is async-signal-safe: none allocates or takes a lock.
+
+use std::ffi::{c_char, c_int, c_long, c_void, CStr};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::AtomicU32;
+
+pub const PROT_NONE: c_int = 0;
+pub const PROT_READ: c_int = 1;
+pub const PROT_WRITE: c_int = 2;
+pub const PROT_EXEC: c_int = 4;
+pub const MAP_PRIVATE: c_int = 0x02;
+pub const MAP_ANONYMOUS: c_int = 0x20;
+pub const MAP_NORESERVE: c_int = 0x4000;
+pub const MAP_FIXED_NOREPLACE: c_int = 0x10_0000;
+pub const PAGE: u64 = 4096;
+
+pub const PT_LOAD: u32 = 1;
+pub const PF_X: u32 = 1;
+
+pub const SIG_DFL: usize = 0;
+pub const SA_SIGINFO: c_int = 4;
+pub const SA_ONSTACK: c_int = 0x0800_0000;
+pub const SA_RESTART: c_int = 0x1000_0000;
+
+pub const ESRCH: c_int = 3;
+
+const SYS_GETTID: c_long = 186;
+const SYS_FUTEX: c_long = 202;
+const SYS_GETDENTS64: c_long = 217;
+const SYS_TGKILL: c_long = 234;
+const SYS_OPENAT: c_long = 257;
+const AT_FDCWD: c_long = -100;
+const O_RDONLY_DIRECTORY_CLOEXEC: c_long = 0o200_000 | 0o2_000_000;
+const FUTEX_WAIT_PRIVATE: c_long = 128;
+const FUTEX_WAKE_PRIVATE: c_long = 129;
+
+/// glibc's `sigset_t`: 1024 bits.
+#[repr(C)]
+pub struct SigSet(pub [u64; 16]);
+
+/// glibc x86-64 `struct sigaction`: handler, mask, flags (then 4 bytes of padding), restorer.
+#[repr(C)]
+pub struct SigAction {
+    pub handler: usize,
+    pub mask: SigSet,
+    pub flags: c_int,
+    pub restorer: usize,
+}
+
+const _: () = assert!(std::mem::size_of::<SigAction>() == 152);
+
+/// The leading fields of glibc's `struct dl_phdr_info` (the rest are not read).
+#[repr(C)]
+pub struct DlPhdrInfo {
+    pub addr: u64,
+    pub name: *const c_char,
+    pub phdr: *const Elf64Phdr,
+    pub phnum: u16,
+}
+
+#[repr(C)]
+pub struct Elf64Phdr {
+    pub p_type: u32,
+    pub p_flags: u32,
+    pub p_offset: u64,
+    pub p_vaddr: u64,
+    pub p_paddr: u64,
+    pub p_filesz: u64,
+    pub p_memsz: u64,
+    pub p_align: u64,
+}
+
+pub type PhdrCallback = unsafe extern "C" fn(*mut DlPhdrInfo, usize, *mut c_void) -> c_int;
+
+extern "C" {
+    pub fn mmap(
+        addr: *mut c_void,
+        len: usize,
+        prot: c_int,
+        flags: c_int,
+        fd: c_int,
+        off: i64,
+    ) -> *mut c_void;
+    pub fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
+    pub fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+    pub fn dl_iterate_phdr(callback: Option<PhdrCallback>, data: *mut c_void) -> c_int;
+    pub fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int;
+    pub fn sigfillset(set: *mut SigSet) -> c_int;
+    pub fn __libc_current_sigrtmin() -> c_int;
+    pub fn __libc_current_sigrtmax() -> c_int;
+    fn syscall(number: c_long, ...) -> c_long;
+    fn __errno_location() -> *mut c_int;
+}
+
+/// This thread's `errno`.
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot, valid while the thread lives.
+    unsafe { *__errno_location() }
+}
+
+/// Sets this thread's `errno` (a signal handler restores the value it interrupted).
+pub fn set_errno(value: c_int) {
+    // SAFETY: as in errno(); the slot belongs to this thread only.
+    unsafe { *__errno_location() = value }
+}
+
+/// The result of a raw system call: its value, or the errno it failed with.
+fn check(ret: c_long) -> Result<c_long, c_int> {
+    if ret == -1 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub fn gettid() -> i32 {
+    // SAFETY: gettid takes no arguments and touches no memory.
+    unsafe { syscall(SYS_GETTID) as i32 }
+}
+
+/// Sends `sig` to thread `tid` of process `pid` (0 only checks that the thread exists).
+pub fn tgkill(pid: i32, tid: i32, sig: c_int) -> Result<(), c_int> {
+    // SAFETY: tgkill touches no memory of this process.
+    check(unsafe {
+        syscall(
+            SYS_TGKILL,
+            c_long::from(pid),
+            c_long::from(tid),
+            c_long::from(sig),
+        )
+    })
+    .map(drop)
+}
+
+/// Sleeps while `word` still holds `expected` (or until a wake-up or a signal).
+pub fn futex_wait(word: &AtomicU32, expected: u32) {
+    // SAFETY: the kernel only reads the 4-byte atomic `word`, which outlives the call; the
+    // null timeout means "no timeout".
+    unsafe {
+        syscall(
+            SYS_FUTEX,
+            word.as_ptr() as c_long,
+            FUTEX_WAIT_PRIVATE,
+            c_long::from(expected),
+            0 as c_long,
+        );
+    }
+}
+
+/// Wakes every thread waiting on `word`.
+pub fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE reads no memory; the address only names the wait queue.
+    unsafe {
+        syscall(
+            SYS_FUTEX,
+            word.as_ptr() as c_long,
+            FUTEX_WAKE_PRIVATE,
+            c_long::from(i32::MAX),
+        );
+    }
+}
+
+/// Opens a directory for `getdents64` (closed when dropped: `close` takes no lock).
+pub fn open_dir(path: &CStr) -> Result<OwnedFd, c_int> {
+    // SAFETY: `path` is NUL-terminated and outlives the call; the kernel only reads it.
+    let fd = check(unsafe {
+        syscall(
+            SYS_OPENAT,
+            AT_FDCWD,
+            path.as_ptr() as c_long,
+            O_RDONLY_DIRECTORY_CLOEXEC,
+        )
+    })?;
+    // SAFETY: openat just returned this descriptor, so nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as c_int) })
+}
+
+/// Reads directory entries (`linux_dirent64` records) into `buf`; 0 at the end.
+pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, c_int> {
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which we borrow mutably.
+    check(unsafe {
+        syscall(
+            SYS_GETDENTS64,
+            c_long::from(fd.as_raw_fd()),
+            buf.as_mut_ptr() as c_long,
+            buf.len() as c_long,
+        )
+    })
+    .map(|n| n as usize)
+}
+
+/// Executes CPUID, a serializing instruction: no instruction fetched before it runs after it.
+pub fn serialize() {
+    // Leaf 0 exists on every x86-64 processor; only the serializing matters here.
+    let _ = core::arch::x86_64::__cpuid(0);
+}
