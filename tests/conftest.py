@@ -21,13 +21,13 @@ from hotline.examples import copy_app
 class LiveApp:
     """A Session plus everything it reported, with waits that fail loudly on timeout."""
 
-    def __init__(self, crate: Path, app_args: list[str] | None = None) -> None:
+    def __init__(self, crate: Path, app_args: list[str] | None = None, entry_jumps: bool = True) -> None:
         self.crate = crate
         self.events: list[dict] = []
         self.lines: list[str] = []
         self.schema_problems: list[str] = []  # events that break schemas/events.schema.json
         self._cv = threading.Condition()
-        self.session = Session(crate, self._on_event, app_args=app_args)
+        self.session = Session(crate, self._on_event, app_args=app_args, entry_jumps=entry_jumps)
 
     def _on_event(self, e: dict) -> None:
         problems = schemas.problems("events", e)
@@ -50,6 +50,28 @@ class LiveApp:
                     raise AssertionError(f"no matching line in {timeout}s; last lines: {self.lines[-5:]}")
                 self._cv.wait(left)
 
+    def wait_lines(
+        self, pred: Callable[[str], bool], count: int, timeout: float = 10.0, after: int = 0
+    ) -> list[str]:
+        """The first `count` lines (from `after` on) that match `pred`, in the order printed."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                found = [line for line in self.lines[after:] if pred(line)]
+                if len(found) >= count:
+                    return found[:count]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        f"{len(found)} of {count} matching lines in {timeout}s; last lines: {self.lines[-5:]}"
+                    )
+                self._cv.wait(left)
+
+    def exits(self) -> list[dict]:
+        """`app-exited` events: a crash (or any exit) of the app while the test ran."""
+        with self._cv:
+            return [e for e in self.events if e["event"] == "app-exited"]
+
     def mark(self) -> int:
         with self._cv:
             return len(self.lines)
@@ -69,11 +91,25 @@ class LiveApp:
 
 
 @pytest.fixture
-def live_app(tmp_path: Path) -> Iterator[Callable[[str], LiveApp]]:
+def live_app(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., LiveApp]]:
+    """Starts bundled apps under a Session. Parametrized indirectly with a bool, it sets the
+    sessions' default patch mode: entry jumps (True, the default) or safe points only (False)."""
     apps: list[LiveApp] = []
+    default_entry_jumps: bool = getattr(request, "param", True)
 
-    def start(name: str, app_args: list[str] | None = None, member: str = "") -> LiveApp:
-        app = LiveApp(copy_app(name, tmp_path) / member, app_args)
+    def start(
+        name: str,
+        app_args: list[str] | None = None,
+        member: str = "",
+        entry_jumps: bool | None = None,
+        prepare: Callable[[Path], None] | None = None,
+    ) -> LiveApp:
+        """`prepare(crate_dir)` edits the copy before its first build (a profile, say)."""
+        jumps = default_entry_jumps if entry_jumps is None else entry_jumps
+        crate = copy_app(name, tmp_path) / member
+        if prepare is not None:
+            prepare(crate)
+        app = LiveApp(crate, app_args, jumps)
         app.session.start()
         apps.append(app)
         return app

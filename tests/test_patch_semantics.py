@@ -1,7 +1,7 @@
 """What must hold when a live process is patched (issue 2, 'Semantics that must hold').
 
 Each test builds the probe app with real cargo/rustc, launches it, patches the running
-process and reads what it prints.
+process and reads what it prints, once with entry jumps and once with safe points only.
 """
 
 from __future__ import annotations
@@ -11,6 +11,13 @@ import subprocess
 
 from conftest import fields
 from hotline.examples import copy_app
+
+
+def pytest_generate_tests(metafunc):
+    """Every test here holds in both patch modes: with entry jumps (the default) and with
+    safe points only (`Session(entry_jumps=False)`)."""
+    if "live_app" in metafunc.fixturenames:
+        metafunc.parametrize("live_app", [True, False], indirect=True, ids=["entry-jumps", "safe-points"])
 
 
 def test_edited_function_and_closure_run_while_state_survives(live_app):

@@ -1,5 +1,7 @@
 """Apps with real crates.io dependencies (issue 7): axum/tokio servers patched live, one of
 them with the 105-crate dependency graph of a production service, and a ratatui terminal UI.
+The servers' handlers are plain async fns (no `hotline::call`): entry jumps bring an edit to
+the Router built at start-up, on connections that stay open.
 
 The fat build of tokio + axum takes minutes on two cores, so its target directory is
 cached outside the clone (~/.cache/hotline-tests) and reused by later runs.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -21,54 +24,94 @@ from hotline.examples import copy_app
 CACHE = Path.home() / ".cache" / "hotline-tests"
 
 
+class KeepAlive:
+    """One HTTP/1.1 keep-alive connection that must stay the same TCP connection throughout:
+    http.client would silently reconnect after the server closed it, so every request
+    checks the socket object and its local port, and that the server did not ask to close."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.conn = http.client.HTTPConnection(host, port, timeout=10)
+        self.sock: socket.socket | None = None
+        self.local_port = 0
+
+    def get(self, path: str) -> tuple[int, str]:
+        self.conn.request("GET", path)
+        response = self.conn.getresponse()
+        body = response.read().decode()
+        assert not response.will_close, response.getheaders()  # the server keeps it open
+        sock = self.conn.sock
+        assert sock is not None
+        if self.sock is None:
+            self.sock, self.local_port = sock, sock.getsockname()[1]
+        assert sock is self.sock and sock.getsockname()[1] == self.local_port  # the same connection
+        return response.status, body
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def listening(app) -> tuple[str, int]:
+    line = app.wait_line(lambda s: s.startswith("listening on"), timeout=600)  # cold cache: minutes
+    host, port = line.rsplit("/", 1)[1].split(":")
+    return host, int(port)
+
+
+def no_safe_point_in(crate: Path) -> None:
+    assert not [f for f in crate.rglob("*.rs") if "hotline::call" in f.read_text()]
+
+
 @pytest.mark.slow
-def test_axum_handler_is_patched_while_the_server_keeps_its_connections(live_app, monkeypatch):
+def test_axum_router_built_at_start_up_serves_the_edited_handler_on_the_same_keep_alive_connection(
+    live_app, monkeypatch
+):
     monkeypatch.setenv("HOTLINE_TARGET_DIR", str(CACHE / "axum-server"))
     app = live_app("axum-server", ["127.0.0.1:0"])
-    line = app.wait_line(lambda s: s.startswith("listening on"), timeout=60)
-    host, port = line.rsplit("/", 1)[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
-
-    def get(path: str) -> str:
-        conn.request("GET", path)
-        return conn.getresponse().read().decode()
-
-    assert get("/hello/bob") == "hello, bob\n"
-    # A new body that calls dependency code the original binary never called.
-    app.edit(
-        'format!("hello, {name}\\n")',
-        'format!("hi {} from {} workers\\n", name.to_uppercase(), tokio::runtime::Handle::current().metrics().num_workers())',
-    )
-    event = app.patch()
-    assert "axum_server::greet" in event["functions"]
-    assert get("/hello/bob").startswith("hi BOB from ")  # same keep-alive connection
-    assert get("/health") == "ok\n"
-    app.edit('hotline::call(|| "ok\\n")', 'hotline::call(|| "healthy\\n")')
-    app.patch()
-    assert get("/health") == "healthy\n"
+    no_safe_point_in(app.crate)
+    conn = KeepAlive(*listening(app))
+    try:
+        assert conn.get("/hello/bob") == (200, "hello, bob\n")
+        # A new body that calls dependency code the original binary never called.
+        app.edit(
+            'format!("hello, {name}\\n")',
+            'format!("hi {} from {} workers\\n", name.to_uppercase(), tokio::runtime::Handle::current().metrics().num_workers())',
+        )
+        event = app.patch()
+        assert "axum_server::greet" in event["functions"]
+        status, body = conn.get("/hello/bob")
+        assert status == 200 and body.startswith("hi BOB from ") and body.endswith(" workers\n")
+        assert conn.get("/health") == (200, "ok\n")
+        app.edit('    "ok\\n"\n', '    "healthy\\n"\n')
+        app.patch()
+        assert conn.get("/health") == (200, "healthy\n")
+    finally:
+        conn.close()
 
 
 @pytest.mark.slow
-def test_web_service_with_105_crates_patches_a_handler_through_three_units(live_app, monkeypatch):
+def test_web_service_with_105_crates_serves_the_edited_handler_on_the_same_keep_alive_connection(
+    live_app, monkeypatch
+):
     monkeypatch.setenv("HOTLINE_TARGET_DIR", str(CACHE / "web-service"))
     app = live_app("web-service", ["127.0.0.1:0"])
-    line = app.wait_line(lambda s: s.startswith("listening on"), timeout=600)  # cold: minutes
-    host, port = line.rsplit("/", 1)[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    no_safe_point_in(app.crate)
+    conn = KeepAlive(*listening(app))
 
     def greeting(name: str) -> dict:
-        conn.request("GET", f"/hello/{name}")
-        response = conn.getresponse()
-        return json.loads(response.read())
+        status, body = conn.get(f"/hello/{name}")
+        assert status == 200, body
+        return json.loads(body)
 
-    first = greeting("ann")
-    assert first["message"] == "hello, ann\n" and first["visits"] == 1
-    app.edit('format!("hello, {name}\\n")', 'format!("good day, {name}!\\n")')
-    event = app.patch()
-    assert event["functions"] == ["web_service::greet"]
-    assert event["units"]["linked"] <= 5 < 200 < event["units"]["total"]
-    second = greeting("ann")  # same connection, same static counter
-    assert second["message"] == "good day, ann!\n" and second["visits"] == 2
+    try:
+        first = greeting("ann")
+        assert first["message"] == "hello, ann\n" and first["visits"] == 1
+        app.edit('format!("hello, {name}\\n")', 'format!("good day, {name}!\\n")')
+        event = app.patch()
+        assert "web_service::greet" in event["functions"]
+        assert event["units"]["linked"] <= 5 < 200 < event["units"]["total"]
+        second = greeting("ann")  # the same connection, the same static counter
+        assert second["message"] == "good day, ann!\n" and second["visits"] == 2
+    finally:
+        conn.close()
 
 
 def _tmux(*args: str) -> str:
