@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
@@ -126,30 +128,92 @@ def fields(line: str) -> dict[str, str]:
 
 
 class HotlineRunProcess:
-    """`hotline run --json` in a subprocess, read event by event."""
+    """`hotline run` in a subprocess (its own process group), read event by event. With
+    `target_dir=None` the engine picks its own (the crate's `target/hotline`).
 
-    def __init__(self, crate: Path, target_dir: Path) -> None:
+    Reader threads drain stdout and stderr, so `until` enforces its deadline even when the
+    engine prints nothing, and a full stderr pipe never blocks the engine. With `--json`
+    every event is checked against schemas/events.schema.json (`schema_problems`)."""
+
+    def __init__(
+        self, crate: Path, target_dir: Path | None, args: list[str] | None = None, json_events: bool = True
+    ):
+        command = [sys.executable, "-m", "hotline", "run", str(crate), *(["--json"] if json_events else [])]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hotline", "run", str(crate), "--json"],
+            [*command, *(args or [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
-            env=os.environ | {"HOTLINE_TARGET_DIR": str(target_dir)},
+            env=_without(os.environ, "HOTLINE_TARGET_DIR")
+            | ({"HOTLINE_TARGET_DIR": str(target_dir)} if target_dir is not None else {}),
         )
+        self.json_events = json_events
         self.events: list[dict] = []
+        self.stdout: list[str] = []  # raw lines, for a run without --json
+        self.stderr: list[str] = []
+        self.schema_problems: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._stderr_cv = threading.Condition()
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+
+    def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line)
+        self._queue.put(None)  # end of output
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._stderr_cv:
+                self.stderr.append(line.rstrip("\n"))
+                self._stderr_cv.notify_all()
 
     def until(self, pred: Callable[[dict], bool], timeout: float = 90.0) -> dict:
+        """The next event matching `pred`; fails after `timeout` seconds even if nothing is printed."""
         deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.events.append(json.loads(line))
-            if pred(self.events[-1]):
-                return self.events[-1]
-        raise AssertionError(f"not seen; last events: {self.events[-5:]}")
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                line = self._queue.get(timeout=max(left, 0)) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                raise AssertionError(
+                    f"not seen in {timeout}s; last events: {self.events[-5:]}; stderr: {self.stderr[-5:]}"
+                ) from None
+            if line is None:
+                self._queue.put(None)  # later calls see the end too
+                raise AssertionError(
+                    f"hotline run ended (rc {self.proc.poll()}); last events: {self.events[-5:]}; "
+                    f"stderr: {self.stderr[-5:]}"
+                )
+            self.stdout.append(line.rstrip("\n"))
+            if not self.json_events:
+                continue
+            event = json.loads(line)
+            self.schema_problems += [f"{p} in {event}" for p in schemas.problems("events", event)]
+            self.events.append(event)
+            if pred(event):
+                return event
+
+    def until_stderr(self, pred: Callable[[str], bool], timeout: float = 90.0, after: int = 0) -> str:
+        """The first stderr line (from `after` on) matching `pred`."""
+        deadline = time.monotonic() + timeout
+        with self._stderr_cv:
+            while True:
+                for line in self.stderr[after:]:
+                    if pred(line):
+                        return line
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no matching stderr line in {timeout}s; last: {self.stderr[-5:]}")
+                self._stderr_cv.wait(left)
+
+    def drain(self) -> None:
+        """Reads (and schema-checks) whatever was printed so far, without waiting."""
+        with contextlib.suppress(AssertionError):
+            self.until(lambda e: False, timeout=0)
 
     def stop(self) -> None:
         if self.proc.poll() is not None:
@@ -159,13 +223,35 @@ class HotlineRunProcess:
 
 
 @pytest.fixture
-def hotline_run(tmp_path: Path) -> Iterator[Callable[[Path], HotlineRunProcess]]:
+def hotline_run(tmp_path: Path) -> Iterator[Callable[..., HotlineRunProcess]]:
+    """Starts `hotline run --json` (or, with `json_events=False`, the human-readable form);
+    at the end stops each, and fails if any event broke schemas/events.schema.json."""
     runs: list[HotlineRunProcess] = []
 
-    def start(crate: Path) -> HotlineRunProcess:
-        runs.append(HotlineRunProcess(crate, tmp_path / "target"))
+    def start(
+        crate: Path, args: list[str] | None = None, json_events: bool = True, own_target_dir: bool = False
+    ) -> HotlineRunProcess:
+        """`own_target_dir`: let the engine pick its target directory, as a user's run does."""
+        target_dir = None if own_target_dir else tmp_path / "target"
+        runs.append(HotlineRunProcess(crate, target_dir, args, json_events))
         return runs[-1]
 
     yield start
     for run in runs:
         run.stop()
+    for run in runs:
+        run.drain()
+    assert not [p for run in runs for p in run.schema_problems]
+
+
+def require_privilege(what: str) -> None:
+    """A test that needs root powers (mount, say) and cannot get them: under CI (CI set and
+    not "false"/"0", or HOTLINE_REQUIRE_PRIVILEGES=1) that fails the test, elsewhere it skips."""
+    required = os.environ.get("CI", "").lower() not in ("", "0", "false")
+    if required or os.environ.get("HOTLINE_REQUIRE_PRIVILEGES") == "1":
+        pytest.fail(f"{what}: this test needs root (mount) rights, which CI must grant", pytrace=False)
+    pytest.skip(f"{what} (needs root)")
+
+
+def _without(env: os._Environ[str] | dict[str, str], name: str) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k != name}

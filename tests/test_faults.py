@@ -3,9 +3,7 @@ the app with it, quick saves serialize, and a long run of patches stays bounded 
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-from conftest import fields
+from conftest import HotlineRunProcess, fields, require_privilege
 from hotline.examples import copy_app
 
 VERSION_1 = "fn version() -> u32 {\n    1\n}"
@@ -40,7 +37,10 @@ def test_a_segfault_in_patched_code_is_reported_with_the_patch_that_introduced_i
     assert "probe::version" in exited["last_patch"]["functions"]
 
 
-def test_two_quick_saves_serialize_and_the_newest_text_wins(live_app):
+def test_two_quick_saves_never_overlap_and_the_newest_text_wins(live_app):
+    """The second save waits for the first patch (the Session lock). Whether the first
+    rustc run already saw the second edit is timing: if it did, the second save finds
+    nothing left to patch, so only its kind may vary, never the order or the result."""
     app = live_app("probe")
     app.wait_line(lambda s: s.startswith("v=1"))
     app.edit(VERSION_1, "fn version() -> u32 {\n    21\n}")
@@ -51,7 +51,11 @@ def test_two_quick_saves_serialize_and_the_newest_text_wins(live_app):
     app.edit("    21\n", "    22\n")
     outcomes.append(app.session.patch())
     first.join()
-    assert {o.kind for o in outcomes} <= {"patched", "no-change"}, [o.event for o in outcomes]
+    ends = ("patched", "no-change", "patch-refused", "compile-error")
+    kinds = [e["event"] for e in app.events if e["event"] == "patch-started" or e["event"] in ends]
+    # One save at a time: every patch-started is followed by its own outcome before the next.
+    assert kinds[0] == "patch-started" and kinds[1] == "patched", kinds
+    assert kinds[2:] in (["patch-started", "patched"], ["patch-started", "no-change"]), kinds
     mark = app.mark()
     app.wait_line(lambda s: s.startswith("v=22"), after=mark)
 
@@ -67,6 +71,7 @@ def test_the_app_outlives_a_killed_engine_and_the_next_engine_stops_it(tmp_path)
         env=os.environ | {"HOTLINE_TARGET_DIR": str(tmp_path / "target")},
     )
     app_pid = None
+    second: HotlineRunProcess | None = None
     try:
         deadline = time.monotonic() + 120
         while app_pid is None:
@@ -85,20 +90,10 @@ def test_the_app_outlives_a_killed_engine_and_the_next_engine_stops_it(tmp_path)
         assert "running unattached" in (tmp_path / "err.txt").read_text()
         # The next engine for this app stops the orphan before launching its own copy
         # (a server's copy would otherwise find its port taken).
-        engine = subprocess.Popen(
-            [sys.executable, "-m", "hotline", "run", str(crate), "--json"],
-            stdout=subprocess.PIPE,
-            start_new_session=True,
-            env=os.environ | {"HOTLINE_TARGET_DIR": str(tmp_path / "target")},
-            text=True,
-        )
-        assert engine.stdout is not None
-        kinds = []
-        for line in engine.stdout:
-            kinds.append(json.loads(line)["event"])
-            if kinds[-1] == "app-started":
-                break
-        assert "orphan-stopped" in kinds
+        second = HotlineRunProcess(crate, tmp_path / "target")
+        second.until(lambda e: e["event"] == "app-started", timeout=120)
+        assert "orphan-stopped" in [e["event"] for e in second.events]
+        assert not second.schema_problems
         status = Path(f"/proc/{app_pid}/status")
         assert not status.exists() or "zombie" in status.read_text()  # its parent died: nobody reaps it
         app_pid = None
@@ -108,6 +103,8 @@ def test_the_app_outlives_a_killed_engine_and_the_next_engine_stops_it(tmp_path)
         if engine.poll() is None:
             os.killpg(engine.pid, signal.SIGINT)
             engine.wait(timeout=20)
+        if second is not None:
+            second.stop()
 
 
 def test_two_hundred_patches_on_one_process_with_bounded_memory_and_disk(live_app):
@@ -127,7 +124,8 @@ def test_two_hundred_patches_on_one_process_with_bounded_memory_and_disk(live_ap
     print(
         f"\nresident memory: {rss[0]} KiB after 1 patch, {rss[-1]} KiB after 200; {growth:.1f} KiB per patch"
     )
-    assert growth < 256, rss
+    # Measured 27.5 KiB per patch (rustc 1.95, x86-64 Linux); about 2.3x that is the bound.
+    assert growth < 64, rss
     assert int(fields(line)["frame"]) > 200  # the same process all along
     # Only the newest patch's work folder is kept (older ones pin replaced objects on disk).
     assert [p.name for p in (app.session.target_dir / "patches").iterdir()] == ["200"]
@@ -153,24 +151,39 @@ def test_a_killed_rustc_is_reported_and_the_next_save_patches(live_app, tmp_path
 
 
 def test_a_full_disk_refuses_the_patch_and_loses_nothing(live_app, tmp_path):
-    full = tmp_path / "full"
-    full.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)]).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    """The disk is full where the patch image is written (HL1097, "cannot write the patch
+    image"): rustc's objects still fit, so the patch gets past compile, diff and link and
+    fails exactly at the image write. The app runs on with its last good code and takes the
+    next patch once there is room again."""
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    work = app.session.target_dir / "patches" / str(app.session.running.seq + 1)  # this save's folder
+    objects = work / "objects"
+    work.mkdir(parents=True)
+    mounted: list[Path] = []
     try:
-        app = live_app("probe")
-        app.wait_line(lambda s: s.startswith("v=1"))
-        patches = app.session.target_dir / "patches"
-        shutil.rmtree(patches, ignore_errors=True)
-        patches.symlink_to(full)
+        # The work folder: a one-page filesystem whose only free inodes are its root and
+        # `objects`, so creating patch.img fails with ENOSPC. `objects` is a roomy one on top.
+        if subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4k,nr_inodes=2", "tmpfs", str(work)]
+        ).returncode:
+            require_privilege("cannot mount a full tmpfs for the patch image")
+        mounted.append(work)
+        objects.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", str(objects)], check=True)
+        mounted.append(objects)
         app.edit(VERSION_1, "fn version() -> u32 {\n    9\n}")
-        outcome = app.session.patch()
-        assert outcome.kind in ("compile-error", "patch-refused")
-        assert "No space left on device" in json.dumps(outcome.event)
+        event = app.patch(expect="patch-refused")
+        assert event["rule"] == "HL1097", event
+        assert event["reason"].startswith("cannot write the patch image: "), event
+        assert "No space left on device" in event["reason"], event
         mark = app.mark()
-        app.wait_line(lambda s: s.startswith("v=1"), after=mark)  # still the last good code
-        patches.unlink()
-        app.patch()
-        app.wait_line(lambda s: s.startswith("v=9"))
+        app.wait_lines(lambda s: s.startswith("v=1 "), 3, after=mark)  # still the last good code
+        assert not app.exits()
     finally:
-        subprocess.run(["umount", "-l", str(full)])
+        for mount in reversed(mounted):
+            subprocess.run(["umount", str(mount)], check=True)
+    app.patch()
+    mark = app.mark()
+    app.wait_lines(lambda s: s.startswith("v=9 "), 2, after=mark)
+    assert not app.exits()

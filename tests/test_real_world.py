@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -120,27 +121,52 @@ def _tmux(*args: str) -> str:
 
 @pytest.mark.slow
 def test_terminal_ui_draw_function_is_patched_in_a_real_terminal(tmp_path):
+    """The title changes in the same process: its tick count (state drawn by the new code) never
+    goes back across the patch, and the app keeps its pid; a relaunch would restart at 1."""
     crate = copy_app("tui", tmp_path)
     session = f"hotline-tui-{os.getpid()}"
     env = f"HOTLINE_TARGET_DIR={CACHE / 'tui'}"
     command = f"env {env} {sys.executable} -m hotline run {crate}"
     _tmux("new-session", "-d", "-s", session, "-x", "80", "-y", "20", command)
+    engine = int(_tmux("display-message", "-p", "-t", session, "#{pane_pid}"))  # env execs python
+    ticks_seen: list[int] = []
+
+    def screen_shows(pattern: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = _tmux("capture-pane", "-p", "-t", session)
+            ticks_seen.extend(int(t) for t in re.findall(r"ticks: (\d+)", screen))
+            if re.search(pattern, screen):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{pattern!r} not on screen:\n{screen}")
+
+    def app_pids() -> list[int]:
+        """The engine's children: the app (the engine keeps no other child process while it runs)."""
+        pids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == engine and "tui" in stat.read_text().split(")")[0]:
+                pids.append(int(stat.parent.name))
+        return pids
+
     try:
-
-        def screen_shows(text: str, timeout: float) -> str:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                screen = _tmux("capture-pane", "-p", "-t", session)
-                if text in screen:
-                    return screen
-                time.sleep(0.2)
-            raise AssertionError(f"{text!r} not on screen:\n{screen}")
-
         screen_shows("┌hotline", 600)  # the fat build of ratatui may take minutes on a cold cache
+        (app,) = app_pids()
         time.sleep(1.5)  # let the watcher take its first look
+        screen_shows("┌hotline", 5)
+        before = ticks_seen[-1]
+        assert before >= 5, ticks_seen  # about 10 frames a second
         main = crate / "src" / "main.rs"
         main.write_text(main.read_text().replace('.title("hotline")', '.title("patched live")'))
-        screen = screen_shows("┌patched live", 60)
-        assert "ticks:" in screen  # the same app, its state drawn by the new code
+        screen = screen_shows("┌patched.live", 60)
+        after = int(re.search(r"ticks: (\d+)", screen)[1])
+        assert after > before, (before, after)  # the state drawn by the new code is the old state
+        assert ticks_seen == sorted(ticks_seen), ticks_seen  # the count never went back
+        assert app_pids() == [app]  # the same process: no relaunch
+        os.kill(app, 0)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)

@@ -74,3 +74,46 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
     except (FileNotFoundError, IndexError):
         return "gone"
+
+
+def _greeting_from_build_script(crate: Path, greeting: str) -> None:
+    """counter, with its greeting made by a build script (`cargo:rustc-env`)."""
+    (crate / "build.rs").write_text(
+        f'fn main() {{\n    println!("cargo:rustc-env=GREETING={greeting}");\n}}\n'
+    )
+    main = crate / "src" / "main.rs"
+    main.write_text(main.read_text().replace('    "hello"\n', '    env!("GREETING")\n', 1))
+
+
+def test_hotline_run_rebuilds_and_relaunches_when_build_rs_changes(tmp_path, hotline_run):
+    crate = copy_app("counter", tmp_path)
+    _greeting_from_build_script(crate, "hello")
+    run = hotline_run(crate)
+    first = run.until(lambda e: e["event"] == "app-started")
+    run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("hello frame="))
+    time.sleep(1.5)  # let the watcher take its first look
+    build_rs = crate / "build.rs"
+    build_rs.write_text(build_rs.read_text().replace("GREETING=hello", "GREETING=howdy"))
+    restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))
+    assert restarting["event"] == "restarting", restarting
+    second = run.until(lambda e: e["event"] == "app-started")
+    assert second["pid"] != first["pid"]
+    # The relaunched app runs what the edited build script generated, from its first frame.
+    line = run.until(lambda e: e["event"] == "app-output")
+    assert line["line"].startswith("howdy frame=1 "), line
+
+
+def test_hotline_run_rebuilds_and_relaunches_when_cargo_lock_changes(tmp_path, hotline_run):
+    crate = copy_app("counter", tmp_path)
+    run = hotline_run(crate)
+    first = run.until(lambda e: e["event"] == "app-started")
+    run.until(lambda e: e["event"] == "app-output")
+    time.sleep(1.5)  # let the watcher take its first look
+    lock = crate / "Cargo.lock"
+    lock.write_text(lock.read_text() + "\n")  # a save of the lock file (cargo update, a merge, an editor)
+    restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))
+    assert restarting["event"] == "restarting", restarting
+    second = run.until(lambda e: e["event"] == "app-started")
+    assert second["pid"] != first["pid"]
+    line = run.until(lambda e: e["event"] == "app-output")
+    assert line["line"].startswith("hello frame=1 "), line

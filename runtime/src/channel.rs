@@ -9,7 +9,11 @@
 //! table. Once mapped it is applied: entry jumps that cannot be written are reported in
 //! the result, not fatal. Each message is handled inside `catch_unwind`, so even a bug
 //! that panics becomes a refusal and the channel thread lives on.
+//!
+//! A `debug-info` message names the debug ELF of an applied patch (`debug.rs`); it is
+//! checked like a patch message and answered with a `debug-info-result` line.
 
+use crate::debug;
 use crate::json::{self, quote, Value};
 use crate::jumps::{self, Report};
 use crate::loader::{self, CodeMap, Patch, Region, Segment};
@@ -33,6 +37,8 @@ struct Applied {
     last_seq: u64,
     /// Where entry jumps may be written: the program's code and applied patches'.
     code: CodeMap,
+    /// Applied patches, for their debug-info messages.
+    debug: debug::Registry,
 }
 
 fn log(msg: &str) {
@@ -70,9 +76,16 @@ fn run(launch: Launch) {
         log("cannot reserve address space for patches near the executable; running unattached");
         return;
     };
+    if let Some(dir) = std::env::var("HOTLINE_DEBUG_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+    {
+        debug::publish_grid(region, &dir);
+    }
     let mut applied = Applied {
         last_seq: 0,
         code: CodeMap::of_executable(),
+        debug: debug::Registry::default(),
     };
     let mut warned = false;
     loop {
@@ -150,6 +163,9 @@ fn serve(
 
 /// Handles one line from the engine and returns the result line to send back.
 fn handle(launch: &Launch, region: Region, line: &[u8], applied: &mut Applied) -> String {
+    if message_type(line).as_deref() == Some("debug-info") {
+        return handle_debug_info(launch, line, applied);
+    }
     let started = Instant::now();
     let parsed = guarded("reading the message", || {
         Ok(parse_patch(launch, line, applied.last_seq))
@@ -159,12 +175,13 @@ fn handle(launch: &Launch, region: Region, line: &[u8], applied: &mut Applied) -
         Ok(Err((seq, reason))) => (seq, Err(reason)),
         Ok(Ok((seq, patch))) => {
             applied.last_seq = seq;
-            (
-                seq,
-                guarded("applying the patch", || {
-                    apply(region, &patch, &mut applied.code)
-                }),
-            )
+            let outcome = guarded("applying the patch", || {
+                apply(region, &patch, &mut applied.code)
+            });
+            if outcome.is_ok() {
+                applied.debug.note_applied(seq, &patch);
+            }
+            (seq, outcome)
         }
     };
     let apply_us = started.elapsed().as_micros();
@@ -181,6 +198,66 @@ fn handle(launch: &Launch, region: Region, line: &[u8], applied: &mut Applied) -
             )
         }
     }
+}
+
+/// The `type` of a JSON message, if it is an object with a string `type`.
+fn message_type(line: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(line).ok()?;
+    let msg = json::parse(text.trim_end()).ok()?;
+    msg.get("type").and_then(Value::as_str).map(str::to_string)
+}
+
+/// Registers the debug ELF of an applied patch; answers with a `debug-info-result` line.
+fn handle_debug_info(launch: &Launch, line: &[u8], applied: &mut Applied) -> String {
+    let outcome = guarded("registering debug info", || {
+        Ok(parse_debug_info(launch, line).and_then(|(seq, path)| {
+            applied
+                .debug
+                .register(seq, &path)
+                .map(|()| seq)
+                .map_err(|why| (seq, why))
+        }))
+    })
+    .unwrap_or_else(|why| Err((0, why)));
+    match outcome {
+        Ok(seq) => {
+            format!("{{\"type\":\"debug-info-result\",\"seq\":{seq},\"status\":\"registered\"}}\n")
+        }
+        Err((seq, reason)) => {
+            log(&format!("refused debug info of patch {seq}: {reason}"));
+            format!(
+                "{{\"type\":\"debug-info-result\",\"seq\":{seq},\"status\":\"refused\",\"reason\":{}}}\n",
+                quote(&reason)
+            )
+        }
+    }
+}
+
+fn parse_debug_info(launch: &Launch, line: &[u8]) -> Result<(u64, String), Refusal> {
+    let text = std::str::from_utf8(line).map_err(|_| (0, "message is not UTF-8".to_string()))?;
+    let msg = json::parse(text.trim_end()).map_err(|e| (0, format!("malformed message: {e}")))?;
+    let seq = msg.get("seq").and_then(Value::as_u64).unwrap_or(0);
+    let string = |k: &str| {
+        msg.get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| (seq, format!("field {k:?} must be a string")))
+    };
+    if string("token")? != launch.token {
+        return Err((
+            seq,
+            "wrong token: this message does not come from the engine that launched the app".into(),
+        ));
+    }
+    if string("build_id")? != launch.build_id {
+        return Err((
+            seq,
+            format!("debug info is for build {:?}", string("build_id")?),
+        ));
+    }
+    if msg.get("seq").and_then(Value::as_u64).is_none() {
+        return Err((seq, "seq must be a non-negative integer".into()));
+    }
+    Ok((seq, string("path")?.to_string()))
 }
 
 /// Maps the patch, points the old entries at the new code, then publishes the jump table.
@@ -415,6 +492,7 @@ mod tests {
         let mut applied = Applied {
             last_seq: 0,
             code: CodeMap::of_executable(),
+            debug: debug::Registry::default(),
         };
         let err = serve(&launch(), region, 1, app, &mut applied).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
@@ -482,6 +560,7 @@ mod tests {
         let mut applied = Applied {
             last_seq: 0,
             code: CodeMap::of_executable(),
+            debug: debug::Registry::default(),
         };
         let outside = handle(&launch(), region, message(1, site).as_bytes(), &mut applied);
         assert!(outside.contains("\"status\":\"refused\""), "{outside}");

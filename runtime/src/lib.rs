@@ -15,6 +15,8 @@
 #[cfg(debug_assertions)]
 mod channel;
 #[cfg(debug_assertions)]
+mod debug;
+#[cfg(debug_assertions)]
 mod json;
 #[cfg(debug_assertions)]
 mod jumps;

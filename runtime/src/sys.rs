@@ -18,6 +18,7 @@ pub const PAGE: u64 = 4096;
 
 pub const PT_LOAD: u32 = 1;
 pub const PF_X: u32 = 1;
+pub const PF_R: u32 = 4;
 
 pub const SIG_DFL: usize = 0;
 pub const SA_SIGINFO: c_int = 4;
@@ -51,14 +52,25 @@ pub struct SigAction {
 
 const _: () = assert!(std::mem::size_of::<SigAction>() == 152);
 
-/// The leading fields of glibc's `struct dl_phdr_info` (the rest are not read).
+/// glibc's `struct dl_phdr_info`. Fields after `phnum` exist only when the `size` passed
+/// with it says so (`DL_PHDR_INFO_SIZE`).
 #[repr(C)]
 pub struct DlPhdrInfo {
     pub addr: u64,
     pub name: *const c_char,
     pub phdr: *const Elf64Phdr,
     pub phnum: u16,
+    pub adds: u64,
+    pub subs: u64,
+    pub tls_modid: usize,
+    pub tls_data: *mut c_void,
 }
+
+pub const DL_PHDR_INFO_SIZE: usize = std::mem::size_of::<DlPhdrInfo>();
+const _: () = assert!(DL_PHDR_INFO_SIZE == 64);
+
+/// `dlsym`'s pseudo-handle for "the next object after the caller's in search order".
+pub const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
 
 #[repr(C)]
 pub struct Elf64Phdr {

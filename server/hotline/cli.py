@@ -68,6 +68,8 @@ class HumanPrinter:
         elif kind == "app-exited":
             how = f"signal {e['signal']}" if e.get("signal") else f"code {e['code']}"
             say(f"app exited ({how})")
+        elif kind == "debug-info-failed":
+            say(f"warning [{e['rule']}]: {e['message']}")
         elif kind == "restarting":
             say(f"{e['reason']}: full rebuild and relaunch")
 

@@ -18,6 +18,7 @@ APPS = {
     "jumps": REPO_ROOT / "tests" / "apps" / "jumps",
     "stress": REPO_ROOT / "tests" / "apps" / "stress",
     "debuggable": REPO_ROOT / "tests" / "apps" / "debuggable",
+    "twobins": REPO_ROOT / "tests" / "apps" / "twobins",
     "axum-server": REPO_ROOT / "examples" / "axum-server",
     "tui": REPO_ROOT / "examples" / "tui",
     "web-service": REPO_ROOT / "examples" / "web-service",

@@ -425,25 +425,42 @@ async def test_relative_crate_setting(client: LanguageClient, crate: Path):
     assert client.statuses[-1] == {"state": "idle"} and not client.messages
 
 
-def test_refused_and_run_lenses(crate: Path):
+def test_refused_and_run_lenses(live_app):
+    """The lenses of a refusal the engine really produced: a layout change (HL1002) of `Player`,
+    whose values live in the running app's static `PLAYERS`."""
     from hotline.lsp.server import HotlineLanguageServer
     from pygls.workspace import Workspace
 
+    app = live_app("probe")
+    app.wait_line(lambda line: "players=ann:10" in line, 30)
+    main_rs = app.crate / "src" / "main.rs"
+    assert "static PLAYERS: Mutex<Vec<Player>>" in main_rs.read_text()
+    app.edit("    hp: u32,\n}", "    hp: u32,\n    shield: u64,\n}")
+    app.edit("hp: 10 }", "hp: 10, shield: 1 }")
+    refused = app.patch(expect="patch-refused")
+    assert refused["rule"] == "HL1002" and "struct Player" in refused["reason"], refused
+    mark = app.mark()
+    app.wait_line(lambda line: "players=ann:10" in line, 10, after=mark)  # still the old code
+
     ls = HotlineLanguageServer()
-    ls.protocol._workspace = Workspace(crate.as_uri())
-    assert ls.configure({}, str(crate)) == []
-    main_rs = crate / "src" / "main.rs"
+    ls.protocol._workspace = Workspace(app.crate.as_uri())
+    assert ls.configure({}, str(app.crate)) == []
+    ls.last_refused = refused
     source = main_rs.read_text()
-    ls.last_refused = {
-        "rule": "HL1010",
-        "reason": "a static changed type",
-        "symbol": "_ZN7counter8greeting17h0123456789abcdefE",
+    found = {
+        (lens.range.start.line, lens.command.title, lens.command.command)
+        for lens in ls.code_lenses(main_rs.as_uri())
     }
-    found = {(lens.range.start.line, lens.command.title) for lens in ls.code_lenses(main_rs.as_uri())}
-    assert (line_of(source, "fn greeting"), "⚠ patch refused (HL1010): a static changed type") in found
-    assert (line_of(source, "fn main"), "▶ Run with Hotline") in found
-    assert ls.code_lenses((crate / "Cargo.toml").as_uri()) == []
-    assert "HL1010" in ls.last_patch_markdown()
+    struct_line = line_of(source, "struct Player {")
+    assert found == {
+        (struct_line, "layout change: restart required", "hotline.restart"),
+        # the static that holds Players changed type with them
+        (line_of(source, "static PLAYERS"), "HL1004: restart required", "hotline.restart"),
+        (line_of(source, "fn main"), "▶ Run with Hotline", "hotline.run"),
+    }, found
+    assert ls.code_lenses((app.crate / "Cargo.toml").as_uri()) == []
+    markdown = ls.last_patch_markdown()
+    assert markdown.startswith("### Patch refused (HL1002)") and "struct Player" in markdown, markdown
 
 
 async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: LanguageClient, tmp_path: Path):
@@ -469,10 +486,130 @@ async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: Language
     await until(lambda: any("players=ann:10" in line for line in lines_since(client, mark)), 10, "old code")
 
 
+# The real server, reporting as window/logMessage "hotline-test ..." lines, each with its time (t=, monotonic):
+# each Session it creates (the settings that object holds), each save that asks for a patch, each call of
+# Session.patch (enter, exit) and the patch events. With the argument "hold", the patch of seq 1 is held
+# inside Session.patch, right after its `patched` event, until a second save has arrived.
+SESSION_REPORTING_SERVER = """
+import sys, threading, time
+import hotline.lsp.server as server
+from lsprotocol import types
+
+HOLD = "hold" in sys.argv[1:]
+second_save = threading.Event()
+saves = 0
+
+
+def report(message):
+    text = f"hotline-test {message} t={time.monotonic():.6f}"
+    params = types.LogMessageParams(type=types.MessageType.Log, message=text)
+    server.server.loop.call_soon_threadsafe(server.server.window_log_message, params)
+
+
+request_patch = server.HotlineLanguageServer.request_patch
+
+
+def counting_request_patch(self):
+    global saves
+    saves += 1
+    report(f"save {saves}")
+    if saves >= 2:
+        second_save.set()
+    request_patch(self)
+
+
+server.HotlineLanguageServer.request_patch = counting_request_patch
+OUTCOMES = ("patch-started", "patched", "no-change", "compile-error", "patch-refused")
+
+
+class ReportedSession(server.Session):
+    def __init__(self, crate_dir, on_event, **kwargs):
+        def reported(event):
+            on_event(event)
+            if event["event"] in OUTCOMES:
+                report(f"event {event['event']} seq={event.get('seq')}")
+            if HOLD and event["event"] == "patched" and event["seq"] == 1:
+                report("holding patch 1")
+                second_save.wait(30)
+
+        super().__init__(crate_dir, reported, **kwargs)
+        report(f"Session entry_jumps={self.entry_jumps!r} linker={self.linker!r} app_args={self.app_args!r}")
+
+    def patch(self, changed=None):
+        report("patch-enter")
+        try:
+            return super().patch(changed)
+        finally:
+            report("patch-exit")
+
+
+server.Session = ReportedSession
+server.main()
+"""
+
+
+def reports(client: LanguageClient, prefix: str = "") -> list[tuple[str, float]]:
+    """The reporting server's lines that start with prefix (without it), with their times."""
+    out = []
+    for m in client.log_messages:
+        if m.message.startswith("hotline-test " + prefix):
+            text, t = m.message[len("hotline-test " + prefix) :].rsplit(" t=", 1)
+            out.append((text, float(t)))
+    return out
+
+
+def _collect_output(lsp_client: LanguageClient) -> None:
+    lsp_client.output = []  # type: ignore[attr-defined]
+
+    @lsp_client.feature("hotline/output")
+    def on_output(params):
+        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-c", SESSION_REPORTING_SERVER])
+)
+async def reporting_client(lsp_client: LanguageClient):
+    _collect_output(lsp_client)
+    yield
+    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
+
+
+@pytest_lsp.fixture(
+    config=ClientServerConfig(server_command=[sys.executable, "-c", SESSION_REPORTING_SERVER, "hold"])
+)
+async def holding_client(lsp_client: LanguageClient):
+    _collect_output(lsp_client)
+    yield
+    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
+
+
+def app_argv(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[1:-1]
+
+
+def linked_by_lld(pid: int) -> bool:
+    """rust-lld (rustc's default linker here) names itself in .comment; GNU ld (bfd) writes nothing there."""
+    from elftools.elf.elffile import ELFFile
+
+    with open(f"/proc/{pid}/exe", "rb") as f:
+        comment = ELFFile(f).get_section_by_name(".comment")
+        return comment is not None and b"Linker: LLD" in comment.data()
+
+
 async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
-    client: LanguageClient, crate: Path
+    reporting_client: LanguageClient, crate: Path
 ):
-    await open_and_run(client, crate)
+    client = reporting_client
+
+    def sessions() -> list[str]:
+        return [text for text, _ in reports(client, "Session ")]
+
+    first_pid = _get(await open_and_run(client, crate), "pid")
+    await until(sessions, 10, "the Session report")
+    assert sessions() == ["entry_jumps=True linker=None app_args=[]"]
+    assert app_argv(first_pid) == [] and linked_by_lld(first_pid)
+
     client.workspace_did_change_configuration(
         types.DidChangeConfigurationParams(settings={"hotline": {"linker": "ld.gold.exe"}})
     )
@@ -483,45 +620,59 @@ async def test_changed_settings_are_validated_and_apply_at_the_next_restart(
     )
     await until(lambda: len(client.messages) >= 2, 10, "restart notice")
     assert "take effect when the app is restarted" in client.messages[-1].message
+    assert len(sessions()) == 1 and app_argv(first_pid) == []  # the running app keeps its settings
     result = await command(client, "hotline.restart", 180)
-    assert _get(result, "ok") is True, result  # relinked with GNU ld (bfd) and relaunched
+    assert _get(result, "ok") is True, result
+    pid = _get(result, "pid")
+    assert pid != first_pid
+    await until(lambda: len(sessions()) == 2, 10, "the new Session report")
+    assert sessions()[1] == "entry_jumps=True linker='bfd' app_args=['--quiet']"
+    # ... and they took effect: the new app was linked by GNU ld and started with the flag.
+    assert app_argv(pid) == ["--quiet"]
+    assert not linked_by_lld(pid)
     mark = len(client.output)
     await until(
         lambda: any(line.startswith("hello frame=") for line in lines_since(client, mark)), 30, "output"
     )
 
 
-# The real server, reporting each Session it creates (the settings that object holds) as a window/logMessage.
-SESSION_REPORTING_SERVER = """
-import hotline.lsp.server as server
-from lsprotocol import types
-
-
-class ReportedSession(server.Session):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        message = f"hotline-test Session entry_jumps={self.entry_jumps!r} linker={self.linker!r}"
-        params = types.LogMessageParams(type=types.MessageType.Log, message=message)
-        server.server.loop.call_soon_threadsafe(server.server.window_log_message, params)
-
-
-server.Session = ReportedSession
-server.main()
-"""
-
-
-@pytest_lsp.fixture(
-    config=ClientServerConfig(server_command=[sys.executable, "-c", SESSION_REPORTING_SERVER])
-)
-async def reporting_client(lsp_client: LanguageClient):
-    lsp_client.output = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature("hotline/output")
-    def on_output(params):
-        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
-
-    yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
+async def test_a_save_during_a_patch_is_patched_after_it_in_order(
+    holding_client: LanguageClient, crate: Path
+):
+    """Two saves in quick succession, the second while the first one's patch is still inside Session.patch:
+    two patches, seq 1 then seq 2, the second started only after the first returned, newest text last."""
+    client = holding_client
+    await open_and_run(client, crate)
+    await until(lambda: any(line.startswith("hello frame=") for line in lines_since(client, 0)), 30, "output")
+    main_rs = crate / "src" / "main.rs"
+    original = main_rs.read_text()
+    await save(client, main_rs, original.replace('"hello"', '"first"'), 1)
+    await until(lambda: reports(client, "holding patch 1"), 60, "patch 1 held after its patched event")
+    await save(client, main_rs, original.replace('"hello"', '"second"'), 2)
+    await until(lambda: len(reports(client, "patch-exit")) == 2, 60, "two patches")
+    timeline = [
+        text for text, _ in sorted(reports(client), key=lambda r: r[1]) if not text.startswith("Session")
+    ]
+    assert timeline == [
+        "save 1",
+        "patch-enter",
+        "event patch-started seq=1",
+        "event patched seq=1",
+        "holding patch 1",
+        "save 2",  # the second save arrives while the first patch is in Session.patch
+        "patch-exit",
+        "patch-enter",  # and its patch begins only after the first one returned
+        "event patch-started seq=2",
+        "event patched seq=2",
+        "patch-exit",
+    ], timeline
+    mark = len(client.output)
+    await until(
+        lambda: any(line.startswith("second frame=") for line in lines_since(client, mark)), 10, "output"
+    )
+    printed = [line.split()[0] for line in lines_since(client, 0) if " frame=" in line]
+    switches = [word for i, word in enumerate(printed) if i == 0 or printed[i - 1] != word]
+    assert switches == ["hello", "first", "second"], switches
 
 
 async def test_entry_jumps_from_the_settings_reaches_the_session_at_the_next_start(
@@ -530,8 +681,7 @@ async def test_entry_jumps_from_the_settings_reaches_the_session_at_the_next_sta
     client = reporting_client
 
     def sessions() -> list[str]:
-        prefix = "hotline-test Session "
-        return [m.message[len(prefix) :] for m in client.log_messages if m.message.startswith(prefix)]
+        return [text for text, _ in reports(client, "Session ")]
 
     await request(
         client.initialize_session(
@@ -546,7 +696,7 @@ async def test_entry_jumps_from_the_settings_reaches_the_session_at_the_next_sta
     result = await command(client, "hotline.run")
     assert _get(result, "ok") is True, result
     await until(sessions, 10, "the Session report")
-    assert sessions() == ["entry_jumps=False linker='bfd'"]
+    assert sessions() == ["entry_jumps=False linker='bfd' app_args=[]"]
     assert not client.messages  # the schema accepts the setting
     mark = len(client.output)
     await until(
@@ -561,7 +711,10 @@ async def test_entry_jumps_from_the_settings_reaches_the_session_at_the_next_sta
     result = await command(client, "hotline.restart", 180)
     assert _get(result, "ok") is True, result
     await until(lambda: len(sessions()) == 2, 10, "the new Session report")
-    assert sessions() == ["entry_jumps=False linker='bfd'", "entry_jumps=True linker=None"]
+    assert sessions() == [
+        "entry_jumps=False linker='bfd' app_args=[]",
+        "entry_jumps=True linker=None app_args=[]",
+    ]
 
 
 async def test_saving_cargo_toml_rebuilds_and_relaunches(client: LanguageClient, crate: Path):

@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 import pytest_lsp
 from hotline.examples import copy_app
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-
-
-def _get(params, key, default=None):
-    if isinstance(params, dict):
-        return params.get(key, default)
-    return getattr(params, key, default)
+from test_lsp import _get, until
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
@@ -34,17 +28,6 @@ async def client(lsp_client: LanguageClient):
 
     yield
     await asyncio.wait_for(lsp_client.shutdown_session(), 15)
-
-
-async def until(predicate, timeout: float, what: str):
-    """Polls state collected by the client's handlers (never waits on a notification that may have passed)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 async def test_signature_change_is_an_hl1007_warning_diagnostic_at_the_function(

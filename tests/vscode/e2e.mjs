@@ -5,12 +5,16 @@
 // "Hotline: Run App" from the palette -> building n/m -> running; edit "hello" in the editor, Ctrl+S ->
 // patched Nms in the status bar and a "patched in" code lens right above fn greeting; the app's new output in
 // the "Hotline" output channel; screenshot; the lens and "Hotline: Show Last Patch" open the Markdown preview;
-// "Hotline: Restart App (Full Rebuild)" -> building -> running; "Hotline: Stop App" -> stopped; SIGKILL the
-// language server -> the extension restarts it; Run App + Stop App work on the new server.
+// "Hotline: Restart App (Full Rebuild)" -> building -> running; "Hotline: Force Full Rebuild" -> a new app from
+// a clean build (the crate's binary written again although nothing changed); "Hotline: Stop App" -> stopped;
+// no notification (toast) popped up for any of that. SIGKILL the language server -> the extension restarts it;
+// Run App + Stop App work on the new server; SIGKILL it until the restart budget (MAX_RESTARTS) is spent ->
+// "server stopped" and one error notification, no new server; "Hotline: Restart Language Server" -> a new
+// server that runs the app.
 // Scenario "no-python": hotline.pythonPath points nowhere -> "server stopped" + a notification saying how to fix.
 //
 // Usage: node e2e.mjs <config.json>; config = {codeServer, vsix, folder, workDir, artifacts, chromium?,
-// pathPrefix?, newGreeting?, scenario?, settings?, buildTimeoutMs?}. Progress goes to stderr; the last stdout
+// pathPrefix?, newGreeting?, scenario?, settings?, buildTimeoutMs?, maxRestarts?}. Progress goes to stderr; the last stdout
 // line is the JSON result {ok, steps: [{step, ms, at}], statusTexts, lens, appLine, screenshot, error?, ...};
 // the exit code is 0 iff ok.
 import { spawn, spawnSync } from 'node:child_process';
@@ -146,6 +150,23 @@ try {
         record();
         new MutationObserver(record).observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
     });
+    // Every notification toast shown (text), recorded in the page: a toast that hides itself is not missed.
+    await page.evaluate(() => {
+        const seen = (window.__hotlineToasts = []);
+        const texts = new Set();
+        const scan = () => {
+            for (const el of document.querySelectorAll('.notifications-toasts .notification-list-item')) {
+                const text = el.innerText.replace(/\s+/g, ' ').trim();
+                if (text && !texts.has(text)) {
+                    texts.add(text);
+                    seen.push({ text, at: Date.now() });
+                }
+            }
+        };
+        scan();
+        new MutationObserver(scan).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const toasts = () => page.evaluate(() => window.__hotlineToasts.map((t) => t.text));
     const history = () => page.evaluate(() => window.__hotlineStatus.slice());
     /** The history's length: pass it to waitStatus to only look at what the status bar shows from now on. */
     const mark = async () => (await history()).length;
@@ -294,10 +315,43 @@ try {
     await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, rebuilding.index);
     step('Restart App: building -> running');
 
+    // Hotline: Force Full Rebuild, with no change since the restart: a plain restart would find cargo's build
+    // fresh and launch the same binary; a rebuild from clean (cargo clean -p) compiles and links it again.
+    const appPids = () =>
+        fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+            try {
+                return fs.readlinkSync(`/proc/${pid}/exe`).startsWith(path.join(cfg.folder, 'target', 'hotline', 'run') + '/');
+            } catch {
+                return false;
+            }
+        }).map(Number);
+    const deps = path.join(cfg.folder, 'target', 'hotline', 'debug', 'deps');
+    const binaryMtimes = () =>
+        fs.readdirSync(deps).filter((f) => /^counter-[0-9a-f]+$/.test(f)).map((f) => fs.statSync(path.join(deps, f)).mtimeMs);
+    const appBefore = appPids();
+    if (appBefore.length !== 1) throw new Error(`expected one app process before Force Full Rebuild, found ${appBefore}`);
+    const builtBefore = Math.max(...binaryMtimes());
+    since = await mark();
+    await runCommand('Hotline: Force Full Rebuild');
+    const forced = await waitStatus(/building/, 15000, since);
+    await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, forced.index);
+    const appAfter = appPids();
+    const builtAfter = binaryMtimes();
+    result.forceRebuild = {
+        appBefore: appBefore[0],
+        appAfter: appAfter,
+        binaryRebuilt: builtAfter.length === 1 && builtAfter[0] > builtBefore,
+    };
+    if (appAfter.length !== 1 || appAfter[0] === appBefore[0]) throw new Error(`Force Full Rebuild: app pids ${appBefore} -> ${appAfter}`);
+    step(`Force Full Rebuild: building -> running (app ${appBefore[0]} -> ${appAfter[0]}, binary rebuilt: ${result.forceRebuild.binaryRebuilt})`);
+
     since = await mark();
     await runCommand('Hotline: Stop App');
     await waitStatus(/stopped/, 15000, since);
     step('status bar: stopped');
+    // Run, save + patch, the lens, Show Output/Last Patch, Restart, Force Full Rebuild, Stop: all routine.
+    result.routineToasts = await toasts();
+    step(`notifications during routine work: ${JSON.stringify(result.routineToasts)}`);
 
     // Crash the language server: the extension restarts it (status back to idle, a new process).
     const serverPids = () =>
@@ -335,12 +389,61 @@ try {
     await waitStatus(/stopped/, 15000, since);
     result.statusTexts = await history();
     step('after the restart: Run App -> building n/m -> running -> Stop App');
+
+    // Crash it until the restart budget is spent: MAX_RESTARTS restarts in the window (one above), then the
+    // next crash is not restarted: "server stopped" and one error notification saying so.
+    const maxRestarts = cfg.maxRestarts ?? 5;
+    result.crashRestarts = [result.restartedServer.restarted];
+    for (let crash = 2; crash <= maxRestarts + 1; crash++) {
+        const [victim] = serverPids();
+        process.kill(Number(victim), 'SIGKILL');
+        const until = Date.now() + (crash <= maxRestarts ? 20000 : 5000);
+        let next = [];
+        while (Date.now() < until) {
+            next = serverPids().filter((p) => p !== victim);
+            if (next.length === 1 && /^Hotline$/.test(await statusText().catch(() => ''))) break;
+            await page.waitForTimeout(200);
+        }
+        if (crash <= maxRestarts) {
+            if (next.length !== 1) throw new Error(`crash ${crash}: the language server was not restarted (pids ${next})`);
+            result.crashRestarts.push(Number(next[0]));
+        } else {
+            result.afterLastCrash = { servers: next.map(Number), statusText: await statusText() };
+        }
+    }
+    const giveUp = page.locator('.notifications-toasts .notification-list-item', { hasText: 'will not be restarted' }).first();
+    await giveUp.waitFor({ timeout: 10000 });
+    result.giveUpNotification = (await giveUp.innerText()).replace(/\s+/g, ' ').trim();
+    result.giveUpToasts = (await toasts()).slice(result.routineToasts.length);
+    step(`crash ${maxRestarts + 1}: not restarted; ${result.afterLastCrash.statusText}; "${result.giveUpNotification}"`);
+
+    // Hotline: Restart Language Server brings it back, with a fresh budget, and it runs the app.
+    await runCommand('Hotline: Restart Language Server');
+    const restartDeadline = Date.now() + 20000;
+    let revived = [];
+    while (Date.now() < restartDeadline) {
+        revived = serverPids();
+        if (revived.length === 1 && /^Hotline$/.test(await statusText().catch(() => ''))) break;
+        await page.waitForTimeout(200);
+    }
+    if (revived.length !== 1) throw new Error(`Restart Language Server: servers ${revived}`);
+    result.revivedServer = Number(revived[0]);
+    since = await mark();
+    await runCommand('Hotline: Run App');
+    await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, since);
+    since = await mark();
+    await runCommand('Hotline: Stop App');
+    await waitStatus(/stopped/, 15000, since);
+    result.statusTexts = await history();
+    result.toasts = await toasts();
+    step(`Restart Language Server: server ${result.revivedServer}, Run App -> running -> Stop App`);
     result.ok = true;
     }
 } catch (err) {
     result.error = String(err?.stack ?? err);
     if (page) {
         result.statusTexts = await page.evaluate(() => window.__hotlineStatus ?? []).catch(() => result.statusTexts);
+        result.toasts = await page.evaluate(() => (window.__hotlineToasts ?? []).map((t) => t.text)).catch(() => result.toasts);
         const shot = path.join(cfg.artifacts, `vscode-e2e-${SCENARIO}-failure.png`);
         await page.screenshot({ path: shot }).catch(() => {});
         result.failureScreenshot = shot;

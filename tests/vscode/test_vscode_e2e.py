@@ -80,7 +80,7 @@ def run_e2e(tmp_path: Path, **extra: object) -> tuple[dict, str]:
         cwd=HERE,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=360,
     )
     lines = proc.stdout.strip().splitlines()
     assert lines, f"e2e.mjs printed nothing (exit {proc.returncode}); stderr:\n{proc.stderr[-4000:]}"
@@ -90,9 +90,18 @@ def run_e2e(tmp_path: Path, **extra: object) -> tuple[dict, str]:
     return result, detail
 
 
+def max_restarts() -> int:
+    """The extension's restart budget for a crashing server (vscode-extension/src/common/restartPolicy.ts)."""
+    source = (EXT / "src" / "common" / "restartPolicy.ts").read_text()
+    return int(re.search(r"export const MAX_RESTARTS = (\d+);", source)[1])
+
+
 def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) -> None:
-    """Run App, edit + Ctrl+S, patched lens/status/output, Show Last Patch, Restart, Stop, server crash."""
-    result, detail = run_e2e(tmp_path, newGreeting="howdy")
+    """Run App, edit + Ctrl+S, patched lens/status/output, Show Last Patch, Restart, Force Full Rebuild, Stop,
+    no notification for any of that; server crashes restarted MAX_RESTARTS times, then not; Restart Language
+    Server."""
+    limit = max_restarts()
+    result, detail = run_e2e(tmp_path, newGreeting="howdy", maxRestarts=limit)
     # Everything the status bar item showed, in order (Run App, save, Restart App, Stop App, the server
     # killed and restarted, Run App + Stop App on the new server).
     expected = [
@@ -103,10 +112,18 @@ def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) 
         r"patched \d+ms",
         r"building( \d+/\d+)?",  # the restart: with or without cargo's count, as timing has it
         "running",
+        r"building( \d+/\d+)?",  # Force Full Rebuild
+        "running",
         "stopped",
         "Hotline: server stopped",
         "Hotline",
         r"building \d+/\d+",
+        "running",
+        "stopped",
+        *["Hotline: server stopped", "Hotline"] * (limit - 1),  # crashes 2..MAX_RESTARTS: restarted
+        "Hotline: server stopped",  # one more: given up
+        "Hotline",  # Restart Language Server
+        r"building( \d+/\d+)?",
         "running",
         "stopped",
     ]
@@ -121,7 +138,20 @@ def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) 
     assert Path(result["screenshot"]).is_file(), detail
     assert "Last Patch" in result["patchTab"], detail  # the lens click opened the Markdown preview
     assert result["restartedServer"]["restarted"] != result["restartedServer"]["killed"], detail
-    assert result["totalMs"] < 120_000, detail
+    # Force Full Rebuild: a new app, from a binary compiled again although nothing changed since the restart.
+    assert result["forceRebuild"]["appAfter"] != [result["forceRebuild"]["appBefore"]], detail
+    assert result["forceRebuild"]["binaryRebuilt"], detail
+    # Routine events (run, save that patches, restart, rebuild, stop) pop up no notification...
+    assert result["routineToasts"] == [], detail
+    # ... while the recorder does see one: crash MAX_RESTARTS + 1 is not restarted, and says so once.
+    assert len(set(result["crashRestarts"])) == limit, detail
+    assert result["afterLastCrash"] == {"servers": [], "statusText": "Hotline: server stopped"}, detail
+    assert f"crashed {limit + 1} times" in result["giveUpNotification"], detail
+    assert "Restart Language Server" in result["giveUpNotification"], detail
+    assert len(result["giveUpToasts"]) == 1, detail
+    # Hotline: Restart Language Server starts a new server after that.
+    assert result["revivedServer"] not in result["crashRestarts"], detail
+    assert result["totalMs"] < 200_000, detail
 
 
 def test_no_python_with_hotline_says_how_to_fix(vscode_ready: None, tmp_path: Path) -> None:

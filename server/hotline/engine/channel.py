@@ -31,8 +31,9 @@ class Hello:
 
 
 class PatchChannel:
-    def __init__(self, build_id: str) -> None:
+    def __init__(self, build_id: str, debug_dir: Path | None = None) -> None:
         self.build_id = build_id
+        self.debug_dir = debug_dir  # where the patches' debug ELFs go (debug_elf.py)
         self.token = secrets.token_hex(16)
         self._dir = Path(tempfile.mkdtemp(prefix="hotline-"))
         os.chmod(self._dir, 0o700)
@@ -47,11 +48,14 @@ class PatchChannel:
 
     def env(self) -> dict[str, str]:
         """The environment that tells the runtime where and how to connect."""
-        return {
+        env = {
             "HOTLINE_SOCKET": str(self.path),
             "HOTLINE_TOKEN": self.token,
             "HOTLINE_BUILD_ID": self.build_id,
         }
+        if self.debug_dir is not None:
+            env["HOTLINE_DEBUG_DIR"] = str(self.debug_dir)
+        return env
 
     def accept(self, pid: int, timeout: float) -> Hello:
         """Waits for the app with process id `pid` to connect and say hello."""
@@ -82,8 +86,17 @@ class PatchChannel:
         message = {"type": "patch", "token": self.token, "build_id": self.build_id, **message}
         return self.exchange(json.dumps(message, separators=(",", ":")).encode() + b"\n", timeout)
 
-    def exchange(self, line: bytes, timeout: float = 30.0) -> dict:
-        """Sends one raw line and returns the app's validated answer."""
+    def send_debug_info(self, seq: int, path: str, timeout: float = 30.0) -> dict:
+        """Tells the app where applied patch `seq`'s debug ELF is; returns its answer.
+
+        Strictly request/response on the same lock as patches, so a patch result and a
+        debug-info result can never be read for one another."""
+        message = {"type": "debug-info", "token": self.token, "build_id": self.build_id, "seq": seq}
+        line = json.dumps(message | {"path": path}, separators=(",", ":")).encode() + b"\n"
+        return self.exchange(line, timeout, schema="channel-debug-info-result")
+
+    def exchange(self, line: bytes, timeout: float = 30.0, schema: str = "channel-result") -> dict:
+        """Sends one raw line and returns the app's answer, validated against `schema`."""
         if self._conn is None or self._reader is None:
             raise ChannelError("the app is not connected")
         with self._lock:
@@ -99,7 +112,7 @@ class PatchChannel:
             result = json.loads(answer)
         except ValueError as e:
             raise ChannelError(f"unreadable answer from the app: {answer[:200]!r}") from e
-        bad = problems("channel-result", result)
+        bad = problems(schema, result)
         if bad:
             raise ChannelError(f"malformed result from the app: {'; '.join(bad)}")
         return result

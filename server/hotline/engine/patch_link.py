@@ -112,6 +112,9 @@ class LinkedPatch:
     exports: dict[str, int]  # global functions and read-only data, by name
     new_data: dict[str, int]
     size: int
+    # The linker that placed this patch, for its debug info (`debug_elf.py`), made off the
+    # critical path; not part of the patch the runtime receives.
+    linker: _Linker | None = field(default=None, repr=False, compare=False)
 
 
 # A resolved target: ("abs", address) | ("tls", offset in the executable's TLS block) | ("import", name)
@@ -365,6 +368,7 @@ class _Linker:
             exports=self.exports(),
             new_data=self.new_data(),
             size=self.end - self.base,
+            linker=self,
         )
 
     def apply(
@@ -464,6 +468,73 @@ class _Linker:
                 if placed and not is_state_section(obj.sections[sym.shndx].name):
                     seg, off = self.offsets[(oi, sym.shndx)]
                     out.setdefault(sym.name, self.seg_base[seg] + off + sym.value)
+        return out
+
+    # -- debug info ------------------------------------------------------------------
+    def freeze_prior(self) -> None:
+        """Snapshots what earlier patches defined, so `debug_sections` run later (on another
+        thread, after more patches) resolves exactly as this link did."""
+        self.prior = ProcessSymbols(data=dict(self.prior.data), code=dict(self.prior.code))
+
+    def debug_sections(self, bias: int = 0) -> dict[str, bytes]:
+        """The objects' non-loaded DWARF sections (`.debug_*`), each name's contributions
+        concatenated, with their relocations applied for where this link placed the code:
+        a relocation against another debug section points into the concatenation, any
+        other one is resolved as the code's relocations are (`resolve`). A target that is
+        not loaded (a skipped `.init_array`) or a shared-library symbol gets 0. `bias` is
+        subtracted from every 64-bit address (a file that describes the code relative to a
+        load base)."""
+        bases: dict[tuple[int, int], int] = {}
+        merged: dict[str, bytearray] = {}
+        pieces: list[tuple[int, int, str, int]] = []
+        for oi, obj in enumerate(self.objs):
+            for si, sec in obj.sections.items():
+                if sec.alloc or not sec.name.startswith(".debug_") or sec.type == SHT_NOBITS:
+                    continue
+                out = merged.setdefault(sec.name, bytearray())
+                out.extend(b"\0" * (_align(len(out), sec.align) - len(out)))
+                bases[(oi, si)] = len(out)
+                pieces.append((oi, si, sec.name, len(out)))
+                out.extend(sec.data)
+        for oi, si, name, base in pieces:
+            obj, out = self.objs[oi], merged[name]
+            for r in obj.sections[si].relocs:
+                sym = obj.symbols[r.sym]
+                if (oi, sym.shndx) in bases and (sym.type == STT_SECTION or sym.bind == STB_LOCAL):
+                    value = bases[(oi, sym.shndx)] + (0 if sym.type == STT_SECTION else sym.value)
+                else:
+                    try:
+                        kind, at = self.resolve(oi, r.sym)
+                    except PatchLinkError:
+                        kind, at = "abs", 0
+                    value = 0 if kind == "import" else int(at)
+                    if kind == "abs" and r.type == R_X86_64_64:
+                        value -= bias
+                value += r.addend
+                if r.type in (R_X86_64_64, R_X86_64_DTPOFF64, R_X86_64_PC64):
+                    if r.type == R_X86_64_PC64:
+                        value -= base + r.offset
+                    struct.pack_into("<Q", out, base + r.offset, value & 0xFFFFFFFFFFFFFFFF)
+                elif r.type in (R_X86_64_32, R_X86_64_32S, R_X86_64_DTPOFF32):
+                    struct.pack_into("<I", out, base + r.offset, value & 0xFFFFFFFF)
+        return {name: bytes(data) for name, data in merged.items()}
+
+    def debug_functions(self) -> list[tuple[str, int, int, bool]]:
+        """(name, address, size, global) of every function symbol placed in the image."""
+        out = []
+        for oi, obj in enumerate(self.objs):
+            for sym in obj.symbols:
+                if sym.type == STT_FUNC and sym.defined and sym.name and (oi, sym.shndx) in self.offsets:
+                    seg, off = self.offsets[(oi, sym.shndx)]
+                    out.append(
+                        (sym.name, self.seg_base[seg] + off + sym.value, sym.size, sym.bind != STB_LOCAL)
+                    )
+        return out
+
+    def segment_layout(self) -> dict[str, tuple[int, int]]:
+        """(address, size) of each segment, and of the `.eh_frame` inside the r segment."""
+        out = {seg: (self.seg_base[seg], self.sizes[seg]) for seg in ("rx", "r", "rw")}
+        out["eh_frame"] = (self.seg_base["r"] + self.eh_frame_off, self.sizes["r"] - self.eh_frame_off)
         return out
 
     def new_data(self) -> dict[str, int]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hotline.engine import app_record
 from hotline.engine.channel import ChannelError, PatchChannel
+from hotline.engine.debug_elf import SLOT, DebugInfoWriter
 from hotline.engine.demangle import demangle
 from hotline.engine.disassembly import function_diff
 from hotline.engine.dwarf_reader import DwarfFormatError
@@ -26,7 +27,7 @@ from hotline.engine.entry_jumps import EntryJumps, JumpPlan
 from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.object_diff import FunctionChanges, diff_functions
-from hotline.engine.patch_link import PatchLinkError, ProcessSymbols, link_patch
+from hotline.engine.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
 from hotline.engine.patch_scope import patch_scope
 from hotline.engine.patch_scope import prepare as prepare_patch_scope
 from hotline.engine.rude_edits import RudeEdit, find_rude_edits
@@ -70,6 +71,7 @@ class _Running:
     prior: ProcessSymbols
     jumps: EntryJumps
     seq: int = 0
+    debug: DebugInfoWriter | None = None  # debug ELFs and perf map, written after each patch
 
 
 def _cargo_metadata(crate_dir: Path) -> dict:
@@ -267,7 +269,7 @@ class Session:
     def launch(self, executable: Path) -> int:
         """Starts the app attached to a fresh patch channel; returns its pid."""
         assert self.exe is not None
-        channel = PatchChannel(self.build_id)
+        channel = PatchChannel(self.build_id, debug_dir=self.target_dir / "patches-debug" / self.build_id)
         pipe = subprocess.PIPE if self.capture_output else None
         proc = subprocess.Popen(
             [str(executable), *self.app_args],
@@ -277,11 +279,12 @@ class Session:
             stderr=pipe,
             stdin=subprocess.DEVNULL,
         )
+        app_record.write(self.app_record, proc.pid)
+        # Announced before its output is forwarded: no `app-output` of this app precedes it.
+        self.on_event({"event": "app-started", "pid": proc.pid, "executable": str(executable)})
         for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
             if stream is not None:
                 threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
-        app_record.write(self.app_record, proc.pid)
-        self.on_event({"event": "app-started", "pid": proc.pid, "executable": str(executable)})
         threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
         try:
             hello = channel.accept(proc.pid, self.connect_timeout)
@@ -337,6 +340,8 @@ class Session:
                 running.proc.kill()
                 running.proc.wait()
         running.channel.close()
+        if running.debug is not None:
+            running.debug.close()
 
     def start(self) -> int:
         """Fat build and launch."""
@@ -499,7 +504,7 @@ class Session:
             return self._emit(
                 "patch-refused", rule="HL1096", reason=result.get("reason", ""), diagnostics=diags
             )
-        running.region_next += linked.size
+        running.region_next += -(-linked.size // SLOT) * SLOT  # each patch starts a debug slot
         running.prior.record(linked)
         jump_report = result.get("entry_jumps") or {}
         warnings += self._jump_warnings(new, changes, plan, jump_report)
@@ -527,7 +532,7 @@ class Session:
             "deliver": max(0.0, round(_ms(t_link, t_done) - apply_ms, 1)),
             "apply": round(apply_ms, 1),
         }
-        return self._emit(
+        outcome = self._emit(
             "patched",
             seq=seq,
             ms=_ms(started, t_done),
@@ -545,15 +550,49 @@ class Session:
             diagnostics=diags,
             warnings=warnings,
         )
+        self._debug_info_after_patch(running, seq, linked)
+        return outcome
+
+    def _debug_info_after_patch(self, running: _Running, seq: int, linked: LinkedPatch) -> None:
+        """After `patched` is out: the patch's debug ELF, its perf map lines and the
+        debug-info message are made on a background thread (debug_elf.py)."""
+        if running.debug is None:
+            channel = running.channel
+            assert channel.debug_dir is not None
+            running.debug = DebugInfoWriter(
+                channel.debug_dir.parent,
+                self.build_id,
+                lambda n, path: self._deliver_debug_info(channel, n, path),
+                lambda n, why: self.on_event(
+                    {
+                        "event": "debug-info-failed",
+                        "seq": n,
+                        "rule": "HL1095",
+                        "message": f"no debug info for patch {n} ({why}): it runs, but debuggers, "
+                        "backtraces and profilers do not see its code",
+                    }
+                ),
+            )
+        running.debug.submit(seq, linked, running.proc.pid)
 
     @staticmethod
-    def _warning(builds: dict[str, Build], rule: str, symbol: str, message: str) -> dict:
-        """A warning about a function, at its declaration when the debug info knows it."""
+    def _deliver_debug_info(channel: PatchChannel, seq: int, path: Path) -> None:
+        result = channel.send_debug_info(seq, str(path))
+        if result["status"] != "registered":
+            raise ChannelError(f"the app refused the debug info of patch {seq}: {result.get('reason')}")
+
+    def _warning(self, builds: dict[str, Build], rule: str, symbol: str, message: str) -> dict:
+        """A warning about a function, at its declaration (relative to the crate directory,
+        as events give files) when the debug info knows it."""
         out = {"rule": rule, "severity": "warning", "symbol": symbol, "message": message}
         for name, build in builds.items():
             known = build.layouts(name).functions
             if symbol in known:
-                out["file"], out["line"] = known[symbol]
+                file, out["line"] = known[symbol]
+                path = Path(file)
+                out["file"] = (
+                    str(path.relative_to(self.crate_dir)) if path.is_relative_to(self.crate_dir) else file
+                )
                 break
         return out
 

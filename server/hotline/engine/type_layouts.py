@@ -203,12 +203,15 @@ class _UnitWalk:
         return path, line
 
     def record_function(self, die: Die) -> None:
-        """Where a function is declared: its subprogram DIE, or the one it is a definition of."""
-        linkage = die.attrs.get("DW_AT_linkage_name")
-        if not isinstance(linkage, str):
-            return
+        """Where a function is declared and its signature: from its subprogram DIE, or the
+        declaration it is a definition of."""
+        # A method's definition names only its declaration (inside the type's entry),
+        # which carries the linkage name, the line and the return type.
         spec = die.attrs.get("DW_AT_specification")
         decl = self.reader.die(spec) if isinstance(spec, int) else die
+        linkage = die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name"))
+        if not isinstance(linkage, str):
+            return
         file, line = self.file_of(decl)
         if file and line:
             self.out.functions.setdefault(linkage, (file, line))

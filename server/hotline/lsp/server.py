@@ -204,6 +204,9 @@ class HotlineLanguageServer(LanguageServer):
         elif kind == "orphan-stopped":
             message = f"Hotline stopped the app (pid {event['pid']}) an earlier server left running"
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=message))
+        elif kind == "debug-info-failed":
+            message = f"Hotline [{event['rule']}]: {event['message']}"
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
         elif kind == "app-started":
             self.app_pid = event["pid"]
             self.last_patch = self.last_refused = None

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatMs, formatOutputLine, formatStatus, isStatusParams, STATES } from '../common/statusModel';
+import fs from 'node:fs';
+import path from 'node:path';
+import { formatMs, formatOutputLine, formatStatus, isStatusParams, STATES, StatusParams } from '../common/statusModel';
 
 test('formatMs', () => {
     assert.equal(formatMs(142), '142ms');
@@ -56,9 +58,26 @@ test('stopped: exit code shown when non-zero', () => {
     assert.match(v.tooltip, /exited with code 101/);
 });
 
+/** The states schemas/lsp-status.schema.json allows: the list the server is checked against. */
+function schemaStates(): string[] {
+    // out/test/status.test.js -> the repository's schemas/ (three levels up from out/test, two from src/test).
+    const candidates = [path.join(__dirname, '..', '..', '..', 'schemas'), path.join(__dirname, '..', '..', 'schemas')];
+    const dir = candidates.find((d) => fs.existsSync(path.join(d, 'lsp-status.schema.json')));
+    assert.ok(dir, `schemas/lsp-status.schema.json not found from ${__dirname}`);
+    const schema = JSON.parse(fs.readFileSync(path.join(dir, 'lsp-status.schema.json'), 'utf8'));
+    const states: unknown = schema.properties.state.enum;
+    assert.ok(Array.isArray(states) && states.length > 0 && states.every((s) => typeof s === 'string'));
+    return states as string[];
+}
+
+test('the extension knows exactly the states of the schema', () => {
+    assert.deepEqual([...STATES].sort(), schemaStates().sort());
+});
+
 test('every state of the schema is formatted', () => {
-    for (const state of STATES) {
-        const v = formatStatus({ state });
+    for (const state of schemaStates()) {
+        assert.ok(isStatusParams({ state }), state);
+        const v = formatStatus({ state } as StatusParams);
         assert.ok(v.text.length > 0, state);
         assert.ok(v.command.startsWith('hotline.'), state);
     }
