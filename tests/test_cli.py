@@ -74,7 +74,7 @@ def test_hotline_run_prints_one_patched_in_line_per_save(tmp_path, hotline_run):
     number = r"\d+"
     assert re.fullmatch(
         rf"\[hotline\] patched in {number}ms  \(rustc {number} · diff {number} · link {number} · "
-        rf"deliver {number} · apply {number} · linked {number}/{number} units\)   1 functions: counter::greeting",
+        rf"deliver {number} · apply {number} · linked {number}/{number} units\)   1 function: counter::greeting",
         line,
     ), line
     _wait_stdout(run, lambda s: s.startswith("howdy frame="))

@@ -17,6 +17,8 @@ use crate::debug;
 use crate::json::{self, quote, Value};
 use crate::jumps::{self, Report};
 use crate::loader::{self, CodeMap, Patch, Region, Segment};
+use crate::program::{self, Mode};
+use crate::settings::{self, Settings};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,10 +27,28 @@ use std::time::{Duration, Instant};
 /// The largest message the runtime reads; longer lines are refused unread.
 pub const MAX_MESSAGE: u64 = 64 << 20;
 
-struct Launch {
-    socket: String,
-    token: String,
-    build_id: String,
+type Launch = Settings;
+
+/// Who the runtime tells the engine it is, besides pid, token and build id.
+struct Origin {
+    mode: Mode,
+    /// The runtime address of `hotline_aslr_anchor`: the slide, when linked.
+    anchor: u64,
+    /// The executable's load bias, when the auxiliary vector gives it: the slide, when injected.
+    exe_base: Option<u64>,
+}
+
+impl Origin {
+    fn hello_fields(&self) -> String {
+        let mut fields = format!("\"mode\":{}", quote(self.mode.name()));
+        if self.mode == Mode::Linked {
+            fields += &format!(",\"anchor\":{}", self.anchor);
+        }
+        if let Some(base) = self.exe_base {
+            fields += &format!(",\"exe_base\":{base}");
+        }
+        fields
+    }
 }
 
 /// What outlives a connection to the engine.
@@ -46,19 +66,10 @@ fn log(msg: &str) {
 }
 
 /// Starts the channel thread when the engine's environment is present; otherwise nothing.
+/// Either way the engine's variables leave the environment (`settings.rs`).
 pub fn start_if_launched_by_engine() {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let (Some(socket), Some(token), Some(build_id)) = (
-        var("HOTLINE_SOCKET"),
-        var("HOTLINE_TOKEN"),
-        var("HOTLINE_BUILD_ID"),
-    ) else {
+    let Some(launch) = settings::take() else {
         return;
-    };
-    let launch = Launch {
-        socket,
-        token,
-        build_id,
     };
     let spawned = std::thread::Builder::new()
         .name("hotline".into())
@@ -71,16 +82,24 @@ pub fn start_if_launched_by_engine() {
 }
 
 fn run(launch: Launch) {
-    let anchor = crate::hotline_aslr_anchor() as u64;
-    let Some(region) = loader::reserve_region(anchor) else {
+    let program = program::main_program();
+    let origin = Origin {
+        mode: program.map_or(Mode::Linked, |p| p.mode),
+        anchor: crate::hotline_aslr_anchor() as u64,
+        exe_base: program.map(|p| p.bias),
+    };
+    // Patches must lie within rel32 reach of the executable's code: near the anchor when
+    // linked into it, near its entry point when preloaded.
+    let near = match program {
+        Some(p) if p.mode == Mode::Injected => p.entry,
+        _ => origin.anchor,
+    };
+    let Some(region) = loader::reserve_region(near) else {
         log("cannot reserve address space for patches near the executable; running unattached");
         return;
     };
-    if let Some(dir) = std::env::var("HOTLINE_DEBUG_DIR")
-        .ok()
-        .filter(|d| !d.is_empty())
-    {
-        debug::publish_grid(region, &dir);
+    if let Some(dir) = &launch.debug_dir {
+        debug::publish_grid(region, dir);
     }
     let mut applied = Applied {
         last_seq: 0,
@@ -92,7 +111,7 @@ fn run(launch: Launch) {
         match UnixStream::connect(&launch.socket) {
             Ok(stream) => {
                 warned = false;
-                if let Err(e) = serve(&launch, region, anchor, stream, &mut applied) {
+                if let Err(e) = serve(&launch, region, &origin, stream, &mut applied) {
                     log(&format!(
                         "engine connection ended: {e}; running unattached, will reconnect"
                     ));
@@ -114,17 +133,17 @@ fn run(launch: Launch) {
 fn serve(
     launch: &Launch,
     region: Region,
-    anchor: u64,
+    origin: &Origin,
     stream: UnixStream,
     applied: &mut Applied,
 ) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let hello = format!(
-        "{{\"type\":\"hello\",\"protocol\":1,\"pid\":{},\"build_id\":{},\"token\":{},\"anchor\":{},\"region\":{{\"start\":{},\"size\":{}}}}}\n",
+        "{{\"type\":\"hello\",\"protocol\":1,\"pid\":{},\"build_id\":{},\"token\":{},{},\"region\":{{\"start\":{},\"size\":{}}}}}\n",
         std::process::id(),
         quote(&launch.build_id),
         quote(&launch.token),
-        anchor,
+        origin.hello_fields(),
         region.start,
         region.size
     );
@@ -403,6 +422,7 @@ mod tests {
             socket: String::new(),
             token: "t".repeat(32),
             build_id: "b1".into(),
+            debug_dir: None,
         }
     }
 
@@ -411,6 +431,25 @@ mod tests {
             "{{\"type\":\"patch\",\"token\":\"{}\",\"build_id\":\"b1\",\"seq\":{seq},\"image\":\"/x\",\"segments\":[{{\"addr\":4096,\"offset\":0,\"filesz\":1,\"memsz\":1,\"prot\":\"rx\"}}],\"imports\":[{{\"slot\":8192,\"name\":\"puts\"}}],\"eh_frame\":null,\"table\":[[1,4096]],\"entry_jumps\":[[4096,8192]]}}",
             "t".repeat(32)
         )
+    }
+
+    #[test]
+    fn the_hello_names_the_mode_and_what_gives_the_slide_in_it() {
+        let mut origin = Origin {
+            mode: Mode::Linked,
+            anchor: 4096,
+            exe_base: Some(0),
+        };
+        assert_eq!(
+            origin.hello_fields(),
+            r#""mode":"linked","anchor":4096,"exe_base":0"#
+        );
+        origin.mode = Mode::Injected;
+        origin.exe_base = Some(0x5555_0000_0000);
+        assert_eq!(
+            origin.hello_fields(),
+            r#""mode":"injected","exe_base":93823560581120"#
+        );
     }
 
     #[test]
@@ -494,7 +533,12 @@ mod tests {
             code: CodeMap::of_executable(),
             debug: debug::Registry::default(),
         };
-        let err = serve(&launch(), region, 1, app, &mut applied).unwrap_err();
+        let origin = Origin {
+            mode: Mode::Linked,
+            anchor: 1,
+            exe_base: None,
+        };
+        let err = serve(&launch(), region, &origin, app, &mut applied).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
         writer.join().unwrap();
     }

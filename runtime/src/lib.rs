@@ -23,6 +23,10 @@ mod jumps;
 #[cfg(debug_assertions)]
 mod loader;
 #[cfg(debug_assertions)]
+mod program;
+#[cfg(debug_assertions)]
+mod settings;
+#[cfg(debug_assertions)]
 mod stop;
 #[cfg(debug_assertions)]
 mod sys;

@@ -69,6 +69,13 @@ pub struct DlPhdrInfo {
 pub const DL_PHDR_INFO_SIZE: usize = std::mem::size_of::<DlPhdrInfo>();
 const _: () = assert!(DL_PHDR_INFO_SIZE == 64);
 
+/// `getauxval` keys (elf.h): the main program's program headers, their count, its entry.
+pub const AT_PHDR: std::ffi::c_ulong = 3;
+pub const AT_PHNUM: std::ffi::c_ulong = 5;
+pub const AT_ENTRY: std::ffi::c_ulong = 9;
+/// The program header that describes the program headers themselves.
+pub const PT_PHDR: u32 = 6;
+
 /// `dlsym`'s pseudo-handle for "the next object after the caller's in search order".
 pub const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
 
@@ -98,6 +105,7 @@ extern "C" {
     pub fn mprotect(addr: *mut c_void, len: usize, prot: c_int) -> c_int;
     pub fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
     pub fn dl_iterate_phdr(callback: Option<PhdrCallback>, data: *mut c_void) -> c_int;
+    pub fn getauxval(kind: std::ffi::c_ulong) -> std::ffi::c_ulong;
     pub fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int;
     pub fn sigfillset(set: *mut SigSet) -> c_int;
     pub fn __libc_current_sigrtmin() -> c_int;

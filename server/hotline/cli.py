@@ -43,15 +43,30 @@ class HumanPrinter:
             say(f"built in {e['ms'] / 1000:.1f}s" if e["ok"] else "build failed")
         elif kind == "orphan-stopped":
             say(f"stopped the app (pid {e['pid']}) an earlier hotline left running unattached")
+        elif kind == "runtime-build-started":
+            say("building the runtime library to preload (once per toolchain)…")
+        elif kind == "runtime-build-finished":
+            say(
+                f"runtime library built in {e['ms'] / 1000:.1f}s"
+                if e["ok"]
+                else "runtime library build failed"
+            )
         elif kind == "app-started":
-            say(f"app started (pid {e['pid']}); watching for changes")
+            say(f"app started (pid {e['pid']}), runtime {_RUNTIME_MODES[e['runtime']]}; watching for changes")
         elif kind == "patched":
             p = e["phases"]
             names = e["functions"] + [f"{n} (new)" for n in e["added"]]
             shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
             phases = " · ".join(f"{k} {v:.0f}" for k, v in p.items())
             units = f" · linked {e['units']['linked']}/{e['units']['total']} units" if "units" in e else ""
-            say(f"patched in {e['ms']:.0f}ms  ({phases}{units})   {len(names)} functions: {shown}")
+            what = (
+                f"{len(names)} function{'' if len(names) == 1 else 's'}: {shown}"
+                if names
+                else "no function edited"
+            )
+            if e.get("relinked"):
+                what += f" ({e['relinked']} relinked: a constant or line they use moved)"
+            say(f"patched in {e['ms']:.0f}ms  ({phases}{units})   {what}")
             for w in e.get("warnings", []):
                 say(f"warning [{w['rule']}]: {w['message']}")
         elif kind == "compile-error":
@@ -60,7 +75,12 @@ class HumanPrinter:
                     print(d.get("rendered") or d["message"], file=sys.stderr, end="", flush=True)
             if e.get("message"):
                 say(e["message"])
-            say("compile error: the app keeps running its last good code")
+            from hotline.lsp.diagnostics import error_count
+
+            errors = error_count(e["diagnostics"])
+            say(
+                f"compile error ({errors} error{'s' * (errors != 1)}): the app keeps running its last good code"
+            )
         elif kind == "no-change":
             say("no code change")
         elif kind == "patch-refused":
@@ -73,6 +93,12 @@ class HumanPrinter:
         elif kind == "restarting":
             say(f"{e['reason']}: full rebuild and relaunch")
 
+
+#: How the banner describes the runtime's mode (events.schema.json, app-started).
+_RUNTIME_MODES = {
+    "linked": "linked (hotline::call safe points and on_patch available)",
+    "injected": "injected (the app does not depend on it: no hotline::call safe points)",
+}
 
 _json_lock = threading.Lock()
 

@@ -19,6 +19,7 @@ APPS = {
     "stress": REPO_ROOT / "tests" / "apps" / "stress",
     "debuggable": REPO_ROOT / "tests" / "apps" / "debuggable",
     "twobins": REPO_ROOT / "tests" / "apps" / "twobins",
+    "plain": REPO_ROOT / "tests" / "apps" / "plain",
     "axum-server": REPO_ROOT / "examples" / "axum-server",
     "tui": REPO_ROOT / "examples" / "tui",
     "web-service": REPO_ROOT / "examples" / "web-service",

@@ -453,9 +453,13 @@ def test_refused_and_run_lenses(live_app):
     }
     struct_line = line_of(source, "struct Player {")
     assert found == {
-        (struct_line, "layout change: restart required", "hotline.restart"),
+        (struct_line, "⚠ restart required (HL1002): layout change", "hotline.restart"),
         # the static that holds Players changed type with them
-        (line_of(source, "static PLAYERS"), "HL1004: restart required", "hotline.restart"),
+        (
+            line_of(source, "static PLAYERS"),
+            "⚠ restart required (HL1004): static type changed",
+            "hotline.restart",
+        ),
         (line_of(source, "fn main"), "▶ Run with Hotline", "hotline.run"),
     }, found
     assert ls.code_lenses((app.crate / "Cargo.toml").as_uri()) == []
@@ -478,10 +482,17 @@ async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: Language
     diags = await until(lambda: client.diagnostics.get(main_rs.as_uri()), 10, "HL1002 diagnostic")
     layout = next(d for d in diags if d.code == "HL1002")
     assert layout.range.start.line == struct_line
-    assert "struct Player: size 32 → 40" in layout.message
+    # the type's name is underlined (issue 15, bug 5: it was struct_line:0-struct_line:0)
+    name = text.splitlines()[struct_line].index("Player")
+    assert (layout.range.start.character, layout.range.end.line, layout.range.end.character) == (
+        name,
+        struct_line,
+        name + len("Player"),
+    )
+    assert "struct Player: size 32 → 40" in layout.message and layout.message.endswith(": restart required")
     assert layout.code_description.href.endswith("rude-edits.md#hl1002")
     got = await lenses(client, main_rs)
-    assert got[struct_line] == ["layout change: restart required"]
+    assert got[struct_line] == ["⚠ restart required (HL1002): layout change"]
     mark = len(client.output)
     await until(lambda: any("players=ann:10" in line for line in lines_since(client, mark)), 10, "old code")
 

@@ -216,6 +216,27 @@ def test_save_patches_and_shows_lens_status_and_log(nv):
         greeting,
     )
     assert re.search(r"patched in \d+ms", shown), shown
+
+    # Lines inserted above, not saved (issue 15, bug 3): after the refresh InsertLeave triggers,
+    # the lens is on fn greeting's new line, and none is left on the line it had.
+    src = n.exec_lua("return _G.src_buf")
+    n.exec_lua("vim.api.nvim_buf_set_lines(..., 0, 0, false, { '// one', '// two' })", src)
+    n.command("doautocmd InsertLeave")
+    wait_for(
+        n,
+        lambda: any(t.startswith("patched in") for t in lens_titles(n, greeting + 2)),
+        10,
+        "the patched lens on fn greeting's new line",
+    )
+    assert not any(t.startswith("patched in") for t in lens_titles(n, greeting)), lens_titles(n, greeting)
+    n.exec_lua("vim.api.nvim_buf_set_lines(..., 0, 2, false, {})", src)
+    n.command("doautocmd InsertLeave")
+    wait_for(
+        n,
+        lambda: any(t.startswith("patched in") for t in lens_titles(n, greeting)),
+        10,
+        "the patched lens back on fn greeting's line",
+    )
     assert n.exec_lua("return require('hotline').status_table(_G.src_buf).functions") == [
         "counter::greeting"
     ] or any(

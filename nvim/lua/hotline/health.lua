@@ -65,7 +65,7 @@ function M.check()
     local line, err = run({
       opts.python,
       "-c",
-      "import importlib.metadata as m, hotline.lsp.server; print('hotline', m.version('hotline'), 'pygls', m.version('pygls'))",
+      "import importlib.metadata as m, hotline.lsp.server; print('hotline', m.version('hotline-reload'), 'pygls', m.version('pygls'))",
     })
     if line then
       health.ok("import hotline.lsp: " .. line)

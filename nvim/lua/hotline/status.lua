@@ -9,6 +9,8 @@
 ---@field functions? string[]  Functions the last patch replaced (state "patched")
 ---@field message? string      Detail: the error, the refusal reason, the build kind
 ---@field exitCode? integer    Exit code of the app (state "stopped")
+---@field runtime? "linked"|"injected"  While an app runs: it depends on the runtime crate
+---                                      (hotline::call safe points, on_patch), or the runtime was preloaded
 
 local M = {}
 
@@ -27,6 +29,7 @@ local function nonnil(v)
 end
 
 --- A short text for a statusline: `⚡ patched 142ms`, `building…`, `running`, `error: …`.
+--- An app the runtime was injected into (no safe points) says so: `running · injected`.
 ---@param s? hotline.Status
 ---@return string
 function M.format(s)
@@ -34,14 +37,15 @@ function M.format(s)
     return ""
   end
   local state = s.state
+  local mode = s.runtime == "injected" and " · injected" or ""
   if state == "patched" then
-    return string.format("⚡ patched %dms", math.floor((s.ms or 0) + 0.5))
+    return string.format("⚡ patched %dms", math.floor((s.ms or 0) + 0.5)) .. mode
   elseif state == "building" then
     return "building…"
   elseif state == "patching" then
     return "patching…"
   elseif state == "running" then
-    return "running"
+    return "running" .. mode
   elseif state == "error" then
     return "error: " .. (s.message or "unknown error")
   elseif state == "stopped" then
@@ -67,6 +71,7 @@ function M.update(client_id, params)
     functions = nonnil(params.functions),
     message = nonnil(params.message),
     exitCode = nonnil(params.exitCode),
+    runtime = nonnil(params.runtime),
   }
   M.by_client[client_id] = s
   M.last_client_id = client_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import socket
 import tempfile
 import threading
@@ -25,9 +26,22 @@ class ChannelError(Exception):
 @dataclass
 class Hello:
     pid: int
-    anchor: int
+    mode: str  # "linked" (the app depends on the runtime crate) or "injected" (preloaded)
+    anchor: int | None  # runtime address of hotline_aslr_anchor, when linked
+    exe_base: int | None  # the executable's load bias from the auxiliary vector, when found
     region_start: int
     region_size: int
+
+    def slide(self, anchor_link_address: int | None) -> int:
+        """Runtime minus link-time address of the executable: from the anchor when the runtime
+        is linked in, from the load bias the preloaded runtime found otherwise."""
+        if self.mode == "linked":
+            if self.anchor is None or anchor_link_address is None:
+                raise ChannelError("the app says it links the runtime, but its executable has no anchor")
+            return self.anchor - anchor_link_address
+        if self.exe_base is None:
+            raise ChannelError("the injected runtime did not report the executable's load address")
+        return self.exe_base
 
 
 class PatchChannel:
@@ -45,6 +59,12 @@ class PatchChannel:
         self._conn: socket.socket | None = None
         self._reader = None
         self._lock = threading.Lock()
+        self.accepted = 0  # connections the app's runtime made and that said a valid hello
+
+    def pending(self) -> bool:
+        """Whether another connection waits to be accepted (a second runtime in the app)."""
+        readable, _, _ = select.select([self._server], [], [], 0)
+        return bool(readable)
 
     def env(self) -> dict[str, str]:
         """The environment that tells the runtime where and how to connect."""
@@ -65,7 +85,7 @@ class PatchChannel:
                 conn, _ = self._server.accept()
             except TimeoutError as e:
                 raise ChannelError(
-                    f"the app did not connect within {timeout:.0f}s (does it call hotline::call?)"
+                    f"the app did not connect within {timeout:.0f}s (see its stderr: the runtime logs why)"
                 ) from e
             conn.settimeout(timeout)
             reader = conn.makefile("rb")
@@ -79,7 +99,16 @@ class PatchChannel:
                 conn.close()  # not the app we launched: ignore it, keep waiting
                 continue
             self._conn, self._reader = conn, reader
-            return Hello(msg["pid"], msg["anchor"], msg["region"]["start"], msg["region"]["size"])
+            self.accepted += 1
+            region = msg["region"]
+            return Hello(
+                msg["pid"],
+                msg["mode"],
+                msg.get("anchor"),
+                msg.get("exe_base"),
+                region["start"],
+                region["size"],
+            )
 
     def send_patch(self, message: dict, timeout: float = 30.0) -> dict:
         """Sends one patch message (token and build id added) and returns the app's result."""

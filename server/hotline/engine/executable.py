@@ -24,7 +24,13 @@ class Executable:
     tls_align: int
     code_segments: list[tuple[int, int, int]] = field(default_factory=list)  # (vaddr, filesz, offset)
     functions_at: dict[int, set[str]] = field(default_factory=dict)  # address -> function names
+    dynamic: bool = True  # has a program interpreter (ld.so): LD_PRELOAD can inject the runtime
     _image: mmap.mmap | None = None
+
+    @property
+    def links_runtime(self) -> bool:
+        """Whether the app links the runtime crate; if not, the engine preloads it (`preload.py`)."""
+        return ANCHOR in self.by_name
 
     def function_copies(self, name: str) -> list[tuple[int, int]]:
         """(link-time address, size) of every copy of a function."""
@@ -88,11 +94,11 @@ def load_executable(path: Path) -> Executable:
                     functions_at[sym.value].add(sym.name)
         tls_size, tls_align = 0, 1
         code_segments = []
+        dynamic = False
         for seg in elf.iter_segments():
+            dynamic = dynamic or seg["p_type"] == "PT_INTERP"
             if seg["p_type"] == "PT_TLS":
                 tls_size, tls_align = seg["p_memsz"], max(1, seg["p_align"])
             elif seg["p_type"] == "PT_LOAD" and seg["p_flags"] & 1:  # PF_X
                 code_segments.append((seg["p_vaddr"], seg["p_filesz"], seg["p_offset"]))
-    if ANCHOR not in by_name:
-        raise ValueError(f"{path} does not link the hotline runtime (no {ANCHOR} symbol)")
-    return Executable(path, dict(by_name), tls_size, tls_align, code_segments, dict(functions_at))
+    return Executable(path, dict(by_name), tls_size, tls_align, code_segments, dict(functions_at), dynamic)

@@ -30,6 +30,7 @@ from hotline.engine.object_diff import FunctionChanges, diff_functions
 from hotline.engine.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
 from hotline.engine.patch_scope import patch_scope
 from hotline.engine.patch_scope import prepare as prepare_patch_scope
+from hotline.engine.preload import PreloadError, preload_env, preload_library
 from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
 from hotline.engine.source_map import locate
@@ -72,6 +73,7 @@ class _Running:
     jumps: EntryJumps
     seq: int = 0
     debug: DebugInfoWriter | None = None  # debug ELFs and perf map, written after each patch
+    runtime: str = "linked"  # "injected": preloaded into an app that does not link the runtime crate
 
 
 def _cargo_metadata(crate_dir: Path) -> dict:
@@ -269,33 +271,36 @@ class Session:
     def launch(self, executable: Path) -> int:
         """Starts the app attached to a fresh patch channel; returns its pid."""
         assert self.exe is not None
+        runtime, runtime_env = self._runtime_env()
         channel = PatchChannel(self.build_id, debug_dir=self.target_dir / "patches-debug" / self.build_id)
         pipe = subprocess.PIPE if self.capture_output else None
         proc = subprocess.Popen(
             [str(executable), *self.app_args],
             cwd=self.crate_dir,
-            env=os.environ | channel.env(),
+            env=os.environ | channel.env() | runtime_env,
             stdout=pipe,
             stderr=pipe,
             stdin=subprocess.DEVNULL,
         )
         app_record.write(self.app_record, proc.pid)
         # Announced before its output is forwarded: no `app-output` of this app precedes it.
-        self.on_event({"event": "app-started", "pid": proc.pid, "executable": str(executable)})
+        self.on_event(
+            {"event": "app-started", "pid": proc.pid, "executable": str(executable), "runtime": runtime}
+        )
         for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
             if stream is not None:
                 threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
         threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
         try:
             hello = channel.accept(proc.pid, self.connect_timeout)
-        except ChannelError:
+            if hello.mode != runtime:
+                raise ChannelError(f"the app's runtime says it is {hello.mode}, but it should be {runtime}")
+            slide = hello.slide(self.exe.address(ANCHOR))
+        except ChannelError as e:
             channel.close()
             proc.kill()  # an app we cannot patch is not left running behind the user's back
             proc.wait()
-            raise
-        anchor = self.exe.address(ANCHOR)
-        assert anchor is not None
-        slide = hello.anchor - anchor
+            raise HotlineError(f"cannot attach to the app: {e}; it was stopped") from e
         prior = ProcessSymbols()
         self.running = _Running(
             proc,
@@ -305,8 +310,27 @@ class Session:
             region_end=hello.region_start + hello.region_size,
             prior=prior,
             jumps=EntryJumps(self.exe, slide, prior),
+            runtime=runtime,
         )
         return proc.pid
+
+    def _runtime_env(self) -> tuple[str, dict[str, str]]:
+        """How the runtime gets into the app: "linked" (the app depends on the runtime crate:
+        nothing to add) or "injected" (preloaded, `preload.py`), and the variables for that."""
+        assert self.exe is not None
+        if self.exe.links_runtime:
+            return "linked", {}  # never preloaded too: one runtime, one connection
+        if not self.exe.dynamic:
+            raise HotlineError(
+                f"{self.exe.path.name} is statically linked (musl?), so the runtime cannot be preloaded "
+                "into it: build for a glibc target, or make the app depend on the runtime crate "
+                '(README, "Use")'
+            )
+        try:
+            library = preload_library(self.on_event)
+        except PreloadError as e:
+            raise HotlineError(str(e)) from e
+        return "injected", preload_env(library, os.environ.get("LD_PRELOAD"))
 
     def _forward(self, stream, name: str) -> None:
         for raw in iter(stream.readline, b""):
@@ -537,7 +561,10 @@ class Session:
             seq=seq,
             ms=_ms(started, t_done),
             phases=phases,
-            functions=[demangle(n) for n in changes.changed],
+            # only what the user edited; functions relinked because a line above them moved
+            # (their panic Locations) are patched all the same, and counted in `relinked`
+            functions=[demangle(n) for n in changes.edited],
+            relinked=len(changes.moved),
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
             crates=[c.name for c in dirty],
@@ -546,7 +573,7 @@ class Session:
                 "written": jump_report.get("written", 0),
                 "skipped": len(plan.skipped) + len(jump_report.get("busy", [])),
             },
-            locations=self._locations(new, changes.changed + changes.added),
+            locations=self._locations(new, changes.edited + changes.added),
             diagnostics=diags,
             warnings=warnings,
         )

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 from pathlib import Path
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
 from hotline import REPO_ROOT
+from hotline.engine.demangle import demangle
+from hotline.lsp import lenses
 
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -20,20 +24,62 @@ ERROR_CODE_URL = "https://doc.rust-lang.org/error_codes/{}.html"
 RUDE_EDITS_DOC = REPO_ROOT / "docs" / "rude-edits.md"
 
 
-def rude_edit_diagnostic(edit: dict) -> dict:
-    """An engine rude edit (rule, severity, message, file, line) in rustc's diagnostic shape."""
+_ITEM = re.compile(r"\b(?:struct|enum|union|static(?:\s+mut)?|type|trait)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
+_FN = re.compile(r"\bfn\s+[A-Za-z_][A-Za-z0-9_]*")
+_ABORTING = re.compile(r"^aborting due to ")
+
+
+def error_count(diagnostics: list[dict]) -> int:
+    """rustc's errors, without its closing "aborting due to N previous errors" (no span)."""
+    return sum(
+        1
+        for d in diagnostics
+        if d.get("level", "").startswith("error") and not _ABORTING.match(d.get("message", ""))
+    )
+
+
+def _item_columns(text: str, name: str | None) -> tuple[int, int]:
+    """1-based [start, end) columns on a declaration line to underline: the name of the type or
+    static (`name`, else the word after its keyword), or a function's signature up to its body."""
+    if m := _FN.search(text):
+        end = text.find("{", m.end())
+        signature_end = len(text[:end].rstrip()) if end >= 0 else len(text.rstrip())
+        start = len(text) - len(text.lstrip())  # from `pub`, `async`, ... if any
+        return start + 1, signature_end + 1
+    if name and (m := re.search(rf"\b{re.escape(name)}\b", text)):
+        return m.start() + 1, m.end() + 1
+    if m := _ITEM.search(text):
+        return m.start("name") + 1, m.end("name") + 1
+    start = len(text) - len(text.lstrip())
+    return start + 1, len(text.rstrip()) + 1
+
+
+def rude_edit_diagnostic(edit: dict, crate_dir: Path | None = None) -> dict:
+    """An engine rude edit (rule, severity, message, file, line) in rustc's diagnostic shape.
+    Its span covers the item's name (a type, a static) or a function's signature, read from
+    the file; an error's message says that a restart is required."""
     line = edit.get("line") or 1
+    columns = (1, 1)
+    if crate_dir is not None and edit.get("file"):
+        with contextlib.suppress(OSError, IndexError):
+            text = (crate_dir / edit["file"]).read_text(errors="replace").splitlines()[line - 1]
+            symbol = edit.get("symbol")
+            name = lenses.last_segment(demangle(symbol)) if symbol else None
+            columns = _item_columns(text, name)
     span = {
         "file_name": edit["file"],
         "line_start": line,
         "line_end": line,
-        "column_start": 1,
-        "column_end": 1,
+        "column_start": columns[0],
+        "column_end": columns[1],
         "is_primary": True,
         "label": None,
     }
+    message = edit["message"]
+    if edit["severity"] == "error" and "restart required" not in message:
+        message += ": restart required"
     return {
-        "message": f"{edit['message']}",
+        "message": message,
         "level": edit["severity"],
         "code": {"code": edit["rule"]},
         "spans": [span],

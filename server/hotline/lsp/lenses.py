@@ -7,6 +7,7 @@ same-named functions in one file are not told apart (the first match wins).
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import cache
 
@@ -52,4 +53,73 @@ def function_lines(source: str, functions: list[str]) -> dict[int, list[str]]:
         line = fn_line(source, name)
         if line is not None and function not in out.get(line, []):
             out.setdefault(line, []).append(function)
+    return out
+
+
+# -- the words the editors show (README.md, vscode-extension/README.md, nvim/doc/hotline.txt) --
+RUN = "▶ Run with Hotline"
+RUN_TOOLTIP = "Build the app and run it under Hotline"
+REBUILD = "⟳ Full rebuild"
+REBUILD_TOOLTIP = "Stop the app, rebuild it fully and run it again"
+PATCHED_TOOLTIP = "Show what the last patch changed"
+RESTART_REQUIRED_TOOLTIP = "Click to restart the app (full rebuild): {message}"
+REFUSED_TOOLTIP = "The app keeps running its last good code. Click to show the details: {reason}"
+# what a rule that requires a restart is about, in a lens's few words (docs/rude-edits.md)
+RULE_SUBJECTS = {
+    "HL1001": "closure captures changed",
+    "HL1002": "layout change",
+    "HL1003": "new thread-local",
+    "HL1004": "static type changed",
+    "HL1006": "build inputs changed",
+}
+
+
+def patched_title(ms: float) -> str:
+    return f"patched in {ms:.0f}ms"
+
+
+def restart_required_title(rule: str) -> str:
+    """`⚠ restart required (HL1002): layout change`."""
+    subject = RULE_SUBJECTS.get(rule)
+    return f"⚠ restart required ({rule})" + (f": {subject}" if subject else "")
+
+
+def refused_title(rule: str, reason: str) -> str:
+    """`⚠ patch refused (HL1098): the patch region is full: restart the app`."""
+    return f"⚠ patch refused ({rule}): {reason}"
+
+
+def follow_lines(before: str, after: str, lines: list[int]) -> dict[int, int]:
+    """Where 0-based `lines` of `before` are in `after` (edits in between: lines inserted or
+    deleted above them); a line that was itself changed or deleted is left out."""
+    if before == after:
+        return {line: line for line in lines}
+    old, new = before.splitlines(), after.splitlines()
+    out: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    for tag, i1, i2, j1, _j2 in matcher.get_opcodes():
+        if tag == "equal":
+            for line in lines:
+                if i1 <= line < i2:
+                    out[line] = j1 + line - i1
+    return out
+
+
+def relocate(before: str, after: str, located: dict[int, list[str]]) -> dict[int, list[str]]:
+    """Patched functions' declaration lines in `before` (the saved text that was patched)
+    -> their lines in `after` (the editor's current text): followed through the edits, else
+    found again by name (the nearest `fn name`); dropped when the function is gone."""
+    moved = follow_lines(before, after, list(located))
+    out: dict[int, list[str]] = {}
+    lines = after.splitlines()
+    for line, functions in located.items():
+        for function in functions:
+            name = last_segment(function)
+            target = moved.get(line)  # the same line, unchanged, maybe elsewhere
+            if target is None and name is not None:
+                pattern = _fn_pattern(name)
+                found = [i for i, text in enumerate(lines) if pattern.match(text)]
+                target = min(found, key=lambda i: abs(i - line)) if found else None
+            if target is not None and function not in out.get(target, []):
+                out.setdefault(target, []).append(function)
     return out

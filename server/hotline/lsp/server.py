@@ -22,12 +22,12 @@ from pygls.uris import to_fs_path
 from hotline.engine import schemas
 from hotline.engine.session import RESTART_FILES, HotlineError, Session
 from hotline.lsp import lenses
-from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
+from hotline.lsp.diagnostics import error_count, group_by_uri, rude_edit_diagnostic
 
 try:
     from importlib.metadata import version as _pkg_version
 
-    VERSION = _pkg_version("hotline")
+    VERSION = _pkg_version("hotline-reload")
 except Exception:  # pragma: no cover - not installed
     VERSION = "0.0.0"
 
@@ -45,6 +45,7 @@ class HotlineLanguageServer(LanguageServer):
         self.crate_dir: Path | None = None
         self.session: Session | None = None
         self.app_pid: int | None = None
+        self.runtime: str | None = None  # the running app's runtime: "linked" or "injected" (app-started)
         self.state = "idle"
         self.last_patch: dict | None = None
         self.last_refused: dict | None = None
@@ -61,6 +62,8 @@ class HotlineLanguageServer(LanguageServer):
         self.build_token: str | None = None
         self.patch_token: str | None = None
         self._token_seq = 0
+        self._progress_created: dict[str, asyncio.Future] = {}  # token -> the client's answer to create
+        self.patched_sources: dict[Path, str] = {}  # the saved texts the last patch was built from
 
     # -- settings ---------------------------------------------------------------------
     def configure(self, options: Any, root: str | None) -> list[str]:
@@ -119,6 +122,8 @@ class HotlineLanguageServer(LanguageServer):
         params.update(
             (k, v) for k, v in fields.items() if v is not None or (k == "exitCode" and state == "stopped")
         )
+        if self.app_pid is not None and self.runtime is not None:
+            params["runtime"] = self.runtime  # while an app runs: linked (safe points) or injected
         self.protocol.notify(STATUS, params)
 
     def error(self, message: str) -> None:
@@ -140,15 +145,37 @@ class HotlineLanguageServer(LanguageServer):
             return None
         self._token_seq += 1
         token = f"hotline-{kind}-{os.getpid()}-{self._token_seq}"
-        self.work_done_progress.create(token)
-        self.work_done_progress.begin(
-            token, types.WorkDoneProgressBegin(title=title, message=message, percentage=percentage)
-        )
+        # The client must have answered window/workDoneProgress/create before the token is
+        # used: begin, reports and end wait for its answer, in order (none if it failed).
+        self._progress_created[token] = asyncio.ensure_future(self.work_done_progress.create_async(token))
+        begin = types.WorkDoneProgressBegin(title=title, message=message, percentage=percentage)
+        self._progress_send(token, lambda: self.work_done_progress.begin(token, begin))
         return token
+
+    def _progress_send(self, token: str, send: Any, last: bool = False) -> None:
+        created = self._progress_created.get(token)
+        if created is None:
+            return
+        if last:
+            del self._progress_created[token]
+
+        def sent(future: asyncio.Future) -> None:  # done callbacks run in the order they were added
+            if not future.cancelled() and future.exception() is None:
+                send()
+            elif last and not future.cancelled():
+                log.info("progress %s not created: %s", token, future.exception())
+
+        created.add_done_callback(sent)
+
+    def progress_report(self, token: str | None, message: str, percentage: int) -> None:
+        if token is not None:
+            report = types.WorkDoneProgressReport(message=message, percentage=percentage)
+            self._progress_send(token, lambda: self.work_done_progress.report(token, report))
 
     def progress_end(self, token: str | None, message: str | None = None) -> None:
         if token is not None:
-            self.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+            end = types.WorkDoneProgressEnd(message=message)
+            self._progress_send(token, lambda: self.work_done_progress.end(token, end), last=True)
 
     def refresh_lenses(self) -> None:
         if self._supports("workspace.code_lens.refresh_support"):
@@ -188,12 +215,10 @@ class HotlineLanguageServer(LanguageServer):
         elif kind == "build-progress":
             if self.build_token is not None:
                 total = max(1, event["total"])
-                self.work_done_progress.report(
+                self.progress_report(
                     self.build_token,
-                    types.WorkDoneProgressReport(
-                        message=f"{event['done']}/{event['total']} {event['crate']}",
-                        percentage=min(100, event["done"] * 100 // total),
-                    ),
+                    f"{event['done']}/{event['total']} {event['crate']}",
+                    min(100, event["done"] * 100 // total),
                 )
         elif kind == "build-finished":
             self.progress_end(self.build_token, "done" if event["ok"] else "failed")
@@ -208,7 +233,7 @@ class HotlineLanguageServer(LanguageServer):
             message = f"Hotline [{event['rule']}]: {event['message']}"
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
         elif kind == "app-started":
-            self.app_pid = event["pid"]
+            self.app_pid, self.runtime = event["pid"], event["runtime"]
             self.last_patch = self.last_refused = None
             self.status("running")
             self.refresh_lenses()
@@ -232,13 +257,16 @@ class HotlineLanguageServer(LanguageServer):
     def _patch_outcome(self, kind: str, event: dict) -> None:
         rude = [e for e in event.get("rude_edits", []) + event.get("warnings", []) if e.get("file")]
         if "diagnostics" in event or rude:
-            self.publish((event.get("diagnostics") or []) + [rude_edit_diagnostic(e) for e in rude])
+            self.publish(
+                (event.get("diagnostics") or []) + [rude_edit_diagnostic(e, self.crate_dir) for e in rude]
+            )
         if kind == "patched":
             self.last_patch, self.last_refused = event, None
+            self.patched_sources = self._saved_texts(event)
             self.progress_end(self.patch_token, f"patched in {event['ms']:g} ms")
             self.status("patched", ms=event["ms"], functions=event["functions"] + event.get("added", []))
         elif kind == "compile-error":
-            errors = sum(1 for d in event["diagnostics"] if d.get("level") == "error")
+            errors = error_count(event["diagnostics"])
             self.progress_end(self.patch_token, "compile error")
             self.status(
                 "error", ms=event["ms"], message=f"compile error ({errors} error{'s' * (errors != 1)})"
@@ -368,39 +396,69 @@ class HotlineLanguageServer(LanguageServer):
         path = to_fs_path(uri)
         return bool(path and self.crate_dir and Path(path).resolve() == (self.crate_dir / relative).resolve())
 
+    def _saved_texts(self, event: dict) -> dict[Path, str]:
+        """The texts of the files a patch was built from (its functions' files, the saved file):
+        its lenses are moved from these to the editor's current text."""
+        files = {Path(loc["file"]).resolve() for loc in event.get("locations") or []}
+        if self.last_saved_uri:
+            files.add(Path(to_fs_path(self.last_saved_uri) or "").resolve())
+        out = {}
+        for file in files:
+            with contextlib.suppress(OSError):
+                out[file] = file.read_text()
+        return out
+
+    def patched_lines(self, uri: str, source: str) -> dict[int, list[str]]:
+        """0-based line in the editor's text -> the last patch's edited functions declared there.
+        Declaration lines come from the debug info (`locations`), else (a function the debug
+        info did not place) from its name in the saved file; both are then followed through
+        the edits made since the patch (lines inserted above), or dropped."""
+        assert self.last_patch is not None
+        path = Path(to_fs_path(uri) or "").resolve()
+        names = self.last_patch["functions"] + self.last_patch.get("added", [])
+        located_anywhere = set()
+        located: dict[int, list[str]] = {}
+        for loc in self.last_patch.get("locations") or []:
+            if loc["function"] not in names:
+                continue
+            located_anywhere.add(loc["function"])
+            if Path(loc["file"]).resolve() == path:
+                located.setdefault(loc["line"] - 1, []).append(loc["function"])
+        before = self.patched_sources.get(path)
+        missing = [n for n in names if n not in located_anywhere]
+        if missing and (before is not None or not self.patched_sources):
+            for line, functions in lenses.function_lines(before or source, missing).items():
+                located.setdefault(line, []).extend(f for f in functions if f not in located.get(line, []))
+        return lenses.relocate(before if before is not None else source, source, located)
+
     def code_lenses(self, uri: str) -> list[types.CodeLens]:
         if not self.in_crate(uri):
             return []
         source = self.workspace.get_text_document(uri).source
         out: list[types.CodeLens] = []
 
-        def lens(line: int, title: str, command: str, arguments: list | None = None) -> None:
+        def lens(line: int, title: str, command: str, tooltip: str) -> None:
             rng = types.Range(
                 start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
             )
             out.append(
                 types.CodeLens(
-                    range=rng, command=types.Command(title=title, command=command, arguments=arguments)
+                    range=rng,
+                    command=types.Command(title=title, command=command, tooltip=tooltip),
+                    data={"tooltip": tooltip},  # vscode-languageclient drops Command.tooltip
                 )
             )
 
         main_line = lenses.fn_line(source, "main")
         if main_line is not None:
             if self.running:
-                lens(main_line, "⟳ Full rebuild", "hotline.restart")
+                lens(main_line, lenses.REBUILD, "hotline.restart", lenses.REBUILD_TOOLTIP)
             else:
-                lens(main_line, "▶ Run with Hotline", "hotline.run")
+                lens(main_line, lenses.RUN, "hotline.run", lenses.RUN_TOOLTIP)
         if self.last_patch is not None:
-            ms = self.last_patch["ms"]
-            located = self.last_patch.get("locations") or []
-            if located:  # declaration lines from the debug info
-                path = Path(to_fs_path(uri) or "").resolve()
-                lines = sorted({loc["line"] - 1 for loc in located if Path(loc["file"]).resolve() == path})
-            else:
-                names = self.last_patch["functions"] + self.last_patch.get("added", [])
-                lines = lenses.function_lines(source, names)
-            for line in lines:
-                lens(line, f"patched in {ms:.0f}ms", "hotline.showLastPatch")
+            title = lenses.patched_title(self.last_patch["ms"])
+            for line in sorted(self.patched_lines(uri, source)):
+                lens(line, title, "hotline.showLastPatch", lenses.PATCHED_TOOLTIP)
         if self.last_refused is not None:
             e = self.last_refused
             here = [
@@ -409,8 +467,8 @@ class HotlineLanguageServer(LanguageServer):
                 if r.get("file") and r.get("line") and self.is_file(uri, r["file"])
             ]
             for r in here:
-                what = "layout change" if r["rule"] in ("HL1001", "HL1002") else r["rule"]
-                lens(r["line"] - 1, f"{what}: restart required", "hotline.restart")
+                tooltip = lenses.RESTART_REQUIRED_TOOLTIP.format(message=r["message"])
+                lens(r["line"] - 1, lenses.restart_required_title(r["rule"]), "hotline.restart", tooltip)
             if here:
                 return out
             line = None
@@ -422,7 +480,12 @@ class HotlineLanguageServer(LanguageServer):
             if line is None and uri == self.last_saved_uri:
                 line = 0
             if line is not None:
-                lens(line, f"⚠ patch refused ({e['rule']}): {e['reason']}", "hotline.showLastPatch")
+                lens(
+                    line,
+                    lenses.refused_title(e["rule"], e["reason"]),
+                    "hotline.showLastPatch",
+                    lenses.REFUSED_TOOLTIP.format(reason=e["reason"]),
+                )
         return out
 
     def shutdown_app(self) -> None:

@@ -26,6 +26,7 @@ import { appLine, log, logError, outputChannel } from './log';
 import { MAX_RESTARTS, RestartBudget, RESTART_WINDOW_MS } from './restartPolicy';
 import { formatOutputLine, isStatusParams, ProgressInfo } from './statusModel';
 import { StatusBar } from './status';
+import { withTooltip } from './lensTooltip';
 
 export const STATUS_NOTIFICATION = 'hotline/status';
 export const OUTPUT_NOTIFICATION = 'hotline/output';
@@ -140,6 +141,11 @@ export class HotlineServer implements vscode.Disposable {
                 });
             }),
             middleware: {
+                // Each lens's tooltip (what a click does), which the client's conversion drops.
+                provideCodeLenses: async (document, token, next) => {
+                    const lenses = await next(document, token);
+                    return lenses?.map((lens) => withTooltip(lens as vscode.CodeLens & { data?: unknown }));
+                },
                 // The code lenses' commands (hotline.showLastPatch, hotline.run, ...) go through here.
                 executeCommand: async (command, args, next) => {
                     const result: unknown = await next(command, args);

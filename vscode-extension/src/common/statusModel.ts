@@ -11,7 +11,11 @@ export interface StatusParams {
     functions?: string[];
     message?: string;
     exitCode?: number | null;
+    /** While an app runs: `linked` (it depends on the runtime crate) or `injected` (preloaded). */
+    runtime?: RuntimeMode;
 }
+
+export type RuntimeMode = 'linked' | 'injected';
 
 export type Severity = 'normal' | 'warning' | 'error';
 
@@ -59,9 +63,23 @@ export interface ProgressInfo {
     percentage?: number;
 }
 
+/** The tooltip line that says how the runtime came into the app. */
+export function runtimeNote(runtime?: RuntimeMode): string {
+    if (runtime === 'injected') {
+        return '\nRuntime injected: the app does not depend on the runtime crate (no hotline::call safe points or on_patch).';
+    }
+    if (runtime === 'linked') {
+        return '\nRuntime linked: hotline::call safe points and on_patch are available.';
+    }
+    return '';
+}
+
 export function formatStatus(s: StatusParams, progress?: ProgressInfo): StatusView {
     const ms = s.ms !== undefined ? formatMs(s.ms) : '';
     const detail = s.message ? `\n${s.message}` : '';
+    // Only the unusual mode takes room in the status bar; the tooltip always names it.
+    const mode = s.runtime === 'injected' ? ' · injected' : '';
+    const runtime = runtimeNote(s.runtime);
     switch (s.state) {
         case 'idle':
             return {
@@ -82,8 +100,8 @@ export function formatStatus(s: StatusParams, progress?: ProgressInfo): StatusVi
         }
         case 'running':
             return {
-                text: '$(play) running',
-                tooltip: `Hotline: the app is running; save a .rs file to patch it.${detail}${ms ? ` (${ms})` : ''}`,
+                text: `$(play) running${mode}`,
+                tooltip: `Hotline: the app is running; save a .rs file to patch it.${detail}${ms ? ` (${ms})` : ''}${runtime}`,
                 severity: 'normal',
                 command: 'hotline.showOutput',
             };
@@ -98,8 +116,8 @@ export function formatStatus(s: StatusParams, progress?: ProgressInfo): StatusVi
             const fns = s.functions ?? [];
             const list = fns.length ? `\n${fns.map((f) => `• ${f}`).join('\n')}` : '';
             return {
-                text: `$(zap) patched${ms ? ` ${ms}` : ''}`,
-                tooltip: `Hotline: patched ${fns.length} function${fns.length === 1 ? '' : 's'}${ms ? ` in ${ms}` : ''}${list}\nClick for the patch details.`,
+                text: `$(zap) patched${ms ? ` ${ms}` : ''}${mode}`,
+                tooltip: `Hotline: patched ${fns.length} function${fns.length === 1 ? '' : 's'}${ms ? ` in ${ms}` : ''}${list}${runtime}\nClick for the patch details.`,
                 severity: 'normal',
                 command: 'hotline.openLastPatch',
             };

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatMs, formatOutputLine, formatStatus, isStatusParams, STATES, StatusParams } from '../common/statusModel';
+import { formatMs, formatOutputLine, formatStatus, isStatusParams, RuntimeMode, STATES, StatusParams } from '../common/statusModel';
 
 test('formatMs', () => {
     assert.equal(formatMs(142), '142ms');
@@ -36,6 +36,30 @@ test('running, idle, patching', () => {
     assert.equal(formatStatus({ state: 'idle' }).text, '$(flame) Hotline');
     assert.equal(formatStatus({ state: 'patching' }).text, '$(sync~spin) patching');
     assert.match(formatStatus({ state: 'running', message: 'no code change', ms: 30 }).tooltip, /no code change/);
+});
+
+test('an injected runtime is shown in the text, either mode in the tooltip', () => {
+    const injected = formatStatus({ state: 'running', runtime: 'injected' });
+    assert.equal(injected.text, '$(play) running · injected');
+    assert.match(injected.tooltip, /Runtime injected: .*no hotline::call safe points/);
+    const patched = formatStatus({ state: 'patched', ms: 80, functions: ['plain::greeting'], runtime: 'injected' });
+    assert.equal(patched.text, '$(zap) patched 80ms · injected');
+    const linked = formatStatus({ state: 'running', runtime: 'linked' });
+    assert.equal(linked.text, '$(play) running');
+    assert.match(linked.tooltip, /Runtime linked: hotline::call safe points and on_patch are available/);
+});
+
+test('the extension knows exactly the runtime modes of the schema', () => {
+    const dir = [path.join(__dirname, '..', '..', '..', 'schemas'), path.join(__dirname, '..', '..', 'schemas')].find((d) =>
+        fs.existsSync(path.join(d, 'lsp-status.schema.json')),
+    );
+    assert.ok(dir);
+    const schema = JSON.parse(fs.readFileSync(path.join(dir, 'lsp-status.schema.json'), 'utf8'));
+    const modes: RuntimeMode[] = schema.properties.runtime.enum;
+    assert.deepEqual([...modes].sort(), ['injected', 'linked']);
+    for (const runtime of modes) {
+        assert.ok(formatStatus({ state: 'running', runtime }).tooltip.includes(`Runtime ${runtime}`));
+    }
 });
 
 test('error is red, truncated, and clicks to the output', () => {
