@@ -61,12 +61,24 @@ def no_safe_point_in(crate: Path) -> None:
     assert not [f for f in crate.rglob("*.rs") if "hotline::call" in f.read_text()]
 
 
+def without_runtime_dependency(crate: Path) -> None:
+    """The app as a user has it before Hotline: no runtime crate in its manifest."""
+    manifest = crate / "Cargo.toml"
+    text = manifest.read_text()
+    manifest.write_text(re.sub(r"(?m)^hotline = .*\n", "", text))
+    assert "hotline" not in manifest.read_text()
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["linked", "injected"])
 def test_axum_router_built_at_start_up_serves_the_edited_handler_on_the_same_keep_alive_connection(
-    live_app, monkeypatch
+    live_app, monkeypatch, runtime
 ):
     monkeypatch.setenv("HOTLINE_TARGET_DIR", str(CACHE / "axum-server"))
-    app = live_app("axum-server", ["127.0.0.1:0"])
+    prepare = without_runtime_dependency if runtime == "injected" else None
+    app = live_app("axum-server", ["127.0.0.1:0"], prepare=prepare)
+    (started,) = [e for e in app.events if e["event"] == "app-started"]
+    assert started["runtime"] == runtime
     no_safe_point_in(app.crate)
     conn = KeepAlive(*listening(app))
     try:
@@ -170,3 +182,29 @@ def test_terminal_ui_draw_function_is_patched_in_a_real_terminal(tmp_path):
         os.kill(app, 0)
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+@pytest.mark.slow
+def test_terminal_ui_without_the_runtime_dependency_is_patched_with_its_state(live_app, monkeypatch):
+    """The ratatui app with no runtime crate and no `hotline::call`: the runtime is preloaded,
+    and the edited draw function draws the next frame with the frame count carried on."""
+
+    def plain(crate: Path) -> None:
+        without_runtime_dependency(crate)
+        main = crate / "src" / "main.rs"
+        main.write_text(main.read_text().replace("hotline::call(|| draw(f, &state))", "draw(f, &state)"))
+
+    monkeypatch.setenv("HOTLINE_TARGET_DIR", str(CACHE / "tui"))
+    app = live_app("tui", prepare=plain)  # no terminal: it prints each frame as one line
+    (started,) = [e for e in app.events if e["event"] == "app-started"]
+    assert started["runtime"] == "injected"
+    code = [line for line in (app.crate / "src" / "main.rs").read_text().splitlines() if "//" not in line]
+    assert not [line for line in code if "hotline::" in line]  # the source never names the runtime
+    before = int(re.search(r"ticks: (\d+)", app.wait_line(lambda s: "┌hotline" in s, timeout=60))[1])
+    app.edit('.title("hotline")', '.title("patched")')
+    app.patch()
+    mark = app.mark()
+    line = app.wait_line(lambda s: "ticks:" in s, after=mark)
+    assert "┌patched" in line, line  # the first frame after the patch is drawn by the new code
+    assert int(re.search(r"ticks: (\d+)", line)[1]) > before  # with the state it had
+    assert not app.exits()
