@@ -131,6 +131,25 @@ def test_signature_change_warns_hl1007_keeps_old_frames_consistent_and_new_calle
     assert app.exits() == []
 
 
+def test_signature_change_under_v0_mangling_is_found_in_the_debug_info_and_not_redirected(
+    live_app, monkeypatch
+):
+    """v0 symbols carry no signature: the old and new `scale` share one name, so only the
+    DWARF signatures tell the change apart; a jump would call scale(u64) with a u32."""
+    monkeypatch.setenv("RUSTFLAGS", "-C symbol-mangling-version=v0")
+    app = live_app("jumps")
+    app.wait_line(printed_by("long"))
+    for old, new in SIGNATURE_EDIT:
+        app.edit(old, new)
+    event = app.patch()
+    (warning,) = [w for w in event["warnings"] if w["rule"] == "HL1007"]
+    assert warning["symbol"].startswith("_R") and demangle(warning["symbol"]) == "jumps::scale"
+    for line in [fields(s) for s in app.wait_lines(printed_by("long", patches=1), 3)]:
+        assert int(line["direct"]) == int(line["round"]) * 3  # the old frame's old scale(u32)
+        assert int(line["via"]) == int(line["round"]) * NEW_SCALE
+    assert app.exits() == []
+
+
 def test_signature_change_warning_reaches_hotline_run_json(hotline_run, tmp_path):
     crate = copy_app("jumps", tmp_path)
     run = hotline_run(crate)
