@@ -48,6 +48,15 @@ def loop_head_of_spin(executable: str) -> int:
     return int(offset, 16)
 
 
+def change_the_signature_of_scale(app: LiveApp) -> dict:
+    """Saves SIGNATURE_EDIT once the long frame runs; returns the patch's one HL1007 warning."""
+    app.wait_line(printed_by("long"))
+    for old, new in SIGNATURE_EDIT:
+        app.edit(old, new)
+    (warning,) = [w for w in app.patch()["warnings"] if w["rule"] == "HL1007"]
+    return warning
+
+
 def no_safe_point_in(app: LiveApp) -> None:
     assert "hotline::call" not in (app.crate / "src" / "main.rs").read_text()
 
@@ -108,11 +117,7 @@ def test_signature_change_warns_hl1007_keeps_old_frames_consistent_and_new_calle
     live_app,
 ):
     app = live_app("jumps")
-    app.wait_line(printed_by("long"))
-    for old, new in SIGNATURE_EDIT:
-        app.edit(old, new)
-    event = app.patch()
-    (warning,) = [w for w in event["warnings"] if w["rule"] == "HL1007"]
+    warning = change_the_signature_of_scale(app)
     assert warning["severity"] == "warning"
     assert warning["symbol"].startswith("_ZN") and demangle(warning["symbol"]) == "jumps::scale"
     assert (warning["file"], warning["line"]) == ("src/main.rs", line_number(app, "fn scale(x: u64) -> u64"))
@@ -138,11 +143,7 @@ def test_signature_change_under_v0_mangling_is_found_in_the_debug_info_and_not_r
     DWARF signatures tell the change apart; a jump would call scale(u64) with a u32."""
     monkeypatch.setenv("RUSTFLAGS", "-C symbol-mangling-version=v0")
     app = live_app("jumps")
-    app.wait_line(printed_by("long"))
-    for old, new in SIGNATURE_EDIT:
-        app.edit(old, new)
-    event = app.patch()
-    (warning,) = [w for w in event["warnings"] if w["rule"] == "HL1007"]
+    warning = change_the_signature_of_scale(app)
     assert warning["symbol"].startswith("_R") and demangle(warning["symbol"]) == "jumps::scale"
     for line in [fields(s) for s in app.wait_lines(printed_by("long", patches=1), 3)]:
         assert int(line["direct"]) == int(line["round"]) * 3  # the old frame's old scale(u32)
