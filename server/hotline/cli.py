@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from hotline.engine.session import RESTART_FILES, Event, HotlineError, Session
+from hotline.engine.session import RESTART_FILES, Event, HotlineError, Session, error_count
 
 
 class HumanPrinter:
@@ -75,8 +75,6 @@ class HumanPrinter:
                     print(d.get("rendered") or d["message"], file=sys.stderr, end="", flush=True)
             if e.get("message"):
                 say(e["message"])
-            from hotline.lsp.diagnostics import error_count
-
             errors = error_count(e["diagnostics"])
             say(
                 f"compile error ({errors} error{'s' * (errors != 1)}): the app keeps running its last good code"

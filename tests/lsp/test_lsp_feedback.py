@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import pytest_lsp
 from hotline import RUNTIME_DIR
+from hotline.engine.session import error_count
 from hotline.lsp import lenses as vocabulary
-from hotline.lsp.diagnostics import error_count, group_by_uri, rude_edit_diagnostic
+from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from test_lsp import _get, _plain, command, lenses, line_of, request, save, until

@@ -31,6 +31,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.engine.demangle import demangle
+from hotline.engine.elf_objects import (
+    EHDR,
+    SHDR,
+    SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHF_WRITE,
+    SHT_NOBITS,
+    SHT_PROGBITS,
+    SHT_SYMTAB,
+    STB_LOCAL,
+    STT_FUNC,
+)
 from hotline.engine.patch_link import LinkedPatch
 
 #: Patches start on a slot boundary, and the runtime reports one module per slot of its
@@ -44,11 +56,8 @@ STD_BIAS = SLOT
 
 ET_EXEC = 2
 EM_X86_64 = 62
-SHT_PROGBITS, SHT_SYMTAB, SHT_STRTAB, SHT_NOBITS = 1, 2, 3, 8
-SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 1, 2, 4
-STT_FUNC, STB_LOCAL, STB_GLOBAL = 2, 0, 1
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_SHDR = struct.Struct("<IIQQQQIIQQ")
+SHT_STRTAB = 3
+STB_GLOBAL = 1
 _SYM = struct.Struct("<IBBHQQ")
 
 
@@ -120,7 +129,7 @@ def _write(sections: list[_Section]) -> bytes:
         names.append(len(shstrtab))
         shstrtab += sec.name.encode() + b"\0"
     sections = [*sections, _Section(".shstrtab", SHT_STRTAB, 0, 0, bytes(shstrtab))]
-    out = bytearray(_EHDR.size)
+    out = bytearray(EHDR.size)
     offsets = []
     for sec in sections:
         pad = -len(out) % max(sec.align, 1)
@@ -130,18 +139,18 @@ def _write(sections: list[_Section]) -> bytes:
             out += sec.data
     out += b"\0" * (-len(out) % 8)
     shoff = len(out)
-    out += b"\0" * _SHDR.size  # the null section
+    out += b"\0" * SHDR.size  # the null section
     for sec, name, offset in zip(sections, names, offsets, strict=True):
         size = sec.size if sec.type == SHT_NOBITS else len(sec.data)
-        out += _SHDR.pack(
+        out += SHDR.pack(
             name, sec.type, sec.flags, sec.addr, offset, size, sec.link, sec.info, sec.align, sec.entsize
         )
     ident = b"\x7fELF\x02\x01\x01" + b"\0" * 9
-    header = _EHDR.pack(
-        ident, ET_EXEC, EM_X86_64, 1, 0, 0, shoff, 0, _EHDR.size, 0, 0, _SHDR.size, len(sections) + 1,
+    header = EHDR.pack(
+        ident, ET_EXEC, EM_X86_64, 1, 0, 0, shoff, 0, EHDR.size, 0, 0, SHDR.size, len(sections) + 1,
         len(sections),
     )  # fmt: skip
-    out[: _EHDR.size] = header
+    out[: EHDR.size] = header
     return bytes(out)
 
 

@@ -24,8 +24,8 @@ SHT_FINI_ARRAY = 15
 SHT_X86_64_UNWIND = 0x70000001
 LOADED_TYPES = (SHT_PROGBITS, SHT_NOBITS, SHT_INIT_ARRAY, SHT_FINI_ARRAY, SHT_X86_64_UNWIND)
 SHN_XINDEX = 0xFFFF
-_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
-_SHDR = struct.Struct("<IIQQQQIIQQ")
+EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # ELF64 file header
+SHDR = struct.Struct("<IIQQQQIIQQ")  # ELF64 section header
 SHN_UNDEF = 0
 SHN_ABS = 0xFFF1
 SHN_COMMON = 0xFFF2
@@ -108,13 +108,13 @@ def read_object(path: Path, raw: bytes | None = None) -> ObjectFile:
         raw = path.read_bytes()
     if raw[:6] != b"\x7fELF\x02\x01":
         raise ObjectFormatError(f"{path} is not a 64-bit little-endian ELF object")
-    ehdr = _EHDR.unpack_from(raw)
+    ehdr = EHDR.unpack_from(raw)
     shoff, shnum, shstrndx = ehdr[6], ehdr[12], ehdr[13]
     # More than 0xff00 sections: the real count and string-table index live in section 0.
-    first = _SHDR.unpack_from(raw, shoff)
+    first = SHDR.unpack_from(raw, shoff)
     shnum = shnum or first[5]
     shstrndx = first[6] if shstrndx == SHN_XINDEX else shstrndx
-    headers = [_SHDR.unpack_from(raw, shoff + i * _SHDR.size) for i in range(shnum)]
+    headers = [SHDR.unpack_from(raw, shoff + i * SHDR.size) for i in range(shnum)]
 
     def body(h) -> bytes:
         return b"" if h[1] == SHT_NOBITS else raw[h[4] : h[4] + h[5]]

@@ -123,10 +123,26 @@ def _is_location(obj: ObjectFile, sec: Section, start: int, size: int) -> bool:
 
 def _contents(obj: ObjectFile, sec: Section, start: int, size: int, locations: bool, depth: int) -> str:
     """Hash of a constant's bytes and of what its own relocations point at."""
+    zero_location = not locations and _is_location(obj, sec, start, size)
+    return _digest(obj, sec, start, size, locations, depth, 12, zero_location).hex()
+
+
+def _digest(
+    obj: ObjectFile,
+    sec: Section,
+    start: int,
+    size: int,
+    locations: bool,
+    depth: int,
+    digest_size: int,
+    zero_location: bool = False,
+) -> bytes:
+    """Hash of `size` bytes at `start` with relocation sites zeroed, plus what each
+    relocation points at (followed `depth` levels deep into constants, at most 4)."""
     data = bytearray(sec.data[start : start + size])
-    if not locations and _is_location(obj, sec, start, size):
-        data[16:24] = bytes(8)  # line and column
-    h = hashlib.blake2b(digest_size=12)
+    if zero_location:
+        data[16:24] = bytes(8)  # a panic Location's line and column
+    h = hashlib.blake2b(digest_size=digest_size)
     if depth < 4:
         for r in sorted(sec.relocs, key=lambda r: r.offset):
             if start <= r.offset < start + size:
@@ -135,7 +151,7 @@ def _contents(obj: ObjectFile, sec: Section, start: int, size: int, locations: b
                 target, addend = _target(obj, r.sym, r.addend, r.type, locations, depth + 1)
                 h.update(f"{r.offset - start}:{r.type}:{target}:{addend};".encode())
     h.update(bytes(data))
-    return h.hexdigest()
+    return h.digest()
 
 
 def relocation_target(obj: ObjectFile, sym_index: int, addend: int = 0, rtype: int | None = None) -> str:
@@ -144,16 +160,8 @@ def relocation_target(obj: ObjectFile, sym_index: int, addend: int = 0, rtype: i
 
 
 def _half(obj: ObjectFile, sec: Section, start: int, size: int, locations: bool) -> bytes:
-    code = bytearray(sec.data[start : start + size])
-    h = hashlib.blake2b(digest_size=_HALF)
-    for r in sorted(sec.relocs, key=lambda r: r.offset):
-        if start <= r.offset < start + size:
-            width = 8 if r.type in (1, 24) else 4
-            code[r.offset - start : r.offset - start + width] = bytes(width)
-            target, addend = _target(obj, r.sym, r.addend, r.type, locations)
-            h.update(f"{r.offset - start}:{r.type}:{target}:{addend};".encode())
-    h.update(bytes(code))
-    return h.digest()
+    # depth -1: a function's own relocations are always followed, their targets from depth 0
+    return _digest(obj, sec, start, size, locations, -1, _HALF)
 
 
 def _fingerprint(obj: ObjectFile, sec: Section, start: int, size: int) -> bytes:

@@ -20,6 +20,7 @@ The result is a flat image plus segment list; the runtime only copies bytes.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from hotline.engine.elf_objects import (
@@ -35,6 +36,7 @@ from hotline.engine.elf_objects import (
     STT_SECTION,
     STT_TLS,
     ObjectFile,
+    Symbol,
 )
 from hotline.engine.executable import Executable
 
@@ -436,19 +438,23 @@ class _Linker:
         return v
 
     # -- results -------------------------------------------------------------------
+    def placed_functions(self) -> Iterator[tuple[int, Symbol, int]]:
+        """(object index, symbol, address) of every function symbol placed in the image."""
+        for oi, obj in enumerate(self.objs):
+            for sym in obj.symbols:
+                if sym.type == STT_FUNC and sym.defined and sym.name and (oi, sym.shndx) in self.offsets:
+                    seg, off = self.offsets[(oi, sym.shndx)]
+                    yield oi, sym, self.seg_base[seg] + off + sym.value
+
     def functions(self) -> tuple[dict[str, int], dict[str, int]]:
         """Address and size of each function the patch defines, by name."""
         out: dict[str, int] = {}
         sizes: dict[str, int] = {}
-        for oi, obj in enumerate(self.objs):
-            for sym in obj.symbols:
-                if sym.type == STT_FUNC and sym.defined and sym.name and (oi, sym.shndx) in self.offsets:
-                    if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
-                        continue
-                    seg, off = self.offsets[(oi, sym.shndx)]
-                    if sym.name not in out:
-                        out[sym.name] = self.seg_base[seg] + off + sym.value
-                        sizes[sym.name] = sym.size
+        for oi, sym, address in self.placed_functions():
+            if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
+                continue
+            if sym.name not in out:
+                out[sym.name], sizes[sym.name] = address, sym.size
         return out, sizes
 
     def jump_table(self, functions: dict[str, int]) -> list[tuple[int, int]]:
@@ -521,15 +527,7 @@ class _Linker:
 
     def debug_functions(self) -> list[tuple[str, int, int, bool]]:
         """(name, address, size, global) of every function symbol placed in the image."""
-        out = []
-        for oi, obj in enumerate(self.objs):
-            for sym in obj.symbols:
-                if sym.type == STT_FUNC and sym.defined and sym.name and (oi, sym.shndx) in self.offsets:
-                    seg, off = self.offsets[(oi, sym.shndx)]
-                    out.append(
-                        (sym.name, self.seg_base[seg] + off + sym.value, sym.size, sym.bind != STB_LOCAL)
-                    )
-        return out
+        return [(sym.name, at, sym.size, sym.bind != STB_LOCAL) for _, sym, at in self.placed_functions()]
 
     def segment_layout(self) -> dict[str, tuple[int, int]]:
         """(address, size) of each segment, and of the `.eh_frame` inside the r segment."""

@@ -612,15 +612,13 @@ class Session:
         """A warning about a function, at its declaration (relative to the crate directory,
         as events give files) when the debug info knows it."""
         out = {"rule": rule, "severity": "warning", "symbol": symbol, "message": message}
-        for name, build in builds.items():
-            known = build.layouts(name).functions
-            if symbol in known:
-                file, out["line"] = known[symbol]
-                path = Path(file)
-                out["file"] = (
-                    str(path.relative_to(self.crate_dir)) if path.is_relative_to(self.crate_dir) else file
-                )
-                break
+        where = _declared_at(builds, symbol)
+        if where is not None:
+            path = Path(where[0])
+            out["file"] = (
+                str(path.relative_to(self.crate_dir)) if path.is_relative_to(self.crate_dir) else where[0]
+            )
+            out["line"] = where[1]
         return out
 
     def _jump_warnings(
@@ -640,18 +638,23 @@ class Session:
                     "this patch takes effect only where hotline::call reaches it",
                 }
             )
-        busy = set(report.get("busy", []))
-        skipped = dict(plan.skipped)
-        for name, site, _ in plan.jumps:
-            if site in busy:
-                skipped.setdefault(name, "a thread was executing its first bytes during the patch")
         edited = set(changes.changed)
-        for symbol, why in skipped.items():
+        for symbol, why in plan.skipped.items():
             if symbol in edited:
                 message = (
                     f"the old entry of {demangle(symbol)} is not redirected: {why}; callers are "
                     "relinked, but a function pointer, trait object or thread loop made before the "
                     "patch keeps running the old version"
+                )
+                out.append(self._warning(builds, "HL1008", symbol, message))
+        busy = set(report.get("busy", []))
+        for symbol in dict.fromkeys(name for name, site, _ in plan.jumps if site in busy):
+            if symbol in edited:
+                # Its callers were not relinked (a jump was planned): old code keeps the old copy.
+                message = (
+                    f"the old entry of {demangle(symbol)} is not redirected: a thread was executing "
+                    "its first bytes during the patch; code compiled before the patch keeps calling "
+                    "the old version until a safe point (hotline::call) or the next patch of it"
                 )
                 out.append(self._warning(builds, "HL1008", symbol, message))
         return out
@@ -672,12 +675,12 @@ class Session:
     def _locations(builds: dict[str, Build], symbols: list[str]) -> list[dict]:
         """Declaration file and line of each patched function, from the debug info."""
         out = []
-        for name, build in builds.items():
-            known = build.layouts(name).functions
-            for symbol in symbols:
-                if symbol in known:
-                    file, line = known[symbol]
-                    out.append({"symbol": symbol, "function": demangle(symbol), "file": file, "line": line})
+        for symbol in symbols:
+            where = _declared_at(builds, symbol)
+            if where is not None:
+                out.append(
+                    {"symbol": symbol, "function": demangle(symbol), "file": where[0], "line": where[1]}
+                )
         return out
 
     def last_patch_disassembly(self, limit: int = 8) -> list[tuple[str, str]]:
@@ -710,6 +713,24 @@ class Session:
             return edit
         found = locate(self.crate_dir, edit.symbol, keyword)
         return replace(edit, file=found[0], line=found[1]) if found else edit
+
+
+def _declared_at(builds: dict[str, Build], symbol: str) -> tuple[str, int] | None:
+    """Declaration file and line of a function, from the debug info of the build that has it."""
+    for name, build in builds.items():
+        where = build.layouts(name).functions.get(symbol)
+        if where is not None:
+            return where
+    return None
+
+
+def error_count(diagnostics: list[dict]) -> int:
+    """rustc's errors, without its closing "aborting due to N previous errors" (no span)."""
+    return sum(
+        1
+        for d in diagnostics
+        if d.get("level", "").startswith("error") and not d.get("message", "").startswith("aborting due to ")
+    )
 
 
 def _ms(start: float, end: float | None = None) -> float:

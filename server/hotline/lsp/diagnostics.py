@@ -26,16 +26,6 @@ RUDE_EDITS_DOC = REPO_ROOT / "docs" / "rude-edits.md"
 
 _ITEM = re.compile(r"\b(?:struct|enum|union|static(?:\s+mut)?|type|trait)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
 _FN = re.compile(r"\bfn\s+[A-Za-z_][A-Za-z0-9_]*")
-_ABORTING = re.compile(r"^aborting due to ")
-
-
-def error_count(diagnostics: list[dict]) -> int:
-    """rustc's errors, without its closing "aborting due to N previous errors" (no span)."""
-    return sum(
-        1
-        for d in diagnostics
-        if d.get("level", "").startswith("error") and not _ABORTING.match(d.get("message", ""))
-    )
 
 
 def _item_columns(text: str, name: str | None) -> tuple[int, int]:

@@ -20,9 +20,9 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from hotline.engine import schemas
-from hotline.engine.session import RESTART_FILES, HotlineError, Session
+from hotline.engine.session import RESTART_FILES, HotlineError, Session, error_count
 from hotline.lsp import lenses
-from hotline.lsp.diagnostics import error_count, group_by_uri, rude_edit_diagnostic
+from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 
 try:
     from importlib.metadata import version as _pkg_version
