@@ -242,6 +242,8 @@ def hotline_run(tmp_path: Path) -> Iterator[Callable[..., HotlineRunProcess]]:
     for run in runs:
         run.drain()
     assert not [p for run in runs for p in run.schema_problems]
+    # No front end ever shows a Python traceback (issue 14): errors are messages and events.
+    assert not [line for run in runs for line in run.stderr + run.stdout if "Traceback" in line]
 
 
 def require_privilege(what: str) -> None:

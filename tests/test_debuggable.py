@@ -306,3 +306,30 @@ def test_debug_info_messages_are_checked_like_patches(live_app):
     app.patch()
     debug_info_delivered(app)
     assert app.session.app_alive
+
+
+def test_a_patch_whose_debug_info_cannot_be_written_runs_and_is_reported_as_hl1095(live_app):
+    app = live_app("debuggable")
+    app.wait_line(lambda line: line.startswith("tick"), timeout=30)
+    app.edit(WORK, "fn work(n: u32) -> u32 {\n    n + 5\n}")
+    app.patch()
+    debug_info_delivered(app)
+    folder = app.session.running.debug.dir
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")  # the next patch's debug ELF cannot be written there
+    app.edit("    n + 5", "    n + 7")
+    patched = app.patch()
+    assert app.session.running.debug.wait_idle(30)
+    failed = [e for e in app.events if e["event"] == "debug-info-failed"]
+    assert [(e["seq"], e["rule"]) for e in failed] == [(patched["seq"], "HL1095")]
+    assert failed[0]["message"].startswith(f"no debug info for patch {patched['seq']} (NotADirectoryError")
+    assert failed[0]["message"].endswith(
+        "it runs, but debuggers, backtraces and profilers do not see its code"
+    )
+    mark = app.mark()
+
+    def new_code(line: str) -> bool:
+        n, v = (int(part.split("=")[1]) for part in line.split()[1:3])
+        return v == (n + 7) * 2
+
+    app.wait_line(lambda line: line.startswith("tick n=") and new_code(line), after=mark)

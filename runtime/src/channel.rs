@@ -205,10 +205,14 @@ fn handle(launch: &Launch, region: Region, line: &[u8], applied: &mut Applied) -
     };
     let apply_us = started.elapsed().as_micros();
     match outcome {
-        Ok(jumps) => format!(
-            "{{\"type\":\"result\",\"seq\":{seq},\"status\":\"applied\",\"apply_us\":{apply_us},\"entry_jumps\":{}}}\n",
-            jumps.to_json()
-        ),
+        Ok((jumps, problems)) => {
+            let problems: Vec<String> = problems.iter().map(|p| quote(p)).collect();
+            format!(
+                "{{\"type\":\"result\",\"seq\":{seq},\"status\":\"applied\",\"apply_us\":{apply_us},\"entry_jumps\":{},\"self_check\":[{}]}}\n",
+                jumps.to_json(),
+                problems.join(",")
+            )
+        }
         Err(reason) => {
             log(&format!("refused patch {seq}: {reason}"));
             format!(
@@ -281,7 +285,11 @@ fn parse_debug_info(launch: &Launch, line: &[u8]) -> Result<(u64, String), Refus
 
 /// Maps the patch, points the old entries at the new code, then publishes the jump table.
 /// Once mapped the patch is applied: entry jumps that cannot be written are only reported.
-fn apply(region: Region, patch: &Patch, code: &mut CodeMap) -> Result<Report, String> {
+fn apply(
+    region: Region,
+    patch: &Patch,
+    code: &mut CodeMap,
+) -> Result<(Report, Vec<String>), String> {
     loader::load(region, patch, code)?;
     code.add_patch(patch);
     let report = jumps::write(&patch.entry_jumps);
@@ -294,7 +302,33 @@ fn apply(region: Region, patch: &Patch, code: &mut CodeMap) -> Result<Report, St
         .map(|&(o, n)| (o as usize, n as usize))
         .collect();
     crate::table::publish(&entries);
-    Ok(report)
+    let problems = self_check(patch, &entries, &report);
+    Ok((report, problems))
+}
+
+/// Reads back what the patch was to change: every table entry names its new address, and
+/// every entry jump reported written is in place. A mismatch goes to the engine, which
+/// then does not report the patch as applied.
+fn self_check(patch: &Patch, entries: &[(usize, usize)], report: &Report) -> Vec<String> {
+    let mut problems = Vec::new();
+    let stale = entries
+        .iter()
+        .filter(|&&(old, new)| crate::table::current(old) != Some(new))
+        .count();
+    if stale > 0 {
+        problems.push(format!(
+            "{stale} of {} jump table entries do not point at the new code",
+            entries.len()
+        ));
+    }
+    let in_place = jumps::in_place(&patch.entry_jumps);
+    if in_place != report.written {
+        problems.push(format!(
+            "{in_place} entry jumps are in place, but {} were written",
+            report.written
+        ));
+    }
+    problems
 }
 
 /// Runs `f`, turning a panic into a refusal: a bad message must never take the channel
@@ -635,6 +669,32 @@ mod tests {
         assert_eq!(jumps.get("busy").and_then(Value::as_array), Some(&[][..]));
         assert_eq!(jumps.get("error"), Some(&Value::Null));
         assert!(jumps.get("stop_us").and_then(Value::as_u64).is_some());
+        assert_eq!(
+            result.get("self_check").and_then(Value::as_array),
+            Some(&[][..])
+        );
         assert_eq!(stored(), 42);
+    }
+
+    #[test]
+    fn the_self_check_reports_an_entry_jump_that_is_not_in_place_and_a_stale_table_entry() {
+        // `answer`'s entry holds its own code, not a jump: claimed written, it is caught.
+        let site = answer as *const () as u64;
+        let patch = Patch {
+            entry_jumps: vec![(site, site + 64)],
+            ..Patch::default()
+        };
+        let report = Report {
+            written: 1,
+            ..Report::default()
+        };
+        let problems = self_check(&patch, &[(0x10, 0x20)], &report);
+        assert_eq!(
+            problems,
+            [
+                "1 of 1 jump table entries do not point at the new code",
+                "0 entry jumps are in place, but 1 were written"
+            ]
+        );
     }
 }

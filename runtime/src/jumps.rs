@@ -57,6 +57,25 @@ pub fn encode(site: u64, target: u64) -> Option<[u8; 5]> {
     Some([0xe9, a, b, c, d])
 }
 
+/// How many of `jumps` (site, target) now hold `jmp target`: the self-check after a patch.
+/// Only sites the loader validated are read.
+pub fn in_place(jumps: &[(u64, u64)]) -> usize {
+    jumps
+        .iter()
+        .filter(|&&(site, target)| {
+            let Some(expected) = encode(site, target) else {
+                return false;
+            };
+            let mut found = [0u8; 5];
+            // SAFETY: the loader checked that [site, site+5) lies in executable code of the
+            // program or of an applied patch, which stays mapped and readable (r-x) for the
+            // life of the process; a 5-byte copy out of it reads nothing else.
+            unsafe { std::ptr::copy_nonoverlapping(site as *const u8, found.as_mut_ptr(), 5) };
+            found == expected
+        })
+        .count()
+}
+
 struct Jump {
     site: u64,
     bytes: [u8; 5],

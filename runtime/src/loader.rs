@@ -30,7 +30,7 @@ pub struct Segment {
     pub prot: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Patch {
     pub image: String,
     pub segments: Vec<Segment>,

@@ -1,22 +1,49 @@
-"""Which app an engine launched, kept on disk so the next engine can stop an orphan.
+"""The app an engine launched, kept on disk so the next engine can re-attach to it or stop it.
 
-An app outlives an engine that is killed (it goes on unattached, by design), but a new
-engine for the same app would then launch a second copy beside it, and a server's copy
-would find its port taken. The record names the app and the engine by pid and start time
-(a pid alone may have been reused); an app whose engine is gone is stopped before the
-next launch. Linux reads both from /proc.
+An app outlives an engine that dies or is restarted (an editor's window reload, a killed
+`hotline run`): its runtime keeps trying to reconnect. The record says which process it is
+(pid and start time: a pid alone may have been reused), how to reach it (the channel's
+socket and token), and what the engine must know to patch it further (`handover.py`). It is
+private to the user (mode 0600), as the channel's token is.
+
+Linux reads start times from /proc and waits for a process it did not start through a
+pidfd; other platforms would keep this file's interface.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import subprocess
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+VERSION = 2
 
-def _start_time(pid: int) -> str | None:
+
+@dataclass
+class AppRecord:
+    app_pid: int
+    app_start: str
+    build_id: str
+    executable: str
+    runtime: str
+    socket: str
+    token: str
+    debug_dir: str
+    output: dict[str, str] | None  # stream -> file, when the engine captures the app's output
+    build_key: dict  # what the fat build was made with: binary, features, profile, linker
+    manifests: dict[str, str | None]  # Cargo.toml, Cargo.lock, build.rs -> digest of their text
+    seq: int = 0  # patches applied
+    region_next: int = 0
+    crates: dict[str, dict] = field(default_factory=dict)  # name -> {folder, compiled_at}
+    version: int = VERSION
+
+
+def start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot, or None if there is no such process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -26,38 +53,86 @@ def _start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]  # state, then field 22 of the file
 
 
-def write(record: Path, app_pid: int) -> None:
-    record.write_text(
-        json.dumps(
-            {
-                "app": [app_pid, _start_time(app_pid)],
-                "engine": [os.getpid(), _start_time(os.getpid())],
-            }
-        )
-    )
+def write(path: Path, record: AppRecord) -> None:
+    """Replaces the record atomically: a reader sees the old one or the new one, whole."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(asdict(record), f)
+    tmp.replace(path)
 
 
-def clear(record: Path) -> None:
-    record.unlink(missing_ok=True)
-
-
-def stop_orphan(record: Path) -> int | None:
-    """Stops the recorded app if the engine that launched it is gone; returns its pid."""
+def read(path: Path) -> tuple[AppRecord | None, tuple[int, str | None] | None]:
+    """(the record, or None if missing or unusable; the app's (pid, start) whenever named)."""
     try:
-        data = json.loads(record.read_text())
-        (app, app_start), (engine, engine_start) = data["app"], data["engine"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    if _start_time(engine) == engine_start:
-        return None  # its engine is alive and still owns it
-    clear(record)
-    if app_start is None or _start_time(app) != app_start:
-        return None  # gone already
-    os.kill(app, signal.SIGTERM)
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    app = (data.get("app_pid"), data.get("app_start")) if "app_pid" in data else None
+    if isinstance(data.get("app"), list) and len(data["app"]) == 2:  # written by Hotline 0.x
+        app = tuple(data["app"])
+    if not (app and isinstance(app[0], int)):
+        app = None
+    try:
+        record = AppRecord(**data) if data.get("version") == VERSION else None
+    except TypeError:
+        record = None
+    return record, app  # type: ignore[return-value]
+
+
+def clear(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def is_alive(pid: int, start: str | None) -> bool:
+    return start is not None and start_time(pid) == start
+
+
+def stop(pid: int, start: str | None) -> bool:
+    """Stops that process (SIGTERM, SIGKILL after 5 s); False if it was gone already."""
+    if not is_alive(pid, start):
+        return False
+    os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 5
-    while _start_time(app) == app_start:
+    while is_alive(pid, start):
         if time.monotonic() > deadline:
-            os.kill(app, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
             deadline = float("inf")
         time.sleep(0.02)
-    return app
+    return True
+
+
+class AdoptedProcess:
+    """An app this engine did not start, with the subset of `subprocess.Popen` the session
+    uses. Its exit status belongs to its parent: `wait()` returns None."""
+
+    def __init__(self, pid: int, start: str) -> None:
+        self._fd = os.pidfd_open(pid)
+        if start_time(pid) != start:  # the pid was reused before the pidfd pinned it
+            os.close(self._fd)
+            raise ProcessLookupError(pid)
+        self.pid = pid
+        self._exited = False
+
+    def poll(self) -> int | None:
+        """None while it runs; 0 once it has exited (the real status is unknown here)."""
+        if not self._exited:
+            readable, _, _ = select.select([self._fd], [], [], 0)
+            self._exited = bool(readable)
+        return 0 if self._exited else None
+
+    def wait(self, timeout: float | None = None) -> None:
+        readable, _, _ = select.select([self._fd], [], [], timeout)
+        if not readable:
+            raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+        self._exited = True
+
+    def terminate(self) -> None:
+        if self.poll() is None:
+            signal.pidfd_send_signal(self._fd, signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            signal.pidfd_send_signal(self._fd, signal.SIGKILL)

@@ -6,11 +6,13 @@ a per-launch random token, so only this engine and the app it launched can talk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import select
 import socket
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -45,13 +47,23 @@ class Hello:
 
 
 class PatchChannel:
-    def __init__(self, build_id: str, debug_dir: Path | None = None) -> None:
+    def __init__(
+        self, build_id: str, debug_dir: Path | None = None, reopen: tuple[Path, str] | None = None
+    ) -> None:
+        """A new channel, or with `reopen` (socket path, token) the one an earlier engine
+        made for an app still running, whose runtime keeps reconnecting to that path."""
         self.build_id = build_id
         self.debug_dir = debug_dir  # where the patches' debug ELFs go (debug_elf.py)
-        self.token = secrets.token_hex(16)
-        self._dir = Path(tempfile.mkdtemp(prefix="hotline-"))
-        os.chmod(self._dir, 0o700)
-        self.path = self._dir / "patch.sock"
+        if reopen is None:
+            self.token = secrets.token_hex(16)
+            self._dir = Path(tempfile.mkdtemp(prefix="hotline-"))
+            os.chmod(self._dir, 0o700)
+            self.path = self._dir / "patch.sock"
+        else:
+            self.path, self.token = reopen
+            self._dir = self.path.parent
+            _own_private_dir(self._dir)
+            self.path.unlink(missing_ok=True)  # the dead engine's socket: nobody listens on it
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(str(self.path))
         os.chmod(self.path, 0o600)
@@ -146,9 +158,22 @@ class PatchChannel:
             raise ChannelError(f"malformed result from the app: {'; '.join(bad)}")
         return result
 
-    def close(self) -> None:
+    def close(self, keep_path: bool = False) -> None:
+        """Closes the channel; `keep_path` leaves its private folder in place, for the next
+        engine to listen where the app's runtime reconnects (an engine handing over)."""
         for s in (self._conn, self._server):
             if s is not None:
                 s.close()
         self.path.unlink(missing_ok=True)
-        self._dir.rmdir()
+        if not keep_path:
+            self._dir.rmdir()
+
+
+def _own_private_dir(folder: Path) -> None:
+    """Makes sure `folder` is this user's own 0700 directory, creating it if it is gone:
+    a folder someone else made at that path in /tmp must not receive our socket."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir(mode=0o700)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) != 0o700:
+        raise ChannelError(f"{folder} is not a private directory of this user")

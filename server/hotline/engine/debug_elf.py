@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.demangle import demangle
 from hotline.engine.elf_objects import (
     EHDR,
@@ -182,6 +183,32 @@ class DebugInfoWriter:
     `<slot address>.debug` symlinks to that for each slot the patch covers. Kept while
     the app runs: a process may read them at any time (a backtrace, a debugger attaching).
     """
+
+    @classmethod
+    def for_channel(
+        cls, channel: PatchChannel, build_id: str, on_event: Callable[[dict], None]
+    ) -> DebugInfoWriter:
+        """A writer that tells the app through its patch channel, and reports a failure as a
+        `debug-info-failed` event (HL1095)."""
+        assert channel.debug_dir is not None
+
+        def deliver(seq: int, path: Path) -> None:
+            result = channel.send_debug_info(seq, str(path))
+            if result["status"] != "registered":
+                raise ChannelError(f"the app refused the debug info of patch {seq}: {result.get('reason')}")
+
+        def failed(seq: int, why: str) -> None:
+            on_event(
+                {
+                    "event": "debug-info-failed",
+                    "seq": seq,
+                    "rule": "HL1095",
+                    "message": f"no debug info for patch {seq} ({why}): it runs, but debuggers, "
+                    "backtraces and profilers do not see its code",
+                }
+            )
+
+        return cls(channel.debug_dir.parent, build_id, deliver, failed)
 
     def __init__(
         self,

@@ -6,23 +6,29 @@ event dicts (specified in `schemas/events.schema.json`) through the `on_event` c
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hotline.engine import app_record
+from hotline.engine import app_record, handover, patch_warnings
+from hotline.engine.app_output import Follower, OutputFiles
+from hotline.engine.app_record import AdoptedProcess, AppRecord
 from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.debug_elf import SLOT, DebugInfoWriter
 from hotline.engine.demangle import demangle
 from hotline.engine.disassembly import function_diff
 from hotline.engine.dwarf_reader import DwarfFormatError
+from hotline.engine.engine_lock import EngineLock
 from hotline.engine.entry_jumps import EntryJumps, JumpPlan
 from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
@@ -54,6 +60,18 @@ class HotlineError(Exception):
     """A failure the user must act on; the message says what to do."""
 
 
+class EngineBusy(HotlineError):
+    """Another engine owns this crate's build directory and app."""
+
+    def __init__(self, message: str, engine_pid: int, app_pid: int | None) -> None:
+        super().__init__(message)
+        self.engine_pid, self.app_pid = engine_pid, app_pid
+
+
+class InternalError(HotlineError):
+    """A bug in Hotline; already reported as an `engine-error` event, with the log file."""
+
+
 @dataclass
 class Outcome:
     """What one save led to: `kind` is the event name that was emitted."""
@@ -74,6 +92,8 @@ class _Running:
     seq: int = 0
     debug: DebugInfoWriter | None = None  # debug ELFs and perf map, written after each patch
     runtime: str = "linked"  # "injected": preloaded into an app that does not link the runtime crate
+    record: AppRecord | None = None  # what the next engine needs to re-attach (handover.py)
+    output: Follower | None = None  # the app's output files, followed into `app-output` events
 
 
 def _cargo_metadata(crate_dir: Path) -> dict:
@@ -141,14 +161,30 @@ class Session:
         meta = _cargo_metadata(self.crate_dir)
         self.package, self.bin_name = self._pick_bin(meta, bin_name)
         self.workspace_root = Path(meta["workspace_root"])
+        # What decides the fat build: an app left running is re-attached only if they agree.
+        self.build_key = {
+            "bin": self.bin_name,
+            "features": sorted(self.features),
+            "profile": profile,
+            "linker": self.linker,
+        }
+        members = [Path(p["manifest_path"]) for p in meta["packages"] if p["id"] in meta["workspace_members"]]
+        self.restart_files = sorted(
+            {self.workspace_root / "Cargo.toml", self.workspace_root / "Cargo.lock"}
+            | {m for m in members}
+            | {m.parent / "build.rs" for m in members}
+        )
         default_target = Path(meta["target_directory"]) / "hotline"
         self.target_dir = Path(target_dir or os.environ.get("HOTLINE_TARGET_DIR") or default_target)
         self.capture_dir = self.target_dir / "capture"
         self.app_record = self.target_dir / "app.json"  # the app this engine launched
+        self.lock = EngineLock(self.target_dir / "engine.lock")
+        self.log_file = self.target_dir / "engine.log"
         self.exe: Executable | None = None
         self.objects = ObjectCache()
         self.crates: list[Crate] = []  # the binary and its workspace crates, dependencies first
         self.builds: dict[str, Build] = {}  # per crate: what the running app was built from
+        self.build_folders: dict[str, Path] = {}  # per crate: where those objects are on disk
         self.build_id = ""
         self.running: _Running | None = None
         self._lock = threading.Lock()
@@ -158,9 +194,11 @@ class Session:
         pkgs = [p for p in meta["packages"] if p["id"] in members]
         manifest = self.crate_dir / "Cargo.toml"
         own = [p for p in pkgs if Path(p["manifest_path"]) == manifest] or pkgs
-        bins = [(p, t["name"]) for p in own for t in p["targets"] if "bin" in t["kind"]]
-        if wanted:
-            bins = [b for b in bins if b[1] == wanted]
+        every = [(p, t["name"]) for p in own for t in p["targets"] if "bin" in t["kind"]]
+        bins = [b for b in every if b[1] == wanted] if wanted else every
+        if not bins and wanted and every:
+            names = ", ".join(b[1] for b in every)
+            raise HotlineError(f"no binary target named {wanted} in {manifest}: it has {names}")
         if not bins:
             raise HotlineError(f"no binary target{' named ' + wanted if wanted else ''} in {manifest}")
         if len(bins) > 1:
@@ -176,9 +214,6 @@ class Session:
     def fat_build(self) -> Path:
         """Builds the app keeping every symbol; returns the executable to launch."""
         started, wall_start = time.perf_counter(), time.time()
-        orphan = app_record.stop_orphan(self.app_record)
-        if orphan is not None:
-            self.on_event({"event": "orphan-stopped", "pid": orphan})
         wrapper = write_shims(self.capture_dir)
         env = {k: v for k, v in os.environ.items() if k != "HOTLINE_THIN_DIR"}
         env |= {
@@ -241,7 +276,7 @@ class Session:
         self.exe = load_executable(launched)
         self.objects = ObjectCache()
         self.crates = load_crates(self.capture_dir, self.crate_name)
-        self.builds = {}
+        self.builds, self.build_folders = {}, {}
         for crate in self.crates:
             crate.compiled_at = wall_start
             if crate.kind == "proc-macro":
@@ -253,6 +288,7 @@ class Session:
                 folder.mkdir(parents=True)
                 extract_objects(crate.rlib, folder)
             self.builds[crate.name] = self.objects.load(folder)
+            self.build_folders[crate.name] = folder
             # Analysed now, not during the first save.
             self.builds[crate.name].layouts(crate.name)
             prepare_patch_scope(self.builds[crate.name].objects)
@@ -272,25 +308,43 @@ class Session:
         """Starts the app attached to a fresh patch channel; returns its pid."""
         assert self.exe is not None
         runtime, runtime_env = self._runtime_env()
-        channel = PatchChannel(self.build_id, debug_dir=self.target_dir / "patches-debug" / self.build_id)
-        pipe = subprocess.PIPE if self.capture_output else None
-        proc = subprocess.Popen(
-            [str(executable), *self.app_args],
-            cwd=self.crate_dir,
-            env=os.environ | channel.env() | runtime_env,
-            stdout=pipe,
-            stderr=pipe,
-            stdin=subprocess.DEVNULL,
+        debug_dir = self.target_dir / "patches-debug" / self.build_id
+        channel = PatchChannel(self.build_id, debug_dir=debug_dir)
+        # The app writes to files, not pipes: it outlives this engine (app_output.py).
+        files = OutputFiles(self.target_dir / "output", self.build_id) if self.capture_output else None
+        fds = files.create() if files else {}
+        try:
+            proc = subprocess.Popen(
+                [str(executable), *self.app_args],
+                cwd=self.crate_dir,
+                env=os.environ | channel.env() | runtime_env,
+                stdout=fds.get("stdout"),
+                stderr=fds.get("stderr"),
+                stdin=subprocess.DEVNULL,
+            )
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        record = AppRecord(
+            app_pid=proc.pid,
+            app_start=app_record.start_time(proc.pid) or "",
+            build_id=self.build_id,
+            executable=str(executable),
+            runtime=runtime,
+            socket=str(channel.path),
+            token=channel.token,
+            debug_dir=str(debug_dir),
+            output={k: str(v) for k, v in files.paths.items()} if files else None,
+            build_key=self.build_key,
+            manifests=handover.manifests(self.restart_files),
         )
-        app_record.write(self.app_record, proc.pid)
+        app_record.write(self.app_record, record)
         # Announced before its output is forwarded: no `app-output` of this app precedes it.
         self.on_event(
             {"event": "app-started", "pid": proc.pid, "executable": str(executable), "runtime": runtime}
         )
-        for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
-            if stream is not None:
-                threading.Thread(target=self._forward, args=(stream, name), daemon=True).start()
-        threading.Thread(target=self._watch_exit, args=(proc,), daemon=True).start()
+        follower = self.follow_output(files, proc) if files else None
+        threading.Thread(target=self.watch_exit, args=(proc,), daemon=True).start()
         try:
             hello = channel.accept(proc.pid, self.connect_timeout)
             if hello.mode != runtime:
@@ -300,6 +354,7 @@ class Session:
             channel.close()
             proc.kill()  # an app we cannot patch is not left running behind the user's back
             proc.wait()
+            app_record.clear(self.app_record)
             raise HotlineError(f"cannot attach to the app: {e}; it was stopped") from e
         prior = ProcessSymbols()
         self.running = _Running(
@@ -311,7 +366,10 @@ class Session:
             prior=prior,
             jumps=EntryJumps(self.exe, slide, prior),
             runtime=runtime,
+            record=record,
+            output=follower,
         )
+        handover.save(self)
         return proc.pid
 
     def _runtime_env(self) -> tuple[str, dict[str, str]]:
@@ -332,18 +390,36 @@ class Session:
             raise HotlineError(str(e)) from e
         return "injected", preload_env(library, os.environ.get("LD_PRELOAD"))
 
-    def _forward(self, stream, name: str) -> None:
-        for raw in iter(stream.readline, b""):
-            self.on_event(
-                {"event": "app-output", "stream": name, "line": raw.decode(errors="replace").rstrip("\n")}
-            )
+    def follow_output(
+        self, files: OutputFiles, proc: subprocess.Popen | AdoptedProcess, from_end: bool = False
+    ) -> Follower:
+        """`app-output` events for each line the app writes to its output files."""
+        follower = Follower(
+            files,
+            lambda stream, line: self.on_event({"event": "app-output", "stream": stream, "line": line}),
+            lambda: proc.poll() is None,
+            from_end,
+        )
+        if self.running is not None and self.running.proc is proc:
+            self.running.output = follower
+        return follower
 
-    def _watch_exit(self, proc: subprocess.Popen) -> None:
+    def watch_exit(self, proc: subprocess.Popen | AdoptedProcess) -> None:
+        """`app-exited` when the app ends, after its last output lines."""
         code = proc.wait()
-        event: Event = {"event": "app-exited", "pid": proc.pid, "code": code if code >= 0 else None}
-        if code < 0:
+        running = self.running
+        if running is not None and running.proc is proc and running.output is not None:
+            running.output.join()
+        event: Event = {
+            "event": "app-exited",
+            "pid": proc.pid,
+            "code": code if code is None or code >= 0 else None,
+        }
+        if code is not None and code < 0:
             event["signal"] = -code
-        if code < 0 and self.last_patched:  # a crash after a patch: name what the patch changed
+        if (
+            code is not None and code < 0 and self.last_patched
+        ):  # a crash after a patch: name what the patch changed
             event["last_patch"] = {k: self.last_patched[k] for k in ("seq", "functions")}
         self.on_event(event)
 
@@ -352,6 +428,11 @@ class Session:
         return self.running is not None and self.running.proc.poll() is None
 
     def stop(self) -> None:
+        """Stops the app and lets go of the crate (another engine may take it)."""
+        self._stop_app()
+        self.lock.release()
+
+    def _stop_app(self) -> None:
         running, self.running = self.running, None
         if running is None:
             return
@@ -367,21 +448,78 @@ class Session:
         if running.debug is not None:
             running.debug.close()
 
+    def detach(self, reap_after_s: float | None = None) -> None:
+        """Leaves the app running for the next engine to re-attach to (`handover.py`) and lets
+        go of the crate. With `reap_after_s`, a detached process stops the app if no engine
+        has re-attached by then (an editor that closed, not one that reloaded)."""
+        running, self.running = self.running, None
+        if running is None:
+            self.lock.release()
+            return
+        if running.output is not None:
+            running.output.stop()
+        running.channel.close(keep_path=True)
+        if running.debug is not None:
+            running.debug.close()
+        self.lock.release()
+        if reap_after_s is not None:
+            handover.spawn_reaper(self.target_dir, reap_after_s)
+
+    def _own_crate(self) -> None:
+        """Takes the build directory's engine lock, or says which engine has it."""
+        holder = self.lock.acquire()
+        if holder is None:
+            return
+        _, app = app_record.read(self.app_record)
+        app_pid = app[0] if app and app_record.is_alive(*app) else None
+        running = f" (its app is pid {app_pid})" if app_pid else ""
+        raise EngineBusy(
+            f"{self.bin_name} is already under another Hotline, pid {holder}{running}: stop that one "
+            f"first (Ctrl-C in its terminal, or the editor's Hotline: Stop), or take it over",
+            holder,
+            app_pid,
+        )
+
     def start(self) -> int:
-        """Fat build and launch."""
-        return self.launch(self.fat_build())
+        """Re-attaches to the app an earlier engine left running, else fat build and launch."""
+        with self._reported("starting the app"):
+            self._own_crate()
+            adopted = handover.adopt(self)
+            return adopted if adopted is not None else self.launch(self.fat_build())
 
     def restart(self, clean: bool = False) -> int:
         """Full rebuild and relaunch; `clean` first discards the workspace's build artifacts."""
-        self.stop()
-        if clean:
-            subprocess.run(
-                ["cargo", "clean", "--package", self.package["name"]],
-                cwd=self.crate_dir,
-                env=os.environ | {"CARGO_TARGET_DIR": str(self.target_dir)},
-                capture_output=True,
-            )
-        return self.start()
+        with self._reported("restarting the app"):
+            self._own_crate()
+            self._stop_app()
+            if clean:
+                subprocess.run(
+                    ["cargo", "clean", "--package", self.package["name"]],
+                    cwd=self.crate_dir,
+                    env=os.environ | {"CARGO_TARGET_DIR": str(self.target_dir)},
+                    capture_output=True,
+                )
+            return self.launch(self.fat_build())
+
+    @contextlib.contextmanager
+    def _reported(self, doing: str) -> Iterator[None]:
+        """An exception the engine did not expect becomes an `engine-error` event, with its
+        traceback in the log file, and an `InternalError`; the app is left as it was."""
+        try:
+            yield
+        except HotlineError:
+            raise
+        except Exception as e:
+            message = f"{doing} failed: {type(e).__name__}: {e}"
+            with contextlib.suppress(OSError):
+                self.log_file.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.log_file, "a") as log:
+                    log.write(
+                        f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n{traceback.format_exc()}\n"
+                    )
+            logging.getLogger("hotline").debug("%s", message, exc_info=True)
+            self.on_event({"event": "engine-error", "message": message, "log": str(self.log_file)})
+            raise InternalError(f"internal error: {message} (details: {self.log_file})") from e
 
     # -- a save ------------------------------------------------------------------------
     def patch(self, changed: list[Path] | None = None) -> Outcome:
@@ -390,9 +528,15 @@ class Session:
         `changed` (the saved files), when given, lets a save outside the app say so.
         """
         with self._lock:
-            outcome = self._patch(changed or [])
-            self._prune_patch_dirs()
-            return outcome
+            try:
+                with self._reported("patching"):
+                    outcome = self._patch(changed or [])
+                    self._prune_patch_dirs()
+                    if outcome.kind in ("patched", "no-change"):
+                        handover.save(self)
+                    return outcome
+            except InternalError as e:
+                return Outcome("engine-error", {"event": "engine-error", "message": str(e)})
 
     def _prune_patch_dirs(self) -> None:
         """Deletes the work folders of earlier patches, this launch's or an earlier one's:
@@ -481,11 +625,11 @@ class Session:
                 diagnostics=diags,
             )
         if not changes.any:
-            self._accept(dirty, new)
+            self._accept(dirty, new, folders)
             return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
         prior = running.prior
         rebuilt = [obj for build in new.values() for obj in build.objects]
-        resigned = self._signature_changes(new, changes)
+        resigned = patch_warnings.signature_changes(self.builds, new, changes)
         scope = patch_scope(
             rebuilt,
             changes.changed + changes.added,
@@ -530,19 +674,20 @@ class Session:
             )
         running.region_next += -(-linked.size // SLOT) * SLOT  # each patch starts a debug slot
         running.prior.record(linked)
-        jump_report = result.get("entry_jumps") or {}
-        warnings += self._jump_warnings(new, changes, plan, jump_report)
-        warnings += [
-            self._warning(
-                new,
-                "HL1007",
-                symbol,
-                f"the signature of {demangle(symbol)} changed: code compiled before the patch keeps "
-                "calling the old version; callers compiled with the patch call the new one",
+        if result["self_check"]:  # applied, yet not all in place: never reported as patched
+            self._accept(dirty, new, folders)
+            reason = "; ".join(result["self_check"])
+            return self._emit(
+                "patch-refused",
+                rule="HL1094",
+                reason=f"the app applied the patch, but its self-check failed ({reason}): restart required",
+                diagnostics=diags,
             )
-            for symbol in resigned
-        ]
-        self._accept(dirty, new)
+        jump_report = result.get("entry_jumps") or {}
+        if self.entry_jumps:
+            warnings += patch_warnings.jump_warnings(self.crate_dir, new, changes, plan, jump_report)
+        warnings += patch_warnings.signature_warnings(self.crate_dir, new, resigned)
+        self._accept(dirty, new, folders)
         self.last_patched = {
             "seq": seq,
             "functions": [demangle(n) for n in changes.changed + changes.added],
@@ -573,7 +718,7 @@ class Session:
                 "written": jump_report.get("written", 0),
                 "skipped": len(plan.skipped) + len(jump_report.get("busy", [])),
             },
-            locations=self._locations(new, changes.edited + changes.added),
+            locations=patch_warnings.locations(new, changes.edited + changes.added),
             diagnostics=diags,
             warnings=warnings,
         )
@@ -584,104 +729,8 @@ class Session:
         """After `patched` is out: the patch's debug ELF, its perf map lines and the
         debug-info message are made on a background thread (debug_elf.py)."""
         if running.debug is None:
-            channel = running.channel
-            assert channel.debug_dir is not None
-            running.debug = DebugInfoWriter(
-                channel.debug_dir.parent,
-                self.build_id,
-                lambda n, path: self._deliver_debug_info(channel, n, path),
-                lambda n, why: self.on_event(
-                    {
-                        "event": "debug-info-failed",
-                        "seq": n,
-                        "rule": "HL1095",
-                        "message": f"no debug info for patch {n} ({why}): it runs, but debuggers, "
-                        "backtraces and profilers do not see its code",
-                    }
-                ),
-            )
+            running.debug = DebugInfoWriter.for_channel(running.channel, self.build_id, self.on_event)
         running.debug.submit(seq, linked, running.proc.pid)
-
-    @staticmethod
-    def _deliver_debug_info(channel: PatchChannel, seq: int, path: Path) -> None:
-        result = channel.send_debug_info(seq, str(path))
-        if result["status"] != "registered":
-            raise ChannelError(f"the app refused the debug info of patch {seq}: {result.get('reason')}")
-
-    def _warning(self, builds: dict[str, Build], rule: str, symbol: str, message: str) -> dict:
-        """A warning about a function, at its declaration (relative to the crate directory,
-        as events give files) when the debug info knows it."""
-        out = {"rule": rule, "severity": "warning", "symbol": symbol, "message": message}
-        where = _declared_at(builds, symbol)
-        if where is not None:
-            path = Path(where[0])
-            out["file"] = (
-                str(path.relative_to(self.crate_dir)) if path.is_relative_to(self.crate_dir) else where[0]
-            )
-            out["line"] = where[1]
-        return out
-
-    def _jump_warnings(
-        self, builds: dict[str, Build], changes: FunctionChanges, plan: JumpPlan, report: dict
-    ) -> list[dict]:
-        """HL1008 for an edited function whose old entry was not redirected, HL1009 when
-        no entry jump could be written (the patch then applies at safe points only)."""
-        if not self.entry_jumps:
-            return []
-        out = []
-        if report.get("error"):
-            out.append(
-                {
-                    "rule": "HL1009",
-                    "severity": "warning",
-                    "message": f"old code was not redirected to the new code ({report['error']}): "
-                    "this patch takes effect only where hotline::call reaches it",
-                }
-            )
-        edited = set(changes.changed)
-        for symbol, why in plan.skipped.items():
-            if symbol in edited:
-                message = (
-                    f"the old entry of {demangle(symbol)} is not redirected: {why}; callers are "
-                    "relinked, but a function pointer, trait object or thread loop made before the "
-                    "patch keeps running the old version"
-                )
-                out.append(self._warning(builds, "HL1008", symbol, message))
-        busy = set(report.get("busy", []))
-        for symbol in dict.fromkeys(name for name, site, _ in plan.jumps if site in busy):
-            if symbol in edited:
-                # Its callers were not relinked (a jump was planned): old code keeps the old copy.
-                message = (
-                    f"the old entry of {demangle(symbol)} is not redirected: a thread was executing "
-                    "its first bytes during the patch; code compiled before the patch keeps calling "
-                    "the old version until a safe point (hotline::call) or the next patch of it"
-                )
-                out.append(self._warning(builds, "HL1008", symbol, message))
-        return out
-
-    def _signature_changes(self, builds: dict[str, Build], changes: FunctionChanges) -> list[str]:
-        """Functions whose parameter or return types changed: a new symbol under rustc's
-        legacy mangling (its hash covers the signature), the same one under v0 mangling
-        (then the debug info tells). Their old entries must not jump to the new code."""
-        removed = {demangle(n) for n in changes.removed}
-        out = [n for n in changes.added if demangle(n) in removed]
-        for name in builds:
-            before = self.builds[name].layouts(name).signatures
-            after = builds[name].layouts(name).signatures
-            out += [n for n in changes.changed if n in before and n in after and before[n] != after[n]]
-        return out
-
-    @staticmethod
-    def _locations(builds: dict[str, Build], symbols: list[str]) -> list[dict]:
-        """Declaration file and line of each patched function, from the debug info."""
-        out = []
-        for symbol in symbols:
-            where = _declared_at(builds, symbol)
-            if where is not None:
-                out.append(
-                    {"symbol": symbol, "function": demangle(symbol), "file": where[0], "line": where[1]}
-                )
-        return out
 
     def last_patch_disassembly(self, limit: int = 8) -> list[tuple[str, str]]:
         """(function, unified diff of its machine code) for the newest patch's changed functions."""
@@ -697,10 +746,11 @@ class Session:
                     break
         return out
 
-    def _accept(self, dirty: list[Crate], new: dict[str, Build]) -> None:
+    def _accept(self, dirty: list[Crate], new: dict[str, Build], folders: dict[str, Path]) -> None:
         """The running app now matches these crates' new builds."""
         self.previous_builds = ({name: self.builds[name] for name in new}, new)
         self.builds.update(new)
+        self.build_folders.update(folders)
         for crate in dirty:
             crate.compiled_at = crate.pending_at
 
@@ -713,15 +763,6 @@ class Session:
             return edit
         found = locate(self.crate_dir, edit.symbol, keyword)
         return replace(edit, file=found[0], line=found[1]) if found else edit
-
-
-def _declared_at(builds: dict[str, Build], symbol: str) -> tuple[str, int] | None:
-    """Declaration file and line of a function, from the debug info of the build that has it."""
-    for name, build in builds.items():
-        where = build.layouts(name).functions.get(symbol)
-        if where is not None:
-            return where
-    return None
 
 
 def error_count(diagnostics: list[dict]) -> int:

@@ -1,0 +1,113 @@
+"""What a patch tells the user besides `patched`: where the patched functions are declared,
+and the warnings about old code that keeps running old versions (HL1007, HL1008, HL1009).
+
+Each is placed at the function's declaration, read from the debug info of the build that
+has it, so an editor can show it on the right line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hotline.engine.demangle import demangle
+from hotline.engine.entry_jumps import JumpPlan
+from hotline.engine.object_cache import Build
+from hotline.engine.object_diff import FunctionChanges
+
+
+def declared_at(builds: dict[str, Build], symbol: str) -> tuple[str, int] | None:
+    """Declaration file and line of a function, from the debug info of the build that has it."""
+    for name, build in builds.items():
+        where = build.layouts(name).functions.get(symbol)
+        if where is not None:
+            return where
+    return None
+
+
+def locations(builds: dict[str, Build], symbols: list[str]) -> list[dict]:
+    """Declaration file and line of each patched function, from the debug info."""
+    out = []
+    for symbol in symbols:
+        where = declared_at(builds, symbol)
+        if where is not None:
+            out.append({"symbol": symbol, "function": demangle(symbol), "file": where[0], "line": where[1]})
+    return out
+
+
+def warning(crate_dir: Path, builds: dict[str, Build], rule: str, symbol: str, message: str) -> dict:
+    """A warning about a function, at its declaration (relative to the crate directory,
+    as events give files) when the debug info knows it."""
+    out = {"rule": rule, "severity": "warning", "symbol": symbol, "message": message}
+    where = declared_at(builds, symbol)
+    if where is not None:
+        path = Path(where[0])
+        out["file"] = str(path.relative_to(crate_dir)) if path.is_relative_to(crate_dir) else where[0]
+        out["line"] = where[1]
+    return out
+
+
+def signature_changes(
+    before: dict[str, Build], after: dict[str, Build], changes: FunctionChanges
+) -> list[str]:
+    """Functions whose parameter or return types changed: a new symbol under rustc's
+    legacy mangling (its hash covers the signature), the same one under v0 mangling
+    (then the debug info tells). Their old entries must not jump to the new code."""
+    removed = {demangle(n) for n in changes.removed}
+    out = [n for n in changes.added if demangle(n) in removed]
+    for name in after:
+        old = before[name].layouts(name).signatures
+        new = after[name].layouts(name).signatures
+        out += [n for n in changes.changed if n in old and n in new and old[n] != new[n]]
+    return out
+
+
+def signature_warnings(crate_dir: Path, builds: dict[str, Build], resigned: list[str]) -> list[dict]:
+    """HL1007 for each function whose signature changed."""
+    return [
+        warning(
+            crate_dir,
+            builds,
+            "HL1007",
+            symbol,
+            f"the signature of {demangle(symbol)} changed: code compiled before the patch keeps "
+            "calling the old version; callers compiled with the patch call the new one",
+        )
+        for symbol in resigned
+    ]
+
+
+def jump_warnings(
+    crate_dir: Path, builds: dict[str, Build], changes: FunctionChanges, plan: JumpPlan, report: dict
+) -> list[dict]:
+    """HL1008 for an edited function whose old entry was not redirected, HL1009 when
+    no entry jump could be written (the patch then applies at safe points only)."""
+    out = []
+    if report.get("error"):
+        out.append(
+            {
+                "rule": "HL1009",
+                "severity": "warning",
+                "message": f"old code was not redirected to the new code ({report['error']}): "
+                "this patch takes effect only where hotline::call reaches it",
+            }
+        )
+    edited = set(changes.changed)
+    for symbol, why in plan.skipped.items():
+        if symbol in edited:
+            message = (
+                f"the old entry of {demangle(symbol)} is not redirected: {why}; callers are "
+                "relinked, but a function pointer, trait object or thread loop made before the "
+                "patch keeps running the old version"
+            )
+            out.append(warning(crate_dir, builds, "HL1008", symbol, message))
+    busy = set(report.get("busy", []))
+    for symbol in dict.fromkeys(name for name, site, _ in plan.jumps if site in busy):
+        if symbol in edited:
+            # Its callers were not relinked (a jump was planned): old code keeps the old copy.
+            message = (
+                f"the old entry of {demangle(symbol)} is not redirected: a thread was executing "
+                "its first bytes during the patch; code compiled before the patch keeps calling "
+                "the old version until a safe point (hotline::call) or the next patch of it"
+            )
+            out.append(warning(crate_dir, builds, "HL1008", symbol, message))
+    return out
