@@ -204,9 +204,9 @@ def test_one_rustc_error_is_one_error():
 
 
 def test_the_cli_counts_one_error(capsys):
-    from hotline.cli import HumanPrinter
+    from hotline.cli import Console, HumanPrinter
 
-    HumanPrinter()(
+    HumanPrinter(Console(sys.stderr), lambda: True)(
         {
             "event": "compile-error",
             "diagnostics": [

@@ -7,6 +7,7 @@ HOTLINE_REQUIRE_NVIM=1 (scripts/test.sh, CI): then every test fails with it.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -93,7 +94,7 @@ def wait_for(n, probe: Callable[[], object], timeout: float, what: str, fail_on_
         value = probe()
         if value:
             return value
-        if fail_on_error and status(n).startswith("error"):
+        if fail_on_error and status(n).startswith("Hotline error"):
             break
         time.sleep(0.1)
     seen = n.exec_lua("return _G.seen")
@@ -157,11 +158,15 @@ def nv(tmp_path_factory) -> Iterator:
             15,
             "the hotline client to attach",
         )
-        wait_for(n, lambda: status(n) == "idle", 15, "status idle")
+        wait_for(n, lambda: status(n) == "Hotline idle", 15, "status idle")
         n.command("HotlineRun")
         t0 = time.monotonic()
         wait_for(
-            n, lambda: status(n) == "running", 240, "status running after :HotlineRun", fail_on_error=True
+            n,
+            lambda: status(n) == "Hotline running",
+            240,
+            "status running after :HotlineRun",
+            fail_on_error=True,
         )
         print(f"first build + start: {time.monotonic() - t0:.1f}s")
         yield n
@@ -188,13 +193,13 @@ def test_save_patches_and_shows_lens_status_and_log(nv):
     write(n)
     s = wait_for(
         n,
-        lambda: (lambda s: s if s.startswith("⚡ patched") else None)(status(n)),
+        lambda: (lambda s: s if s.startswith("Hotline ⚡ patched") else None)(status(n)),
         60,
         "⚡ patched",
         fail_on_error=True,
     )
     print(f"save -> patched status: {time.monotonic() - t0:.2f}s ({s})")
-    assert re.fullmatch(r"⚡ patched \d+ms", s), s
+    assert re.fullmatch(r"Hotline ⚡ patched \d+ms", s), s
 
     titles = wait_for(n, lambda: lens_titles(n, greeting), 10, "a code lens on fn greeting")
     assert any(re.fullmatch(r"patched in \d+ms", t) for t in titles), titles
@@ -308,7 +313,10 @@ def test_compile_error_diagnostic_then_fixed(nv):
     diags = wait_for(n, e0308, 60, "an E0308 diagnostic")
     assert diags[0]["lnum"] == bad, (diags, bad)
     assert "mismatched types" in diags[0]["message"]
-    wait_for(n, lambda: status(n).startswith("error: compile error"), 10, "status error: compile error")
+    assert diags[0]["source"] == "hotline (rustc)"
+    wait_for(
+        n, lambda: status(n).startswith("Hotline error: compile error"), 10, "status error: compile error"
+    )
 
     replace_line(n, "let x: u32", [])
     write(n)
@@ -317,7 +325,120 @@ def test_compile_error_diagnostic_then_fixed(nv):
         n.exec_lua("return #vim.diagnostic.get(_G.src_buf, { severity = vim.diagnostic.severity.ERROR })")
         == 0
     )
-    wait_for(n, lambda: status(n).startswith(("⚡ patched", "running")), 30, "status back to patched/running")
+    wait_for(
+        n,
+        lambda: status(n).startswith(("Hotline ⚡ patched", "Hotline running")),
+        30,
+        "status back to patched/running",
+    )
+
+
+def messages(n) -> str:
+    return n.exec_lua("return vim.api.nvim_exec2('messages', { output = true }).output")
+
+
+def app_pid(n) -> int:
+    """The pid of the app the nv fixture runs, from the status, checked against /proc."""
+    pid = n.exec_lua("return require('hotline').status_table(_G.src_buf).pid")
+    assert isinstance(pid, int) and "/target/hotline/run/counter-" in os.readlink(f"/proc/{pid}/exe"), pid
+    return pid
+
+
+def test_restart_lens_follows_an_inserted_line_and_the_status_summarises_the_refusal(nv):
+    """Issue 15: a `restart required` lens (a real HL1002 refusal: a field added to World) moves
+    with a line inserted above; the statusline says Hotline and the refusal's first 40
+    characters, :HotlineStatus and the log say it whole."""
+    n = nv
+    src = n.exec_lua("return _G.src_buf")
+    pid = app_pid(n)
+    original = n.exec_lua("return vim.api.nvim_buf_get_lines(_G.src_buf, 0, -1, false)")
+    replace_line(n, "names: Vec<String>,", ["    names: Vec<String>,", "    energy: u64,"])
+    replace_line(
+        n,
+        "let mut world = World",
+        ['    let mut world = World { frame: 0, names: vec!["a".into()], energy: 1 };'],
+    )
+    world = line_of(n, "struct World")
+    write(n)
+    wait_for(n, lambda: status(n).startswith("Hotline error: patch refused (HL1002)"), 60, "the refusal")
+    full = n.exec_lua("return require('hotline').status_table(_G.src_buf).message")
+    assert full.startswith("patch refused (HL1002): struct World") and len(full) > 40, full
+    assert status(n) == "Hotline error: " + full[:40].rstrip() + "…"
+    shown = n.exec_lua("return vim.api.nvim_exec2('HotlineStatus', { output = true }).output")
+    assert shown == f"Hotline error: {full} (pid {pid})", shown
+    log_lines = n.exec_lua(
+        "return require('hotline.log').lines(require('hotline').get_client(_G.src_buf).id)"
+    )
+    assert f"[hotline] error: {full}" in log_lines
+
+    layout = "⚠ restart required (HL1002): layout change"
+    wait_for(n, lambda: lens_titles(n, world) == [layout], 10, "the restart lens on struct World")
+    n.exec_lua("vim.api.nvim_buf_set_lines(..., 0, 0, false, { '// one' })", src)
+    n.command("doautocmd InsertLeave")
+    wait_for(
+        n, lambda: lens_titles(n, world + 1) == [layout], 10, "the restart lens on struct World's new line"
+    )
+    assert lens_titles(n, world) == []
+
+    # back to the layout the app runs: nothing to patch
+    n.exec_lua("vim.api.nvim_buf_set_lines(..., 0, -1, false, select(2, ...))", src, original)
+    write(n)
+    wait_for(n, lambda: status(n) == "Hotline running", 60, "the status after the revert")
+    assert n.exec_lua("return require('hotline').status_table(_G.src_buf).message") == "no code change"
+    assert app_pid(n) == pid
+
+
+def test_hotline_attach_without_nvim_dap_prints_the_pid_and_the_gdb_command(nv):
+    n = nv
+    pid = app_pid(n)
+    exe = os.readlink(f"/proc/{pid}/exe")
+    assert n.exec_lua("return (pcall(require, 'dap'))") is False
+    n.command("messages clear")
+    n.command("HotlineAttach")
+    assert messages(n).splitlines() == [
+        f"Hotline: the app runs as pid {pid} ({exe})",
+        f"Attach from a terminal: gdb -p {pid} -ex 'handle SIG64 nostop noprint pass'",
+        "(nvim-dap is not installed: see :help hotline-debugging)",
+    ]
+
+
+def test_hotline_attach_with_nvim_dap_runs_an_attach_to_the_pid(nv):
+    """nvim-dap itself is stood in for by a module that records what dap.run() got."""
+    n = nv
+    pid = app_pid(n)
+    n.exec_lua(
+        """
+        package.loaded.dap = { adapters = { codelldb = {}, gdb = {} }, run = function(c) _G.dap_ran = c end }
+        """
+    )
+    try:
+        n.command("HotlineAttach")
+        ran = n.exec_lua("return _G.dap_ran")
+    finally:
+        n.exec_lua("package.loaded.dap = nil")
+    assert ran == {
+        "type": "gdb",
+        "request": "attach",
+        "name": f"Attach to the Hotline app (pid {pid})",
+        "pid": pid,
+        "program": os.readlink(f"/proc/{pid}/exe"),
+        "cwd": n.exec_lua("return vim.lsp.get_clients({ name = 'hotline' })[1].config.root_dir"),
+    }
+
+
+def test_checkhealth_names_the_python_and_hotline_package_of_the_running_server(nv):
+    import hotline
+
+    n = nv
+    n.command("checkhealth hotline")
+    text = "\n".join(n.exec_lua("return vim.api.nvim_buf_get_lines(0, 0, -1, false)"))
+    n.command("bwipeout")
+    package = str(Path(hotline.__file__).resolve().parent)
+    assert f"- python executable: {sys.executable}" in text, text
+    assert f"- hotline package: {package}" in text, text
+    version = importlib.metadata.version("hotline-reload")
+    runs = f"runs: Hotline language server {version}: Python {sys.version.split()[0]} ({sys.executable}), "
+    assert runs + f"hotline package {package} (hotline-reload {version})" in text, text
 
 
 def test_checkhealth_and_help(tmp_path):
@@ -333,7 +454,17 @@ def test_checkhealth_and_help(tmp_path):
         shutil.copytree(PLUGIN / "doc", doc)
         n.command(f"helptags {doc}")
         tags = (doc / "tags").read_text()
-        for tag in ("hotline.txt", ":HotlineRun", ":HotlineLog", "hotline.setup()", "hotline.status()"):
+        for tag in (
+            "hotline.txt",
+            ":HotlineRun",
+            ":HotlineLog",
+            ":HotlineAttach",
+            "hotline.setup()",
+            "hotline.status()",
+            "hotline.status_full()",
+            "hotline-diagnostics",
+            "hotline-debugging",
+        ):
             assert f"{tag}\t" in tags, tag
     finally:
         n.close()
@@ -391,7 +522,7 @@ def test_one_client_per_workspace_root(tmp_path, way):
         assert n.exec_lua("return vim.fn.maparg('<F5>', 'n')") == ""
         # The virtual workspace runs the crate of the first buffer opened in it (a); the server took it.
         n.command(f"edit {a}")
-        wait_for(n, lambda: status(n) == "idle", 15, "status idle")
+        wait_for(n, lambda: status(n) == "Hotline idle", 15, "status idle")
     finally:
         n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
         n.close()
@@ -451,9 +582,52 @@ def test_config_entry_jumps_is_validated_and_sent_to_the_server(tmp_path):
                 15,
                 f"a client for {name}",
             )
-            wait_for(n, lambda: status(n) == "idle", 15, f"status idle in {name}")
+            wait_for(n, lambda: status(n) == "Hotline idle", 15, f"status idle in {name}")
         sent = [json.loads(line) for line in record.read_text().splitlines()]
         assert [s.get("entryJumps") for s in sent] == [False, True], sent
+    finally:
+        n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
+        try:
+            wait_for(
+                n, lambda: n.exec_lua("return #vim.lsp.get_clients({ name = 'hotline' })") == 0, 15, "stop"
+            )
+        finally:
+            n.close()
+
+
+def test_config_rustc_warnings_is_validated_and_sent_to_the_server_off_by_default(tmp_path):
+    pkg = '[package]\nname = "{}"\nversion = "0.1.0"\nedition = "2021"\n'
+    crates = {}
+    for name in ("default", "on"):
+        _write(tmp_path / name / "Cargo.toml", pkg.format(name))
+        crates[name] = _write(tmp_path / name / "src" / "main.rs", "fn main() {}\n")
+    record = tmp_path / "settings.jsonl"
+    cmd = [sys.executable, "-c", RECORDING_SERVER, str(record)]
+
+    n = start_nvim(tmp_path)
+    try:
+        bad = n.exec_lua(
+            "local ok, err = pcall(require('hotline').setup, ...); return ok and '' or tostring(err)",
+            {"rustc_warnings": "yes"},
+        )
+        assert "rustc_warnings" in bad and "boolean" in bad, bad
+        assert n.exec_lua("return require('hotline.config').defaults.rustc_warnings") is False
+        for name, opts in (("default", {}), ("on", {"rustc_warnings": True})):
+            n.exec_lua(
+                "local opts = ...; require('hotline').setup(opts)",
+                {"python": sys.executable, "cmd": cmd, **opts},
+            )
+            n.command(f"edit {crates[name]}")
+            n.exec_lua("_G.src_buf = vim.api.nvim_get_current_buf()")
+            wait_for(
+                n,
+                lambda: n.exec_lua("return #vim.lsp.get_clients({ name = 'hotline', bufnr = _G.src_buf })"),
+                15,
+                f"a client for {name}",
+            )
+            wait_for(n, lambda: status(n) == "Hotline idle", 15, f"status idle in {name}")
+        sent = [json.loads(line) for line in record.read_text().splitlines()]
+        assert [s["rustcWarnings"] for s in sent] == [False, True], sent
     finally:
         n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
         try:

@@ -1,4 +1,5 @@
---- hotline.commands: User commands :HotlineRun, :HotlineStop, :HotlineRestart, :HotlineRebuild, :HotlineLastPatch, :HotlineLog
+--- hotline.commands: User commands :HotlineRun, :HotlineStop, :HotlineRestart, :HotlineRebuild, :HotlineLastPatch, :HotlineLog,
+--- :HotlineStatus, :HotlineAttach
 
 local M = {}
 
@@ -60,10 +61,18 @@ M.list = {
   },
   HotlineStatus = {
     function()
-      local text = require("hotline").status(0)
-      vim.api.nvim_echo({ { "Hotline: " .. (text ~= "" and text or "no server for this buffer") } }, false, {})
+      local text = require("hotline").status_full(0)
+      vim.api.nvim_echo({ { text ~= "" and text or "Hotline: no server for this buffer" } }, true, {})
     end,
-    "Echo the state of the app",
+    "Echo the whole status: the full message and the app's pid",
+  },
+  HotlineAttach = {
+    function()
+      if client_or_complain() then
+        require("hotline").attach(0)
+      end
+    end,
+    "Attach nvim-dap to the app (its pid), or show the pid and the gdb command",
   },
 }
 

@@ -28,6 +28,8 @@
 ---@field linker? string                  Linker of the full build: "lld", "mold", "bfd" or "gold"; nil: rustc's (settings.linker)
 ---@field allow_layout_changes string[]   Types whose layout may change in a patch (settings.allowLayoutChanges, rule HL1002)
 ---@field entry_jumps boolean             Redirect each patched function's old entry to its new code, so every caller runs it; false: only code reached through hotline::call switches (settings.entryJumps)
+---@field rustc_warnings boolean         Also show rustc's warnings as diagnostics (settings.rustcWarnings); false: only what blocks a patch (rustc's errors and Hotline's rules), as rust-analyzer shows rustc's warnings already
+---@field dap_adapter? string             nvim-dap adapter :HotlineAttach uses; nil: the first of gdb, codelldb, lldb, lldb-dap that is configured
 ---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
 ---@field notify boolean                  vim.notify() on errors, refused patches and app exits
 ---@field keymaps boolean|hotline.KeymapsConfig  Buffer-local keymaps: false (default) defines none, true the suggested ones (M.suggested_keymaps)
@@ -56,6 +58,8 @@ M.defaults = {
   linker = nil,
   allow_layout_changes = {},
   entry_jumps = true,
+  rustc_warnings = false,
+  dap_adapter = nil,
   codelens = true,
   notify = true,
   keymaps = false,
@@ -110,6 +114,8 @@ function M.setup(opts)
   validate("linker", merged.linker, "string", true)
   validate("allow_layout_changes", merged.allow_layout_changes, "table")
   validate("entry_jumps", merged.entry_jumps, "boolean")
+  validate("rustc_warnings", merged.rustc_warnings, "boolean")
+  validate("dap_adapter", merged.dap_adapter, "string", true)
   validate("on_status", merged.on_status, "function", true)
   M.options = merged
   return merged
@@ -127,7 +133,7 @@ end
 ---@return table
 function M.settings(crate)
   local o = M.options
-  local s = { patchOnSave = o.patch_on_save, entryJumps = o.entry_jumps }
+  local s = { patchOnSave = o.patch_on_save, entryJumps = o.entry_jumps, rustcWarnings = o.rustc_warnings }
   local c = o.crate or crate
   if c then
     s.crate = c

@@ -65,10 +65,17 @@ function M.check()
     local line, err = run({
       opts.python,
       "-c",
-      "import importlib.metadata as m, hotline.lsp.server; print('hotline', m.version('hotline-reload'), 'pygls', m.version('pygls'))",
+      "import importlib.metadata as m, os, sys, hotline, hotline.lsp.server; "
+        .. "print('hotline', m.version('hotline-reload'), 'pygls', m.version('pygls'), '|', "
+        .. "os.path.dirname(os.path.realpath(hotline.__file__)), '|', sys.executable)",
     })
     if line then
-      health.ok("import hotline.lsp: " .. line)
+      local versions, package, executable = line:match("^(.-) | (.-) | (.*)$")
+      health.ok("import hotline.lsp: " .. (versions or line))
+      if package then
+        health.info("python executable: " .. executable)
+        health.info("hotline package: " .. package)
+      end
     else
       health.error("python cannot import hotline.lsp (" .. (err or "?") .. ")", {
         "pip install -e /path/to/hotline (the repository), in the interpreter of the `python` option",
@@ -100,8 +107,10 @@ function M.check()
   end
   local status = require("hotline.status")
   for _, client in ipairs(clients) do
-    local text = status.format(status.get(client.id))
+    local text = status.format_full(status.get(client.id))
     health.info(string.format("client %d: %s — %s", client.id, client.config.root_dir or "?", text ~= "" and text or "no status yet"))
+    local environment = require("hotline").server_environment[client.id]
+    health.info(string.format("client %d runs: %s", client.id, environment or "(its start-up message has not arrived)"))
   end
 end
 

@@ -127,7 +127,7 @@ local function log_status(client_id, s)
   if s.state == "building" then
     text = "building" .. (s.message and (" (" .. s.message .. ")") or "") .. "…"
   elseif s.state == "running" then
-    text = "running"
+    text = "running" .. (s.pid and string.format(" (pid %d)", s.pid) or "")
   elseif s.state == "patched" then
     text = string.format("patched in %dms: %s", math.floor((s.ms or 0) + 0.5), table.concat(s.functions or {}, ", "))
   elseif s.state == "error" then
@@ -140,9 +140,28 @@ local function log_status(client_id, s)
   end
 end
 
+--- Per client: the server's start-up line, which Python and which `hotline` package it runs
+--- ("Hotline language server 0.1.0: Python 3.11.7 (/usr/bin/python3), hotline package …").
+---@type table<integer, string>
+M.server_environment = {}
+
 --- Handlers for the server's custom notifications and for workspace/codeLens/refresh.
 ---@type table<string, lsp.Handler>
 M.handlers = {
+  ["window/logMessage"] = function(err, params, ctx)
+    local message = params and params.message
+    if type(message) == "string" and message:find("^Hotline") then
+      if message:find("^Hotline language server ") then
+        M.server_environment[ctx.client_id] = message
+      end
+      -- Hotline's own messages (the server's environment, a re-attached app, an earlier app
+      -- stopped, debug info that failed) go to :HotlineLog too; all go to the LSP log.
+      if config.options.log.status_lines and (params.type or 4) <= 3 then -- error, warning, info
+        log.append(ctx.client_id, { "[hotline] " .. message })
+      end
+    end
+    return vim.lsp.handlers["window/logMessage"](err, params, ctx)
+  end,
   ["hotline/status"] = function(_, params, ctx)
     local prev = status.get(ctx.client_id)
     local s = status.update(ctx.client_id, params or {})
@@ -320,6 +339,7 @@ function M.lsp_config()
     on_exit = function(_, _, client_id)
       vim.schedule(function()
         status.forget(client_id)
+        M.server_environment[client_id] = nil
         vim.cmd("redrawstatus!")
       end)
     end,
@@ -455,6 +475,82 @@ function M.status(bufnr)
     return ""
   end
   return status.format(status.get(client.id))
+end
+
+--- The whole status text (:HotlineStatus): the message in full and the app's pid, e.g.
+--- `Hotline error: patch refused (HL1002): …whole reason… (pid 4242)`; "" without a client.
+---@param bufnr? integer  default: the current buffer
+---@return string
+function M.status_full(bufnr)
+  local client = M.get_client(bufnr)
+  if not client then
+    return ""
+  end
+  return status.format_full(status.get(client.id))
+end
+
+--- The debug adapter of nvim-dap :HotlineAttach uses: the `dap_adapter` option, else the first
+--- of gdb, codelldb, lldb, lldb-dap that nvim-dap has; nil without one.
+---@param dap table  require("dap")
+---@return string?
+local function dap_adapter(dap)
+  local adapters = type(dap.adapters) == "table" and dap.adapters or {}
+  if config.options.dap_adapter then
+    return adapters[config.options.dap_adapter] and config.options.dap_adapter or nil
+  end
+  for _, name in ipairs({ "gdb", "codelldb", "lldb", "lldb-dap" }) do
+    if adapters[name] then
+      return name
+    end
+  end
+  return nil
+end
+
+--- The gdb command that attaches to a pid: the runtime stops the app's threads with a
+--- real-time signal (usually SIG64) to write entry jumps, which gdb must pass on.
+---@param pid integer
+---@return string
+function M.gdb_command(pid)
+  return string.format("gdb -p %d -ex 'handle SIG64 nostop noprint pass'", pid)
+end
+
+--- :HotlineAttach: attaches nvim-dap to the app of the buffer's client (its pid from the
+--- status), or, without nvim-dap or a gdb/codelldb/lldb adapter in it, shows the pid and
+--- the gdb command.
+---@param bufnr? integer
+---@return {pid: integer, executable: string?, adapter: string?, command: string}?  nil when no app runs
+function M.attach(bufnr)
+  local client = M.get_client(bufnr)
+  local s = client and status.get(client.id)
+  local pid = s and s.pid
+  if not pid then
+    notify("the app is not running: start it with :HotlineRun first", level.WARN)
+    return nil
+  end
+  local executable = (vim.uv or vim.loop).fs_readlink("/proc/" .. pid .. "/exe")
+  local command = M.gdb_command(pid)
+  local has_dap, dap = pcall(require, "dap")
+  local adapter = has_dap and dap_adapter(dap) or nil
+  if adapter then
+    vim.api.nvim_echo({ { string.format("Hotline: attaching %s to the app (pid %d)", adapter, pid) } }, true, {})
+    dap.run({
+      type = adapter,
+      request = "attach",
+      name = string.format("Attach to the Hotline app (pid %d)", pid),
+      pid = pid,
+      program = executable,
+      cwd = client.config.root_dir,
+    })
+  else
+    local why = has_dap and "nvim-dap has no gdb, codelldb or lldb adapter"
+      or "nvim-dap is not installed"
+    vim.api.nvim_echo({
+      { string.format("Hotline: the app runs as pid %d (%s)\n", pid, executable or "?") },
+      { "Attach from a terminal: " .. command .. "\n" },
+      { "(" .. why .. ": see :help hotline-debugging)" },
+    }, true, {})
+  end
+  return { pid = pid, executable = executable, adapter = adapter, command = command }
 end
 
 --- The raw last hotline/status of the buffer's client (see |hotline.Status|).

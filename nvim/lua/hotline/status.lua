@@ -11,6 +11,7 @@
 ---@field exitCode? integer    Exit code of the app (state "stopped")
 ---@field runtime? "linked"|"injected"  While an app runs: it depends on the runtime crate
 ---                                      (hotline::call safe points, on_patch), or the runtime was preloaded
+---@field pid? integer         While an app runs: its process id (:HotlineAttach)
 
 local M = {}
 
@@ -28,14 +29,27 @@ local function nonnil(v)
   return v
 end
 
---- A short text for a statusline: `⚡ patched 142ms`, `building…`, `running`, `error: …`.
---- An app the runtime was injected into (no safe points) says so: `running · injected`.
----@param s? hotline.Status
+--- Characters of a message (an error, a refusal) the statusline shows before "…".
+M.SUMMARY_CHARS = 40
+
+--- The first `max` characters of a text on one line, and "…" when there was more.
+---@param text string
+---@param max? integer  default M.SUMMARY_CHARS
 ---@return string
-function M.format(s)
-  if not s then
-    return ""
+function M.summarize(text, max)
+  max = max or M.SUMMARY_CHARS
+  text = vim.trim((text:gsub("%s+", " ")))
+  if vim.fn.strchars(text) <= max then
+    return text
   end
+  return vim.trim(vim.fn.strcharpart(text, 0, max)) .. "…"
+end
+
+--- The state in words; the message summarised unless `full`.
+---@param s hotline.Status
+---@param full boolean
+---@return string
+local function describe(s, full)
   local state = s.state
   local mode = s.runtime == "injected" and " · injected" or ""
   if state == "patched" then
@@ -47,7 +61,8 @@ function M.format(s)
   elseif state == "running" then
     return "running" .. mode
   elseif state == "error" then
-    return "error: " .. (s.message or "unknown error")
+    local message = s.message or "unknown error"
+    return "error: " .. (full and message or M.summarize(message))
   elseif state == "stopped" then
     if s.exitCode ~= nil then
       return string.format("stopped (exit %d)", s.exitCode)
@@ -57,6 +72,40 @@ function M.format(s)
     return "idle"
   end
   return tostring(state)
+end
+
+--- A short text for a statusline, always naming Hotline: `Hotline ⚡ patched 142ms`,
+--- `Hotline building…`, `Hotline running`, `Hotline error: <the first 40 characters>…`.
+--- An app the runtime was injected into (no safe points) says so: `Hotline running · injected`.
+---@param s? hotline.Status
+---@return string
+function M.format(s)
+  if not s then
+    return ""
+  end
+  return "Hotline " .. describe(s, false)
+end
+
+--- The whole status (:HotlineStatus): the message in full, the functions a patch replaced and
+--- the app's pid, e.g. `Hotline ⚡ patched 142ms: app::tick (pid 4242)`.
+---@param s? hotline.Status
+---@return string
+function M.format_full(s)
+  if not s then
+    return ""
+  end
+  local text = "Hotline " .. describe(s, true)
+  if s.state == "patched" and s.functions and #s.functions > 0 then
+    text = text .. ": " .. table.concat(s.functions, ", ")
+  elseif s.message and s.state ~= "error" and s.state ~= "stopped" then
+    text = text .. " (" .. s.message .. ")"
+  elseif s.state == "stopped" and s.message and s.exitCode == nil and s.message ~= "stopped" then
+    text = text .. ": " .. s.message
+  end
+  if s.pid then
+    text = text .. string.format(" (pid %d)", s.pid)
+  end
+  return text
 end
 
 --- Records a hotline/status notification; returns the normalised status.
@@ -72,6 +121,7 @@ function M.update(client_id, params)
     message = nonnil(params.message),
     exitCode = nonnil(params.exitCode),
     runtime = nonnil(params.runtime),
+    pid = nonnil(params.pid),
   }
   M.by_client[client_id] = s
   M.last_client_id = client_id

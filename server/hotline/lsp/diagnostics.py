@@ -22,6 +22,10 @@ _SEVERITY = {
 }
 ERROR_CODE_URL = "https://doc.rust-lang.org/error_codes/{}.html"
 RUDE_EDITS_DOC = REPO_ROOT / "docs" / "rude-edits.md"
+# Diagnostic.source: who reports it. rustc's own diagnostics from Hotline's builds, next to
+# rust-analyzer's (source "rustc" or "rust-analyzer"), and Hotline's rules (code HL....).
+RUSTC_SOURCE = "hotline (rustc)"
+HOTLINE_SOURCE = "hotline"
 
 
 _ITEM = re.compile(r"\b(?:struct|enum|union|static(?:\s+mut)?|type|trait)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)")
@@ -129,7 +133,7 @@ def to_lsp(diag: dict, crate_dir: Path) -> tuple[str, types.Diagnostic] | None:
         range=span_range(primary),
         message=message,
         severity=_SEVERITY.get(diag.get("level", "error"), types.DiagnosticSeverity.Error),
-        source="rustc (hotline)",
+        source=RUSTC_SOURCE,
         related_information=related or None,
     )
     if code:
@@ -137,7 +141,7 @@ def to_lsp(diag: dict, crate_dir: Path) -> tuple[str, types.Diagnostic] | None:
         if code.startswith("E"):
             result.code_description = types.CodeDescription(href=ERROR_CODE_URL.format(code))
         elif code.startswith("HL"):
-            result.source = "hotline"
+            result.source = HOTLINE_SOURCE
             result.code_description = types.CodeDescription(href=f"{RUDE_EDITS_DOC.as_uri()}#{code.lower()}")
     return file_uri(crate_dir, primary["file_name"]), result
 

@@ -11,7 +11,9 @@ import atexit
 import contextlib
 import logging
 import os
+import platform
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +26,33 @@ from hotline.engine.session import RESTART_FILES, HotlineError, Session, error_c
 from hotline.lsp import lenses
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 
+DISTRIBUTION = "hotline-reload"
 try:
     from importlib.metadata import version as _pkg_version
 
-    VERSION = _pkg_version("hotline-reload")
+    INSTALLED: str | None = _pkg_version(DISTRIBUTION)
 except Exception:  # pragma: no cover - not installed
-    VERSION = "0.0.0"
+    INSTALLED = None
+VERSION = INSTALLED or "0.0.0"
 
 log = logging.getLogger("hotline.lsp")
 
 STATUS = "hotline/status"
 OUTPUT = "hotline/output"
+RELAUNCH_MESSAGE = "the app is not running: full rebuild and relaunch"
+LIVE_SETTINGS = {"rustcWarnings", "patchOnSave", "allowLayoutChanges"}  # they apply at once
+
+
+def environment() -> str:
+    """Which Python and which `hotline` package this server runs: logged at start-up."""
+    import hotline
+
+    package = Path(hotline.__file__).resolve().parent
+    dist = f"{DISTRIBUTION} {INSTALLED}" if INSTALLED else f"no {DISTRIBUTION} distribution installed"
+    return (
+        f"Hotline language server {VERSION}: Python {platform.python_version()} ({sys.executable}), "
+        f"hotline package {package} ({dist})"
+    )
 
 
 class HotlineLanguageServer(LanguageServer):
@@ -64,6 +82,10 @@ class HotlineLanguageServer(LanguageServer):
         self._token_seq = 0
         self._progress_created: dict[str, asyncio.Future] = {}  # token -> the client's answer to create
         self.patched_sources: dict[Path, str] = {}  # the saved texts the last patch was built from
+        self.refused_sources: dict[Path, str] = {}  # the saved texts the last refusal was found in
+        self.stopped_by_user = False  # Stop was the last command: a save does not relaunch the app
+        # what the last build or patch reported: rustc's diagnostics, Hotline's own (HL rules)
+        self.diagnostics: tuple[list[dict], list[dict]] = ([], [])
 
     # -- settings ---------------------------------------------------------------------
     def configure(self, options: Any, root: str | None) -> list[str]:
@@ -91,8 +113,24 @@ class HotlineLanguageServer(LanguageServer):
         return self.settings.get("patchOnSave", True)
 
     @property
+    def rustc_warnings(self) -> bool:
+        return self.settings.get("rustcWarnings", False)
+
+    @property
     def running(self) -> bool:
         return self.app_pid is not None
+
+    @property
+    def relaunch_on_save(self) -> bool:
+        """A save relaunches the app, as `hotline run` does, when it was run and is no longer
+        running (it exited or crashed, or its build failed), unless the user stopped it."""
+        return (
+            self.patch_on_save
+            and self.session is not None
+            and not self.running
+            and not self.stopped_by_user
+            and self.state != "building"
+        )
 
     def get_session(self) -> Session:
         if self.crate_dir is None:
@@ -122,8 +160,10 @@ class HotlineLanguageServer(LanguageServer):
         params.update(
             (k, v) for k, v in fields.items() if v is not None or (k == "exitCode" and state == "stopped")
         )
-        if self.app_pid is not None and self.runtime is not None:
-            params["runtime"] = self.runtime  # while an app runs: linked (safe points) or injected
+        if self.app_pid is not None:
+            params["pid"] = self.app_pid  # while an app runs: to attach a debugger, say
+            if self.runtime is not None:
+                params["runtime"] = self.runtime  # linked (safe points) or injected
         self.protocol.notify(STATUS, params)
 
     def error(self, message: str) -> None:
@@ -181,10 +221,15 @@ class HotlineLanguageServer(LanguageServer):
         if self._supports("workspace.code_lens.refresh_support"):
             self.workspace_code_lens_refresh(None)
 
-    def publish(self, diags: list[dict]) -> None:
-        """Publishes the build's diagnostics; clears files that had some and no longer do."""
+    def publish(self, rustc: list[dict], own: list[dict] | None = None) -> None:
+        """Publishes the diagnostics of a build or patch, rustc's and Hotline's own (HL rules, in
+        rustc's shape); clears files that had some and no longer do. rustc's warnings only with
+        the setting rustcWarnings: rust-analyzer reports them already, and they block nothing."""
         assert self.crate_dir is not None
-        groups = group_by_uri(diags, self.crate_dir)
+        self.diagnostics = (rustc, own or [])
+        if not self.rustc_warnings:
+            rustc = [d for d in rustc if d.get("level", "").startswith("error")]
+        groups = group_by_uri(rustc + (own or []), self.crate_dir)
         for uri in self.published - groups.keys():
             self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
         for uri, items in groups.items():
@@ -228,13 +273,26 @@ class HotlineLanguageServer(LanguageServer):
                 self.status("error", ms=event.get("ms"), message="the build failed")
         elif kind == "orphan-stopped":
             message = f"Hotline stopped the app (pid {event['pid']}) an earlier server left running"
+            if event.get("reason"):
+                message += f": {event['reason']}"
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=message))
+        elif kind == "engine-error":
+            self.progress_end(self.build_token, "failed")
+            self.progress_end(self.patch_token, "failed")
+            self.build_token = self.patch_token = None
+            self.error(
+                f"Hotline internal error: {event['message']} (details: {event['log']}); "
+                "the app keeps running its last good code"
+            )
         elif kind == "debug-info-failed":
             message = f"Hotline [{event['rule']}]: {event['message']}"
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
-        elif kind == "app-started":
+        elif kind in ("app-started", "app-adopted"):
             self.app_pid, self.runtime = event["pid"], event["runtime"]
             self.last_patch = self.last_refused = None
+            if kind == "app-adopted":  # an app an earlier engine left running: no build, same state
+                message = f"Hotline re-attached to the running app (pid {event['pid']})"
+                self.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=message))
             self.status("running")
             self.refresh_lenses()
         elif kind == "app-exited":
@@ -258,7 +316,7 @@ class HotlineLanguageServer(LanguageServer):
         rude = [e for e in event.get("rude_edits", []) + event.get("warnings", []) if e.get("file")]
         if "diagnostics" in event or rude:
             self.publish(
-                (event.get("diagnostics") or []) + [rude_edit_diagnostic(e, self.crate_dir) for e in rude]
+                event.get("diagnostics") or [], [rude_edit_diagnostic(e, self.crate_dir) for e in rude]
             )
         if kind == "patched":
             self.last_patch, self.last_refused = event, None
@@ -276,6 +334,7 @@ class HotlineLanguageServer(LanguageServer):
             self.status("running" if self.running else "stopped", ms=event["ms"], message="no code change")
         else:
             self.last_refused = event
+            self.refused_sources = self._refused_texts(event)
             self.progress_end(self.patch_token, "refused")
             self.status("error", message=f"patch refused ({event['rule']}): {event['reason']}")
         self.patch_token = None
@@ -283,6 +342,7 @@ class HotlineLanguageServer(LanguageServer):
 
     # -- actions ------------------------------------------------------------------------------
     async def run_app(self, restart: bool = False, clean: bool = False) -> dict:
+        self.stopped_by_user = False
         async with self.engine_lock:
             try:
                 if self.settings_changed and self.session is not None:
@@ -318,6 +378,7 @@ class HotlineLanguageServer(LanguageServer):
             os.kill(pid, signal.SIGTERM)
 
     async def stop_app(self) -> dict:
+        self.stopped_by_user = True
         async with self.engine_lock:
             if self.session is None:
                 return {"ok": True}
@@ -408,6 +469,26 @@ class HotlineLanguageServer(LanguageServer):
                 out[file] = file.read_text()
         return out
 
+    def _refused_texts(self, event: dict) -> dict[Path, str]:
+        """The texts of the files a refusal's rude edits are in: its restart-required lenses
+        are moved from these to the editor's current text."""
+        out = {}
+        for edit in event.get("rude_edits") or []:
+            if edit.get("file") and self.crate_dir is not None:
+                file = (self.crate_dir / edit["file"]).resolve()
+                with contextlib.suppress(OSError):
+                    out[file] = file.read_text()
+        return out
+
+    def refused_lines(self, uri: str, source: str, edits: list[dict]) -> list[tuple[int, dict]]:
+        """Where the rude edits of the last refusal that are in this file (`edits`) are in the
+        editor's text: their 0-based lines followed through the edits made since the refusal
+        (lines inserted above), without those whose own line was changed or deleted."""
+        before = self.refused_sources.get(Path(to_fs_path(uri) or "").resolve())
+        lines = [r["line"] - 1 for r in edits]
+        moved = lenses.follow_lines(before if before is not None else source, source, lines)
+        return [(moved[r["line"] - 1], r) for r in edits if r["line"] - 1 in moved]
+
     def patched_lines(self, uri: str, source: str) -> dict[int, list[str]]:
         """0-based line in the editor's text -> the last patch's edited functions declared there.
         Declaration lines come from the debug info (`locations`), else (a function the debug
@@ -466,9 +547,9 @@ class HotlineLanguageServer(LanguageServer):
                 for r in e.get("rude_edits", [])
                 if r.get("file") and r.get("line") and self.is_file(uri, r["file"])
             ]
-            for r in here:
+            for line, r in self.refused_lines(uri, source, here):
                 tooltip = lenses.RESTART_REQUIRED_TOOLTIP.format(message=r["message"])
-                lens(r["line"] - 1, lenses.restart_required_title(r["rule"]), "hotline.restart", tooltip)
+                lens(line, lenses.restart_required_title(r["rule"]), "hotline.restart", tooltip)
             if here:
                 return out
             line = None
@@ -514,6 +595,7 @@ def on_initialized(ls: HotlineLanguageServer, params: types.InitializedParams) -
     if not root and folders:
         root = to_fs_path(folders[0].uri)
     ls.root = root
+    ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=environment()))
     problems = ls.configure(getattr(ls, "_init_options", None), root)
     for problem in problems:
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=problem))
@@ -524,16 +606,23 @@ def on_initialized(ls: HotlineLanguageServer, params: types.InitializedParams) -
 def on_did_change_configuration(
     ls: HotlineLanguageServer, params: types.DidChangeConfigurationParams
 ) -> None:
-    """New settings: checked now; those that shape the build take effect at the next run or restart."""
+    """New settings: checked now; those that shape the build take effect at the next run or restart,
+    rustcWarnings at once."""
+    before = dict(ls.settings)
     problems = ls.configure(params.settings, ls.root)
     if problems:
         for problem in problems:
             ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=problem))
         ls.status("error", message=problems[0])
         return
+    if ls.rustc_warnings != before.get("rustcWarnings", False) and ls.crate_dir is not None:
+        ls.publish(*ls.diagnostics)
     if ls.session is None:
         return
     ls.session.allow_layout_changes = frozenset(ls.settings.get("allowLayoutChanges") or [])
+    changed = {k for k in before.keys() | ls.settings.keys() if before.get(k) != ls.settings.get(k)}
+    if changed <= LIVE_SETTINGS:
+        return
     ls.settings_changed = True
     if ls.running:
         ls.window_show_message(
@@ -553,7 +642,7 @@ async def on_shutdown(ls: HotlineLanguageServer, params: None) -> None:
 def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     uri = params.text_document.uri
     path = Path(to_fs_path(uri) or "")
-    if path.name in RESTART_FILES and ls.running and ls.session is not None:
+    if path.name in RESTART_FILES and (ls.running or ls.relaunch_on_save) and ls.session is not None:
         root = ls.session.workspace_root.resolve()
         if path.resolve().is_relative_to(root) and "target" not in path.resolve().relative_to(root).parts:
             ls.status("building", message=f"{path.name} changed: full rebuild and relaunch")
@@ -562,7 +651,10 @@ def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentPara
     if not ls.in_crate(uri):
         return
     ls.last_saved_uri = uri
-    if ls.patch_on_save and ls.running:
+    if ls.relaunch_on_save:  # the app exited or crashed: rebuild it with this save, as `hotline run` does
+        ls.status("building", message=RELAUNCH_MESSAGE)
+        asyncio.ensure_future(ls.run_app(restart=True))
+    elif ls.patch_on_save and ls.running:
         ls.saved_paths.add(Path(to_fs_path(uri) or ""))
         ls.request_patch()
     elif ls.patch_on_save and ls.state == "building":
