@@ -3,15 +3,33 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as vscode from 'vscode';
+import { AppMonitor } from './common/app';
+import { appName } from './common/appOutput';
 import { disposeLog, log, logError, outputChannel } from './common/log';
-import { findPython } from './common/python';
+import { describePython, findPython } from './common/python';
 import { HotlineServer, repoHint, workspaceRoot } from './common/server';
-import { pythonPathSetting, SECTION, SERVER_SETTING_KEYS, toInitializationOptions } from './common/settings';
+import { LIVE_SETTING_KEYS, pythonPathSetting, SECTION, ServerSettings, settingsChangeAction, toInitializationOptions } from './common/settings';
 import { StatusBar } from './common/status';
 
 const PATCH_URI = vscode.Uri.parse('hotline-patch:/Hotline%20Last%20Patch.md');
 
 let server: HotlineServer | undefined;
+/** The crate the server runs (for the app terminal's name). */
+let crateDir: string | undefined;
+/** The settings the server was last given (initializationOptions, then didChangeConfiguration). */
+let sentOptions: ServerSettings | undefined;
+
+/** The app's name: the `hotline.bin` setting, else the crate's package name. */
+function currentAppName(): string | undefined {
+    const bin = vscode.workspace.getConfiguration(SECTION).get<string | null>('bin');
+    let manifest: string | undefined;
+    try {
+        manifest = crateDir ? fs.readFileSync(path.join(crateDir, 'Cargo.toml'), 'utf8') : undefined;
+    } catch {
+        manifest = undefined;
+    }
+    return appName(manifest, typeof bin === 'string' && bin.trim() !== '' ? bin.trim() : undefined);
+}
 
 /** A read-only document with the last patch's Markdown (no "save?" prompt, unlike an untitled one). */
 class PatchDocument implements vscode.TextDocumentContentProvider {
@@ -55,7 +73,7 @@ async function startServer(context: vscode.ExtensionContext, status: StatusBar, 
         }
         return;
     }
-    log(`using ${choice.python}`);
+    log(`language server's Python: ${describePython(choice.python, choice.info)}`);
     const options = toInitializationOptions((k) => config.get(k), vars);
     if (options.crate === undefined && root !== undefined && !fs.existsSync(path.join(root, 'Cargo.toml'))) {
         // The crate is in a subfolder (activation found a Cargo.toml somewhere): use the first one.
@@ -65,6 +83,8 @@ async function startServer(context: vscode.ExtensionContext, status: StatusBar, 
             log(`no Cargo.toml in the workspace root; using the crate in ${options.crate} (set "hotline.crate" to choose)`);
         }
     }
+    crateDir = options.crate !== undefined ? path.resolve(root ?? process.cwd(), options.crate) : root;
+    sentOptions = options;
     try {
         await srv.start({ python: choice.python, cwd: root, initializationOptions: options });
     } catch (err) {
@@ -76,14 +96,16 @@ async function startServer(context: vscode.ExtensionContext, status: StatusBar, 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
     const status = new StatusBar();
     const patchDoc = new PatchDocument();
-    const srv = new HotlineServer(status, (markdown) => patchDoc.show(markdown));
+    const app = new AppMonitor(status, currentAppName);
+    const srv = new HotlineServer(status, app, (markdown) => patchDoc.show(markdown));
     server = srv;
-    context.subscriptions.push(status, srv, vscode.workspace.registerTextDocumentContentProvider('hotline-patch', patchDoc));
+    context.subscriptions.push(status, app, srv, vscode.workspace.registerTextDocumentContentProvider('hotline-patch', patchDoc));
 
     const serverCommand = async (command: string): Promise<unknown> => {
         try {
             const result = await srv.execute(command);
             log(`${command}: ${JSON.stringify(result)}`);
+            app.onCommandResult(command, result);
             return result;
         } catch (err) {
             // The server reports its own failures (status bar + message); this is the client side failing.
@@ -105,12 +127,28 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
             }
         }),
         vscode.commands.registerCommand('hotline.showOutput', () => outputChannel().show(true)),
+        vscode.commands.registerCommand('hotline.showAppOutput', () => app.terminal.reveal(false)),
+        vscode.commands.registerCommand('hotline.attachDebugger', () => app.attachDebugger()),
         vscode.commands.registerCommand('hotline.restartServer', () => startServer(context, status, srv)),
         vscode.workspace.onDidChangeConfiguration((e) => {
-            const keys = [...SERVER_SETTING_KEYS, 'pythonPath'];  // not trace.server: the client applies that itself
-            if (keys.some((key) => e.affectsConfiguration(`${SECTION}.${key}`))) {
+            // (Not trace.server: the client applies that itself.)
+            const action = settingsChangeAction((key) => e.affectsConfiguration(`${SECTION}.${key}`));
+            if (action === 'restart') {
                 log('settings changed: restarting the language server (this stops the app)');
                 void startServer(context, status, srv);
+            } else if (action === 'notify') {
+                const config = vscode.workspace.getConfiguration(SECTION);
+                const vars = { workspaceFolder: workspaceRoot(), userHome: os.homedir(), env: process.env };
+                const options = toInitializationOptions((k) => config.get(k), vars);
+                // The crate as the server has it (also when found in a subfolder): only live settings change.
+                delete options.crate;
+                if (sentOptions?.crate !== undefined) {
+                    options.crate = sentOptions.crate;
+                }
+                sentOptions = options;
+                const changed = LIVE_SETTING_KEYS.filter((key) => e.affectsConfiguration(`${SECTION}.${key}`));
+                log(`settings changed (${changed.join(', ')}): applied at once, the app goes on`);
+                srv.updateSettings(options);
             }
         }),
     );

@@ -1,4 +1,7 @@
-/** The "Hotline" output channel: the app's stdout/stderr (hotline/output), the server's log and ours. */
+/**
+ * The "Hotline" output channel (the log): what Hotline did (app started, each patch, compile errors, refusals,
+ * crashes), the server's log and ours. The app's own output goes to its terminal (appTerminal.ts).
+ */
 import * as vscode from 'vscode';
 
 let channel: vscode.OutputChannel | undefined;
@@ -21,11 +24,6 @@ export function log(message: string): void {
 export function logError(message: string, err?: unknown): void {
     const detail = err instanceof Error ? `: ${err.message}` : err !== undefined ? `: ${String(err)}` : '';
     outputChannel().appendLine(`[hotline ${stamp()}] ERROR ${message}${detail}`);
-}
-
-/** One line the app wrote, as is. */
-export function appLine(line: string): void {
-    outputChannel().appendLine(line);
 }
 
 export function disposeLog(): void {

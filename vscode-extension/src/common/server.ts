@@ -8,6 +8,7 @@ import {
     ErrorAction,
     ErrorHandler,
     ErrorHandlerResult,
+    DidChangeConfigurationNotification,
     DynamicFeature,
     ExecuteCommandRequest,
     FeatureState,
@@ -22,9 +23,10 @@ import {
     WorkDoneProgressCreateRequest,
 } from 'vscode-languageclient/node';
 import { ProgressFeature } from 'vscode-languageclient/lib/common/progress';
-import { appLine, log, logError, outputChannel } from './log';
+import { AppMonitor } from './app';
+import { log, logError, outputChannel } from './log';
 import { MAX_RESTARTS, RestartBudget, RESTART_WINDOW_MS } from './restartPolicy';
-import { formatOutputLine, isStatusParams, ProgressInfo } from './statusModel';
+import { isStatusParams, ProgressInfo } from './statusModel';
 import { StatusBar } from './status';
 import { withTooltip } from './lensTooltip';
 
@@ -112,6 +114,8 @@ export class HotlineServer implements vscode.Disposable {
 
     constructor(
         private readonly status: StatusBar,
+        /** The app's terminal, crash notifications, log lines and pid. */
+        private readonly app: AppMonitor,
         /** Shows hotline.showLastPatch's Markdown (when a "patched in" lens is clicked). */
         private readonly showMarkdown: (markdown: string) => Promise<void>,
     ) {}
@@ -149,10 +153,16 @@ export class HotlineServer implements vscode.Disposable {
                 // The code lenses' commands (hotline.showLastPatch, hotline.run, ...) go through here.
                 executeCommand: async (command, args, next) => {
                     const result: unknown = await next(command, args);
+                    this.app.onCommandResult(command, result);
                     if (command === 'hotline.showLastPatch' && typeof result === 'string') {
                         await this.showMarkdown(result);
                     }
                     return result;
+                },
+                // Errors and Hotline's rules also go to the log, as `hotline run` prints them.
+                handleDiagnostics: (uri, diagnostics, next) => {
+                    this.app.onDiagnostics(uri, diagnostics);
+                    next(uri, diagnostics);
                 },
             },
         };
@@ -160,17 +170,19 @@ export class HotlineServer implements vscode.Disposable {
         client.registerFeature(new BuildProgressFeature(client, (progress) => this.status.setProgress(progress)));
         client.onNotification(STATUS_NOTIFICATION, (params: unknown) => {
             if (isStatusParams(params)) {
-                this.status.update(params);
+                this.app.onStatus(params);
             }
         });
         client.onNotification(OUTPUT_NOTIFICATION, (params: { stream?: unknown; line?: unknown }) => {
-            appLine(formatOutputLine(params));
+            const line = typeof params.line === 'string' ? params.line : String(params.line ?? '');
+            this.app.onOutput(typeof params.stream === 'string' ? params.stream : 'stdout', line);
         });
         client.onDidChangeState((e) => {
             if (e.newState === State.Stopped) {
                 this.status.serverDown('the language server is not running');
+                this.app.serverDown();
             } else if (e.newState === State.Running) {
-                this.status.update({ state: 'idle' });
+                this.app.onStatus({ state: 'idle' });
             }
         });
         this.client = client;
@@ -188,6 +200,14 @@ export class HotlineServer implements vscode.Disposable {
             } catch (err) {
                 logError('stopping the language server', err);
             }
+        }
+    }
+
+    /** New settings the server applies at once (workspace/didChangeConfiguration). */
+    updateSettings(settings: object): void {
+        const client = this.client;
+        if (client && client.state === State.Running) {
+            void client.sendNotification(DidChangeConfigurationNotification.type, { settings });
         }
     }
 

@@ -15,13 +15,29 @@ export interface ServerSettings {
     linker?: string;
     allowLayoutChanges?: string[];
     entryJumps?: boolean;
+    rustcWarnings?: boolean;
 }
 
 /** Keys passed to the server; each is contributed as `hotline.<key>` in package.json. */
 export const SERVER_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
     'crate', 'bin', 'appArgs', 'patchOnSave', 'env', 'features', 'profile', 'linker', 'allowLayoutChanges',
-    'entryJumps',
+    'entryJumps', 'rustcWarnings',
 ];
+
+/**
+ * Settings the server applies at once (workspace/didChangeConfiguration): changing only these does not restart
+ * the language server (which would stop the app). The others shape the build: the server restarts.
+ */
+export const LIVE_SETTING_KEYS: readonly (keyof ServerSettings)[] = ['rustcWarnings', 'patchOnSave', 'allowLayoutChanges'];
+
+/** What a settings change needs: nothing, a didChangeConfiguration to the server, or a server restart. */
+export function settingsChangeAction(affected: (key: string) => boolean): 'none' | 'notify' | 'restart' {
+    const restartKeys = [...SERVER_SETTING_KEYS.filter((k) => !LIVE_SETTING_KEYS.includes(k)), 'pythonPath'];
+    if (restartKeys.some(affected)) {
+        return 'restart';
+    }
+    return LIVE_SETTING_KEYS.some(affected) ? 'notify' : 'none';
+}
 
 const LINKERS = ['default', 'lld', 'mold', 'bfd', 'gold'];
 
@@ -69,7 +85,7 @@ export function toInitializationOptions(
     if (Array.isArray(appArgs)) {
         out.appArgs = appArgs.filter((a): a is string => typeof a === 'string').map((a) => substitute(a, vars));
     }
-    for (const key of ['patchOnSave', 'entryJumps'] as const) {
+    for (const key of ['patchOnSave', 'entryJumps', 'rustcWarnings'] as const) {
         const flag = get(key);
         if (typeof flag === 'boolean') {
             out[key] = flag;

@@ -6,6 +6,8 @@ export class StatusBar implements vscode.Disposable {
     private readonly item: vscode.StatusBarItem;
     private last: StatusParams = { state: 'idle' };
     private progress: ProgressInfo | undefined;
+    private pid: number | undefined;
+    private down = false;
 
     constructor() {
         this.item = vscode.window.createStatusBarItem('hotline.status', vscode.StatusBarAlignment.Left, 50);
@@ -23,18 +25,30 @@ export class StatusBar implements vscode.Disposable {
             this.progress = undefined;
         }
         this.last = params;
-        this.render(formatStatus(params, this.progress));
+        this.down = false;
+        this.render(formatStatus(params, this.progress, this.pid));
+    }
+
+    /** The app's pid, shown in the tooltip (undefined: no app). */
+    setPid(pid: number | undefined): void {
+        if (pid !== this.pid) {
+            this.pid = pid;
+            if (!this.down) {
+                this.render(formatStatus(this.last, this.progress, pid));
+            }
+        }
     }
 
     /** A build's `$/progress` report (only shown while building). */
     setProgress(progress: ProgressInfo | undefined): void {
         this.progress = progress;
-        if (this.last.state === 'building') {
-            this.render(formatStatus(this.last, progress));
+        if (this.last.state === 'building' && !this.down) {
+            this.render(formatStatus(this.last, progress, this.pid));
         }
     }
 
     serverDown(reason: string): void {
+        this.down = true;
         this.render(serverDownStatus(reason));
     }
 

@@ -13,6 +13,10 @@ export interface StatusParams {
     exitCode?: number | null;
     /** While an app runs: `linked` (it depends on the runtime crate) or `injected` (preloaded). */
     runtime?: RuntimeMode;
+    /** The app's process id, while it runs (when the server sends it). */
+    pid?: number;
+    /** The signal that ended the app (state stopped), when the server sends it. */
+    signal?: number;
 }
 
 export type RuntimeMode = 'linked' | 'injected';
@@ -57,6 +61,69 @@ function truncate(text: string, max: number): string {
     return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** Removes ANSI escape sequences (colours of rustc's rendered diagnostics) from a message. */
+export function stripAnsi(text: string): string {
+    return text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '');
+}
+
+/** The status bar's room for a message (the whole message is in the tooltip). */
+export const SUMMARY_MAX = 40;
+
+/**
+ * A message short enough for the status bar: its first line, at most `max` characters, cut at a word
+ * boundary when one is near, with "…" when anything was left out. A leading "Hotline: " is dropped (the
+ * item already says Hotline).
+ */
+export function summarize(text: string, max: number = SUMMARY_MAX): string {
+    const trimmed = text.trim().replace(/^Hotline:\s*/, '');
+    const lines = trimmed.split(/\r?\n/);
+    const first = lines[0].replace(/\s+/g, ' ').trim();
+    const more = lines.slice(1).some((l) => l.trim() !== '');
+    if (first.length <= max && !more) {
+        return first;
+    }
+    if (first.length < max) {
+        return `${first}…`;
+    }
+    let cut = first.slice(0, max - 1);
+    const space = cut.lastIndexOf(' ');
+    if (space >= Math.floor(max * 0.6)) {
+        cut = cut.slice(0, space);
+    }
+    return `${cut.replace(/[\s,;:(\-]+$/, '')}…`;
+}
+
+/** True when a `stopped` status is a crash: a non-zero exit code or a signal (a user's stop has neither). */
+export function isCrash(s: StatusParams): boolean {
+    if (s.state !== 'stopped') {
+        return false;
+    }
+    return (typeof s.exitCode === 'number' && s.exitCode !== 0) || exitSignal(s) !== undefined;
+}
+
+/** The signal that ended the app: the status's `signal`, else the one its message names. */
+export function exitSignal(s: StatusParams): number | undefined {
+    if (typeof s.signal === 'number') {
+        return s.signal;
+    }
+    const m = /killed by signal (\d+)/.exec(s.message ?? '');
+    return m ? Number(m[1]) : undefined;
+}
+
+/** `exit 101`, `signal 11`, or undefined for a user's stop. */
+export function exitShort(s: StatusParams): string | undefined {
+    const signal = exitSignal(s);
+    if (signal !== undefined) {
+        return `signal ${signal}`;
+    }
+    return typeof s.exitCode === 'number' && s.exitCode !== 0 ? `exit ${s.exitCode}` : undefined;
+}
+
+/** The tooltip line with the app's pid and how to attach a debugger to it. */
+export function pidNote(pid?: number): string {
+    return pid !== undefined ? `\nApp pid ${pid}: "Hotline: Attach Debugger" attaches a debugger to it.` : '';
+}
+
 /** Progress of a build from `$/progress` (`12/40 serde`, 30 %). */
 export interface ProgressInfo {
     message?: string;
@@ -74,12 +141,15 @@ export function runtimeNote(runtime?: RuntimeMode): string {
     return '';
 }
 
-export function formatStatus(s: StatusParams, progress?: ProgressInfo): StatusView {
+export function formatStatus(s: StatusParams, progress?: ProgressInfo, appPid?: number): StatusView {
     const ms = s.ms !== undefined ? formatMs(s.ms) : '';
     const detail = s.message ? `\n${s.message}` : '';
     // Only the unusual mode takes room in the status bar; the tooltip always names it.
     const mode = s.runtime === 'injected' ? ' · injected' : '';
     const runtime = runtimeNote(s.runtime);
+    const pid = s.pid ?? appPid;
+    const pidLine = pidNote(pid);
+    // Every state says whose item it is, as rust-analyzer's does: an icon, "Hotline", then the state.
     switch (s.state) {
         case 'idle':
             return {
@@ -92,7 +162,7 @@ export function formatStatus(s: StatusParams, progress?: ProgressInfo): StatusVi
             const step = progress?.message ? ` ${truncate(progress.message.split(' ')[0], 12)}` : '';
             const pct = progress?.percentage !== undefined ? ` (${progress.percentage}%)` : '';
             return {
-                text: `$(sync~spin) building${step}`,
+                text: `$(sync~spin) Hotline: building${step}`,
                 tooltip: `Hotline: building${pct}${progress?.message ? `: ${progress.message}` : ''}${detail}`,
                 severity: 'normal',
                 command: 'hotline.showOutput',
@@ -100,15 +170,15 @@ export function formatStatus(s: StatusParams, progress?: ProgressInfo): StatusVi
         }
         case 'running':
             return {
-                text: `$(play) running${mode}`,
-                tooltip: `Hotline: the app is running; save a .rs file to patch it.${detail}${ms ? ` (${ms})` : ''}${runtime}`,
+                text: `$(play) Hotline: running${mode}`,
+                tooltip: `Hotline: the app is running; save a .rs file to patch it.${detail}${ms ? ` (${ms})` : ''}${runtime}${pidLine}\nClick to show the app's output.`,
                 severity: 'normal',
-                command: 'hotline.showOutput',
+                command: 'hotline.showAppOutput',
             };
         case 'patching':
             return {
-                text: '$(sync~spin) patching',
-                tooltip: 'Hotline: patching the running app' + detail,
+                text: '$(sync~spin) Hotline: patching',
+                tooltip: 'Hotline: patching the running app' + detail + pidLine,
                 severity: 'normal',
                 command: 'hotline.showOutput',
             };
@@ -116,26 +186,28 @@ export function formatStatus(s: StatusParams, progress?: ProgressInfo): StatusVi
             const fns = s.functions ?? [];
             const list = fns.length ? `\n${fns.map((f) => `• ${f}`).join('\n')}` : '';
             return {
-                text: `$(zap) patched${ms ? ` ${ms}` : ''}${mode}`,
-                tooltip: `Hotline: patched ${fns.length} function${fns.length === 1 ? '' : 's'}${ms ? ` in ${ms}` : ''}${list}${runtime}\nClick for the patch details.`,
+                text: `$(zap) Hotline: patched${ms ? ` ${ms}` : ''}${mode}`,
+                tooltip: `Hotline: patched ${fns.length} function${fns.length === 1 ? '' : 's'}${ms ? ` in ${ms}` : ''}${list}${runtime}${pidLine}\nClick for the patch details.`,
                 severity: 'normal',
                 command: 'hotline.openLastPatch',
             };
         }
-        case 'error':
+        case 'error': {
+            const message = stripAnsi(s.message ?? 'error').trim().replace(/^Hotline:\s*/, '');
             return {
-                text: `$(error) ${truncate(s.message ?? 'error', 40)}`,
-                tooltip: `Hotline: ${s.message ?? 'error'}\nClick to show the output.`,
+                text: `$(error) Hotline: ${summarize(message)}`,
+                tooltip: `Hotline: ${message}${pidLine}\nClick to show the log.`,
                 severity: 'error',
                 command: 'hotline.showOutput',
             };
+        }
         case 'stopped': {
-            const failed = typeof s.exitCode === 'number' && s.exitCode !== 0;
+            const how = exitShort(s);
             return {
-                text: failed ? `$(debug-stop) stopped (exit ${s.exitCode})` : '$(debug-stop) stopped',
-                tooltip: `Hotline: the app ${s.message ?? 'stopped'}. Run it again with "Hotline: Run App".`,
-                severity: failed ? 'warning' : 'normal',
-                command: 'hotline.showOutput',
+                text: how ? `$(debug-stop) Hotline: stopped (${how})` : '$(debug-stop) Hotline: stopped',
+                tooltip: `Hotline: the app ${s.message ?? 'stopped'}. Run it again with "Hotline: Run App".\nClick to show the app's output.`,
+                severity: how ? 'warning' : 'normal',
+                command: 'hotline.showAppOutput',
             };
         }
     }
@@ -149,10 +221,4 @@ export function serverDownStatus(reason: string): StatusView {
         severity: 'error',
         command: 'hotline.showOutput',
     };
-}
-
-/** One line of app output for the output channel. */
-export function formatOutputLine(params: { stream?: unknown; line?: unknown }): string {
-    const line = typeof params.line === 'string' ? params.line : String(params.line ?? '');
-    return params.stream === 'stderr' ? `[stderr] ${line}` : line;
 }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { findPython, isExecutableFile, probeImportHotline, whichOnPath } from '../common/python';
+import { describePython, findPython, isExecutableFile, parseProbeOutput, probeImportHotline, PROBE_SCRIPT, whichOnPath } from '../common/python';
 
 const exists = (files: string[]) => (p: string) => files.includes(p);
 
@@ -80,4 +80,43 @@ test('the real probe: a failing and a succeeding interpreter', async () => {
     assert.equal(missing.ok, false);
     assert.match(missing.detail ?? '', /ENOENT/);
     fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('the probe says which Python and which hotline package, and the log line names both', async () => {
+    const info = parseProbeOutput('{"executable": "/venv/bin/python3", "version": "3.11.7", "hotlineFile": "/src/hotline/server/hotline/__init__.py", "hotlineVersion": "0.1.0"}\n');
+    assert.deepEqual(info, {
+        executable: '/venv/bin/python3',
+        version: '3.11.7',
+        hotlineFile: '/src/hotline/server/hotline/__init__.py',
+        hotlineVersion: '0.1.0',
+    });
+    assert.equal(
+        describePython('/venv/bin/python3', info),
+        '/venv/bin/python3 (Python 3.11.7), hotline-reload 0.1.0 from /src/hotline/server/hotline',
+    );
+    assert.equal(
+        describePython('python3', { executable: '/usr/bin/python3', version: '3.12.1', hotlineFile: '/x/hotline/__init__.py' }),
+        'python3 = /usr/bin/python3 (Python 3.12.1), hotline (no installed distribution) from /x/hotline',
+    );
+    assert.equal(parseProbeOutput('not json'), undefined);
+    assert.equal(describePython('/usr/bin/python3', undefined), '/usr/bin/python3');
+    // The choice carries what the probe said.
+    const choice = await findPython({ configured: '/venv/bin/python3', probe: async () => ({ ok: true, info }) });
+    assert.ok('python' in choice && choice.info?.hotlineVersion === '0.1.0');
+});
+
+test('the real probe script runs in a Python that has hotline', async (t) => {
+    const python = whichOnPath('python3', process.env.PATH);
+    if (!python) {
+        t.skip('no python3 on PATH');
+        return;
+    }
+    const result = await probeImportHotline(python);
+    if (!result.ok) {
+        t.skip(`python3 cannot import hotline: ${result.detail}`);
+        return;
+    }
+    assert.match(result.info?.version ?? '', /^3\.\d+/);
+    assert.match(result.info?.hotlineFile ?? '', /hotline[\\/]__init__\.py$/);
+    assert.ok(PROBE_SCRIPT.includes('hotline-reload'));
 });

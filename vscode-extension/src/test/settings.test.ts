@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { CLIENT_SETTING_KEYS, pythonPathSetting, SECTION, SERVER_SETTING_KEYS, substitute, toInitializationOptions } from '../common/settings';
+import { CLIENT_SETTING_KEYS, LIVE_SETTING_KEYS, pythonPathSetting, SECTION, SERVER_SETTING_KEYS, settingsChangeAction, substitute, toInitializationOptions } from '../common/settings';
 
 // out/test/settings.test.js -> vscode-extension/ and the repository's schemas/
 const EXT = path.resolve(__dirname, '..', '..');
@@ -34,7 +34,7 @@ test('types, defaults and constraints agree with schemas/settings.schema.json', 
 test('every command is contributed under the Hotline category and activation covers Rust', () => {
     const commands = (pkg.contributes as Json).commands as { command: string; title: string; category: string }[];
     const ids = commands.map((c) => c.command);
-    for (const id of ['hotline.runApp', 'hotline.stopApp', 'hotline.restartApp', 'hotline.forceRebuild', 'hotline.openLastPatch', 'hotline.showOutput']) {
+    for (const id of ['hotline.runApp', 'hotline.stopApp', 'hotline.restartApp', 'hotline.forceRebuild', 'hotline.openLastPatch', 'hotline.showOutput', 'hotline.showAppOutput', 'hotline.attachDebugger']) {
         assert.ok(ids.includes(id), id);
     }
     // The server's own command ids are registered by vscode-languageclient; contributing them would clash.
@@ -93,4 +93,41 @@ test('entryJumps: false reaches the server, the default (true) is sent as true, 
     assert.ok(!('entryJumps' in toInitializationOptions(config({ entryJumps: 'off' }))));
     // A launch setting like linker: changing it restarts the language server (extension.ts watches these keys).
     assert.ok(SERVER_SETTING_KEYS.includes('entryJumps') && SERVER_SETTING_KEYS.includes('linker'));
+});
+
+test('hotline.pythonPath can be set in User settings (window scope, not machine)', () => {
+    // A machine or machine-overridable setting is listed under Remote, not User, in a remote window
+    // (code-server, Remote-SSH): users did not find it. window: User, Remote and Workspace settings.
+    assert.equal(contributed['hotline.pythonPath'].scope, 'window');
+});
+
+test('hotline.rustcWarnings is off by default and passed to the server', () => {
+    assert.equal(contributed['hotline.rustcWarnings'].default, false);
+    assert.deepEqual(toInitializationOptions(config({ rustcWarnings: true })), { rustcWarnings: true });
+    assert.deepEqual(toInitializationOptions(config({ rustcWarnings: false })), { rustcWarnings: false });
+    assert.deepEqual(toInitializationOptions(config({ rustcWarnings: 'yes' })), {});
+});
+
+test("the README's settings table lists every contributed setting with its default", () => {
+    const readme = fs.readFileSync(path.join(EXT, 'README.md'), 'utf8');
+    const rows = new Map(
+        [...readme.matchAll(/^\| `(hotline\.[A-Za-z.]+)` \| ([^|]+) \|/gm)].map((m) => [m[1], m[2].trim()] as const),
+    );
+    assert.deepEqual([...rows.keys()].sort(), Object.keys(contributed).sort());
+    for (const [key, spec] of Object.entries(contributed)) {
+        if (spec.default !== undefined) {
+            assert.equal(rows.get(key), `\`${JSON.stringify(spec.default)}\``, key);
+        }
+    }
+});
+
+test('changing rustcWarnings, patchOnSave or allowLayoutChanges notifies the server; others restart it', () => {
+    const only = (...keys: string[]) => (key: string) => keys.includes(key);
+    assert.deepEqual([...LIVE_SETTING_KEYS].sort(), ['allowLayoutChanges', 'patchOnSave', 'rustcWarnings']);
+    assert.equal(settingsChangeAction(only('rustcWarnings')), 'notify');
+    assert.equal(settingsChangeAction(only('patchOnSave', 'allowLayoutChanges')), 'notify');
+    assert.equal(settingsChangeAction(only('rustcWarnings', 'features')), 'restart');
+    assert.equal(settingsChangeAction(only('entryJumps')), 'restart');
+    assert.equal(settingsChangeAction(only('pythonPath')), 'restart');
+    assert.equal(settingsChangeAction(only('trace.server')), 'none');
 });

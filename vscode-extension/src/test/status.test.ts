@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatMs, formatOutputLine, formatStatus, isStatusParams, RuntimeMode, STATES, StatusParams } from '../common/statusModel';
+import { formatMs, formatStatus, isCrash, isStatusParams, RuntimeMode, STATES, StatusParams, summarize } from '../common/statusModel';
 
 test('formatMs', () => {
     assert.equal(formatMs(142), '142ms');
@@ -16,7 +16,7 @@ test('formatMs', () => {
 
 test('patched shows the zap, the time and the functions', () => {
     const v = formatStatus({ state: 'patched', ms: 142.3, functions: ['counter::greeting'] });
-    assert.equal(v.text, '$(zap) patched 142ms');
+    assert.equal(v.text, '$(zap) Hotline: patched 142ms');
     assert.match(v.tooltip, /patched 1 function in 142ms/);
     assert.match(v.tooltip, /counter::greeting/);
     assert.equal(v.severity, 'normal');
@@ -24,28 +24,29 @@ test('patched shows the zap, the time and the functions', () => {
 });
 
 test('building spins and shows progress', () => {
-    assert.equal(formatStatus({ state: 'building', message: 'fat build' }).text, '$(sync~spin) building');
+    assert.equal(formatStatus({ state: 'building', message: 'fat build' }).text, '$(sync~spin) Hotline: building');
     const v = formatStatus({ state: 'building' }, { message: '12/40 serde', percentage: 30 });
-    assert.equal(v.text, '$(sync~spin) building 12/40');
+    assert.equal(v.text, '$(sync~spin) Hotline: building 12/40');
     assert.match(v.tooltip, /30%/);
     assert.match(v.tooltip, /12\/40 serde/);
 });
 
 test('running, idle, patching', () => {
-    assert.equal(formatStatus({ state: 'running' }).text, '$(play) running');
+    assert.equal(formatStatus({ state: 'running' }).text, '$(play) Hotline: running');
+    assert.equal(formatStatus({ state: 'running' }).command, 'hotline.showAppOutput');
     assert.equal(formatStatus({ state: 'idle' }).text, '$(flame) Hotline');
-    assert.equal(formatStatus({ state: 'patching' }).text, '$(sync~spin) patching');
+    assert.equal(formatStatus({ state: 'patching' }).text, '$(sync~spin) Hotline: patching');
     assert.match(formatStatus({ state: 'running', message: 'no code change', ms: 30 }).tooltip, /no code change/);
 });
 
 test('an injected runtime is shown in the text, either mode in the tooltip', () => {
     const injected = formatStatus({ state: 'running', runtime: 'injected' });
-    assert.equal(injected.text, '$(play) running · injected');
+    assert.equal(injected.text, '$(play) Hotline: running · injected');
     assert.match(injected.tooltip, /Runtime injected: .*no hotline::call safe points/);
     const patched = formatStatus({ state: 'patched', ms: 80, functions: ['plain::greeting'], runtime: 'injected' });
-    assert.equal(patched.text, '$(zap) patched 80ms · injected');
+    assert.equal(patched.text, '$(zap) Hotline: patched 80ms · injected');
     const linked = formatStatus({ state: 'running', runtime: 'linked' });
-    assert.equal(linked.text, '$(play) running');
+    assert.equal(linked.text, '$(play) Hotline: running');
     assert.match(linked.tooltip, /Runtime linked: hotline::call safe points and on_patch are available/);
 });
 
@@ -62,24 +63,74 @@ test('the extension knows exactly the runtime modes of the schema', () => {
     }
 });
 
-test('error is red, truncated, and clicks to the output', () => {
+test('error is red, says Hotline, and clicks to the log', () => {
     const v = formatStatus({ state: 'error', message: 'compile error (2 errors)' });
-    assert.equal(v.text, '$(error) compile error (2 errors)');
+    assert.equal(v.text, '$(error) Hotline: compile error (2 errors)');
     assert.equal(v.severity, 'error');
     assert.equal(v.command, 'hotline.showOutput');
-    const long = formatStatus({ state: 'error', message: 'patch refused (static-layout): '.padEnd(200, 'x') });
-    assert.ok(long.text.length <= '$(error) '.length + 40);
-    assert.ok(long.text.endsWith('…'));
-    assert.equal(formatStatus({ state: 'error' }).text, '$(error) error');
+    assert.equal(formatStatus({ state: 'error' }).text, '$(error) Hotline: error');
+    // The server's own "Hotline: ..." messages are not shown as "Hotline: Hotline: ...".
+    assert.equal(formatStatus({ state: 'error', message: 'Hotline: invalid settings: x' }).text, '$(error) Hotline: invalid settings: x');
 });
 
-test('stopped: exit code shown when non-zero', () => {
-    assert.equal(formatStatus({ state: 'stopped', exitCode: null, message: 'stopped' }).text, '$(debug-stop) stopped');
+test("rustc's colours are taken out of an error message", () => {
+    const v = formatStatus({ state: 'error', message: 'the fat build failed: \x1b[1m\x1b[91merror[E0765]\x1b[0m\x1b[1m: unterminated\x1b[0m' });
+    assert.equal(v.text, '$(error) Hotline: the fat build failed: error[E0765]…');
+    assert.match(v.tooltip, /^Hotline: the fat build failed: error\[E0765\]: unterminated\n/);
+});
+
+test('a long refusal is summarised in the status text, whole in the tooltip', () => {
+    const message = 'patch refused (HL1098): the patch region is full: restart the app';
+    const v = formatStatus({ state: 'error', message });
+    assert.equal(v.text, '$(error) Hotline: patch refused (HL1098): the patch…');
+    assert.ok(v.text.length <= '$(error) Hotline: '.length + 40);
+    assert.match(v.tooltip, new RegExp(`^Hotline: ${message.replace(/[()]/g, '\\$&')}\n`));
+});
+
+test('summarize keeps short text, cuts long text at a word with an ellipsis, and marks dropped lines', () => {
+    assert.equal(summarize('compile error (1 error)'), 'compile error (1 error)');
+    assert.equal(summarize('x'.repeat(40)), 'x'.repeat(40));
+    assert.equal(summarize('x'.repeat(41)), `${'x'.repeat(39)}…`);
+    assert.equal(summarize('patch refused (HL1002): layout change of app::Particle'), 'patch refused (HL1002): layout change…');
+    assert.equal(summarize('the build failed\nerror[E0308]: mismatched types'), 'the build failed…');
+    assert.equal(summarize('  Hotline:  two   spaces '), 'two spaces');
+    for (const text of ['a '.repeat(100), 'word'.repeat(30), 'patch refused (static-layout): '.padEnd(200, 'x')]) {
+        assert.ok(summarize(text).length <= 40, text);
+    }
+});
+
+test('the pid is in the tooltip while the app runs', () => {
+    assert.match(formatStatus({ state: 'running' }, undefined, 4242).tooltip, /App pid 4242: "Hotline: Attach Debugger"/);
+    assert.match(formatStatus({ state: 'patched', ms: 5, pid: 77 }).tooltip, /App pid 77/);
+    assert.match(formatStatus({ state: 'error', message: 'compile error (1 error)' }, undefined, 9).tooltip, /App pid 9/);
+    assert.doesNotMatch(formatStatus({ state: 'running' }).tooltip, /pid/);
+    assert.doesNotMatch(formatStatus({ state: 'stopped', exitCode: 1 }, undefined, 9).tooltip, /pid/);
+});
+
+test('every state says Hotline in its text', () => {
+    for (const state of STATES) {
+        assert.match(formatStatus({ state, message: 'x'.repeat(100) }).text, /(^|\) )Hotline\b/, state);
+    }
+});
+
+test('stopped: the exit code or signal shown when the app crashed', () => {
+    assert.equal(formatStatus({ state: 'stopped', exitCode: null, message: 'stopped' }).text, '$(debug-stop) Hotline: stopped');
     assert.equal(formatStatus({ state: 'stopped', exitCode: 0 }).severity, 'normal');
     const v = formatStatus({ state: 'stopped', exitCode: 101, message: 'exited with code 101' });
-    assert.equal(v.text, '$(debug-stop) stopped (exit 101)');
+    assert.equal(v.text, '$(debug-stop) Hotline: stopped (exit 101)');
     assert.equal(v.severity, 'warning');
     assert.match(v.tooltip, /exited with code 101/);
+    assert.equal(formatStatus({ state: 'stopped', exitCode: null, message: 'killed by signal 11' }).text, '$(debug-stop) Hotline: stopped (signal 11)');
+    assert.equal(formatStatus({ state: 'stopped', exitCode: null, signal: 6 }).text, '$(debug-stop) Hotline: stopped (signal 6)');
+});
+
+test('a crash is a stop with a non-zero exit code or a signal, not a user stop or exit 0', () => {
+    assert.ok(isCrash({ state: 'stopped', exitCode: 101, message: 'exited with code 101' }));
+    assert.ok(isCrash({ state: 'stopped', exitCode: null, message: 'killed by signal 11' }));
+    assert.ok(isCrash({ state: 'stopped', exitCode: null, signal: 9 }));
+    assert.ok(!isCrash({ state: 'stopped', exitCode: null, message: 'stopped' }));
+    assert.ok(!isCrash({ state: 'stopped', exitCode: 0, message: 'exited with code 0' }));
+    assert.ok(!isCrash({ state: 'error', exitCode: 1 }));
 });
 
 /** The states schemas/lsp-status.schema.json allows: the list the server is checked against. */
@@ -112,9 +163,4 @@ test('isStatusParams rejects junk', () => {
     assert.ok(!isStatusParams({ state: 'exploded' }));
     assert.ok(!isStatusParams(null));
     assert.ok(!isStatusParams('running'));
-});
-
-test('output lines', () => {
-    assert.equal(formatOutputLine({ stream: 'stdout', line: 'hello frame=1' }), 'hello frame=1');
-    assert.equal(formatOutputLine({ stream: 'stderr', line: 'oops' }), '[stderr] oops');
 });
