@@ -7,11 +7,13 @@ HOTLINE_REQUIRE_NVIM=1 (scripts/test.sh, CI): then every test fails with it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -636,3 +638,68 @@ def test_config_rustc_warnings_is_validated_and_sent_to_the_server_off_by_defaul
             )
         finally:
             n.close()
+
+
+def _frames(n) -> list[int]:
+    """The counter's `frame=` numbers in the log of every Hotline client so far."""
+    lines = n.exec_lua(
+        """
+        local out = {}
+        for _, log in pairs(require('hotline.log').by_client) do
+          vim.list_extend(out, log.lines)
+          vim.list_extend(out, log.pending)
+        end
+        return out
+        """
+    )
+    return [int(line.split("frame=")[1].split()[0]) for line in lines if "frame=" in line]
+
+
+def test_a_restarted_server_re_attaches_to_the_running_app_and_patches_it(tmp_path):
+    """Issue 14: what :LspRestart does (the client stopped, a new one started for the buffer)
+    keeps the app: the new server re-attaches to it at once, the counter goes on counting,
+    and the next save patches it."""
+    crate = copy_app("counter", tmp_path)
+    n = start_nvim(crate)
+    pid = None
+    try:
+        n.exec_lua("require('hotline').setup({ python = ... })", sys.executable)
+        n.command("edit src/main.rs")
+        n.exec_lua("_G.src_buf = vim.api.nvim_get_current_buf()")
+        wait_for(n, lambda: status(n) == "Hotline idle", 30, "status idle")
+        n.command("HotlineRun")
+        wait_for(n, lambda: status(n) == "Hotline running", 240, "running", fail_on_error=True)
+        pid = app_pid(n)
+        wait_for(n, lambda: len(_frames(n)) >= 3, 20, "the app's output")
+
+        n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
+        wait_for(n, lambda: n.exec_lua("return #vim.lsp.get_clients({ name = 'hotline' })") == 0, 15, "stop")
+        os.kill(pid, 0)  # the server went away; the app did not
+        before = max(_frames(n))
+        n.command("edit")  # the buffer's FileType starts a new client, as :LspRestart does
+        wait_for(n, lambda: status(n) == "Hotline running", 60, "re-attached", fail_on_error=True)
+        assert app_pid(n) == pid
+        wait_for(n, lambda: max(_frames(n)) > before + 2, 20, "frames counting on past the restart")
+
+        replace_line(n, '"hello"', ['    "after restart"'])
+        write(n)
+        wait_for(n, lambda: status(n).startswith("Hotline ⚡ patched"), 60, "patched", fail_on_error=True)
+        wait_for(
+            n,
+            lambda: any(
+                line.startswith("after restart frame=")
+                for line in n.exec_lua(
+                    "local o = {} for _, l in pairs(require('hotline.log').by_client) do"
+                    " vim.list_extend(o, l.lines) vim.list_extend(o, l.pending) end return o"
+                )
+            ),
+            10,
+            "the patched code's output",
+        )
+        assert app_pid(n) == pid
+    finally:
+        n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
+        n.close()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

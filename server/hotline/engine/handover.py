@@ -86,6 +86,13 @@ def save(session: Session) -> None:
     app_record.write(session.app_record, record)
 
 
+def left_running(record_path: Path) -> int | None:
+    """The pid of the app an earlier engine left running here, if one still runs: an editor
+    starting up re-attaches to it at once rather than waiting for Run."""
+    _, app = app_record.read(record_path)
+    return app[0] if app is not None and app_record.is_alive(*app) else None
+
+
 def adopt(session: Session) -> int | None:
     """Re-attaches to the app an earlier engine left running and returns its pid; None when
     there is none (one that cannot be re-attached is stopped, and the reason reported)."""

@@ -40,6 +40,7 @@ from hotline.engine.preload import PreloadError, preload_env, preload_library
 from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
 from hotline.engine.source_map import locate
+from hotline.engine.speculative import SpeculativeBuilder
 from hotline.engine.workspace import (
     REPLAYED_MARK,
     Crate,
@@ -188,6 +189,7 @@ class Session:
         self.build_id = ""
         self.running: _Running | None = None
         self._lock = threading.Lock()
+        self.speculative = SpeculativeBuilder(self.target_dir, self.workspace_root)
 
     def _pick_bin(self, meta: dict, wanted: str | None) -> tuple[dict, str]:
         members = set(meta["workspace_members"])
@@ -433,6 +435,7 @@ class Session:
         self.lock.release()
 
     def _stop_app(self) -> None:
+        self.speculative.cancel()
         running, self.running = self.running, None
         if running is None:
             return
@@ -452,7 +455,9 @@ class Session:
         """Leaves the app running for the next engine to re-attach to (`handover.py`) and lets
         go of the crate. With `reap_after_s`, a detached process stops the app if no engine
         has re-attached by then (an editor that closed, not one that reloaded)."""
-        running, self.running = self.running, None
+        self.speculative.cancel()
+        with self._lock:  # never in the middle of a patch
+            running, self.running = self.running, None
         if running is None:
             self.lock.release()
             return
@@ -522,6 +527,15 @@ class Session:
             raise InternalError(f"internal error: {message} (details: {self.log_file})") from e
 
     # -- a save ------------------------------------------------------------------------
+    def speculate(self, overlays: dict[Path, str]) -> bool:
+        """Compiles the binary crate in the background from the editor's unsaved texts
+        (`overlays`: path -> text), so that the save of exactly these texts skips rustc
+        (speculative.py). Returns at once, True if such a build runs or is done. Nothing
+        reaches the app before the save."""
+        if not self.app_alive:
+            return False
+        return self.speculative.start(self.crates, overlays)
+
     def patch(self, changed: list[Path] | None = None) -> Outcome:
         """Rebuilds what the save changed and patches the running app; never stops the app.
 
@@ -583,8 +597,14 @@ class Session:
         diags: list[dict] = []
         folders: dict[str, Path] = {}
         (self.capture_dir / REPLAYED_MARK).touch()
+        # the binary alone, compiled while the user typed from exactly the files now saved
+        speculated = self.speculative.take(dirty, work / "objects" / dirty[-1].name)
         for crate in dirty:
             folders[crate.name] = work / "objects" / crate.name
+            if speculated is not None:
+                diags += _diagnostics(speculated.stderr)
+                crate.pending_at = speculated.hashed_at
+                continue
             folders[crate.name].mkdir(parents=True)
             crate_started = time.time()
             rc, stderr = crate.replay(folders[crate.name])
@@ -713,6 +733,7 @@ class Session:
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
             crates=[c.name for c in dirty],
+            speculative=speculated is not None,
             units={"linked": len(objects), "total": len(rebuilt)},
             entry_jumps={
                 "written": jump_report.get("written", 0),

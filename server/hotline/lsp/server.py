@@ -14,6 +14,7 @@ import os
 import platform
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,15 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from hotline.engine import schemas
-from hotline.engine.session import RESTART_FILES, HotlineError, Session, error_count
+from hotline.engine import handover, schemas
+from hotline.engine.session import (
+    RESTART_FILES,
+    EngineBusy,
+    HotlineError,
+    InternalError,
+    Session,
+    error_count,
+)
 from hotline.lsp import lenses
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 
@@ -40,6 +48,9 @@ log = logging.getLogger("hotline.lsp")
 STATUS = "hotline/status"
 OUTPUT = "hotline/output"
 RELAUNCH_MESSAGE = "the app is not running: full rebuild and relaunch"
+TAKE_OVER = "Take over"
+TAKE_OVER_TIMEOUT_S = 15.0
+REATTACH_GRACE_S = 10.0  # how long an app outlives its server, waiting for the next one
 LIVE_SETTINGS = {"rustcWarnings", "patchOnSave", "allowLayoutChanges"}  # they apply at once
 
 
@@ -351,11 +362,15 @@ class HotlineLanguageServer(LanguageServer):
                     self.session = None
                 self.settings_changed = False
                 session = self.session or await asyncio.to_thread(self.get_session)
-                if restart or self.running:
+                if restart or session.running is not None:  # running, or exited: its channel is closed
                     self.app_pid = None  # the old app's exit is expected: no "stopped" status
                     pid = await asyncio.to_thread(session.restart, clean)
                 else:
                     pid = await asyncio.to_thread(session.start)
+            except EngineBusy as e:
+                return await self._offer_take_over(e)
+            except InternalError as e:  # already shown: the engine-error event came first
+                return {"ok": False, "message": str(e)}
             except HotlineError as e:
                 self.error(str(e))
                 return {"ok": False, "message": str(e)}
@@ -368,6 +383,58 @@ class HotlineLanguageServer(LanguageServer):
                 self.patch_after_build = False
                 self.request_patch()
             return {"ok": True, "pid": pid}
+
+    async def _offer_take_over(self, busy: EngineBusy) -> dict:
+        """Another engine (a terminal's `hotline run`, another window) owns the app: offer to
+        take it over. It is asked to let go (SIGUSR1) and this server re-attaches to the app,
+        state intact. Called with the engine lock held."""
+        self.status("error", message=str(busy))
+        choice = await self.window_show_message_request_async(
+            types.ShowMessageRequestParams(
+                type=types.MessageType.Warning,
+                message=f"Hotline: {busy}",
+                actions=[types.MessageActionItem(title=TAKE_OVER)],
+            )
+        )
+        if choice is None or choice.title != TAKE_OVER:
+            return {"ok": False, "message": str(busy)}
+        session = self.get_session()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(busy.engine_pid, signal.SIGUSR1)
+        deadline = time.monotonic() + TAKE_OVER_TIMEOUT_S
+        while session.lock.acquire() is not None:
+            if time.monotonic() > deadline:
+                message = f"the other Hotline (pid {busy.engine_pid}) did not let go of the app"
+                self.error(f"Hotline: {message}")
+                return {"ok": False, "message": message}
+            await asyncio.sleep(0.1)
+        try:
+            pid = await asyncio.to_thread(session.start)
+        except HotlineError as e:
+            if not isinstance(e, InternalError):
+                self.error(str(e))
+            return {"ok": False, "message": str(e)}
+        return {"ok": True, "pid": pid}
+
+    async def reattach_if_left_running(self) -> None:
+        """At start-up: an app an earlier server (before a window reload, `:LspRestart`, a
+        crash) or another engine left running is re-attached to at once, state intact."""
+        try:
+            session = await asyncio.to_thread(self.get_session)
+        except HotlineError:
+            return  # reported when the user runs the app
+        if handover.left_running(session.app_record) is not None and not self.running:
+            await self.run_app()
+
+    def hand_over(self) -> None:
+        """Another engine asked for the app (SIGUSR1): let go of it, leaving it running."""
+        session = self.session
+        if session is None:
+            return
+        self.app_pid = None
+        session.detach()
+        self.status("stopped", exitCode=None, message="another Hotline took the app over")
+        self.refresh_lenses()
 
     def _kill_orphan(self) -> None:
         """The engine leaves the app running when it never connects to the patch channel: end it."""
@@ -570,13 +637,16 @@ class HotlineLanguageServer(LanguageServer):
         return out
 
     def shutdown_app(self) -> None:
+        """The server is going away: the app is left running for the next server to
+        re-attach to (a window reload, `:LspRestart`); if none does within
+        REATTACH_GRACE_S (the editor was closed), a reaper process stops it."""
         session = self.session
         if session is not None:
             self.app_pid = None
             try:
-                session.stop()
+                session.detach(reap_after_s=REATTACH_GRACE_S)
             except Exception:
-                log.exception("stopping the app")
+                log.exception("leaving the app")
 
 
 server = HotlineLanguageServer()
@@ -600,6 +670,8 @@ def on_initialized(ls: HotlineLanguageServer, params: types.InitializedParams) -
     for problem in problems:
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=problem))
     ls.status("error" if problems else "idle", message=problems[0] if problems else None)
+    if not problems and ls.crate_dir is not None:
+        asyncio.ensure_future(ls.reattach_if_left_running())
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -695,6 +767,11 @@ def cmd_show_last_patch(ls: HotlineLanguageServer, *args: Any) -> str:
     return ls.last_patch_markdown()
 
 
+def _hand_over_on_signal(_signum: int, _frame: object) -> None:
+    if server.loop is not None:
+        server.loop.call_soon_threadsafe(server.hand_over)
+
+
 def _stop_at_exit() -> None:
     server.shutdown_app()
 
@@ -703,6 +780,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="hotline-lsp %(name)s %(levelname)s %(message)s")
     log.setLevel(logging.INFO)
     atexit.register(_stop_at_exit)
+    signal.signal(signal.SIGUSR1, _hand_over_on_signal)
     server.start_io()
 
 

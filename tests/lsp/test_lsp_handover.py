@@ -1,0 +1,138 @@
+"""Issue 14: an editor restart keeps the app. A language server that goes away (a window
+reload, `:LspRestart`, a crash) leaves the app running; the next server re-attaches to it
+at once, its state intact, and patches it. A server whose crate is owned by another engine
+(a terminal's `hotline run`) offers to take it over, and does, without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import HotlineRunProcess
+from hotline.examples import copy_app
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from test_lsp import _get, _plain, command, request, save, until
+from test_lsp_parity import _collect
+
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"])
+
+
+async def start_server(crate: Path, answer: str | None = None) -> LanguageClient:
+    """A real `hotline lsp` and a client that collects statuses and output; `answer` is the
+    action it picks when the server asks the user something."""
+    client = await SERVER.start()
+    _collect(client)
+    client.questions = []  # type: ignore[attr-defined]
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def on_question(params):
+        client.questions.append(_plain(params))  # type: ignore[attr-defined]
+        return types.MessageActionItem(title=answer) if answer else None
+
+    await request(
+        client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("visual-studio-code"), root_uri=crate.as_uri()
+            )
+        ),
+        15,
+    )
+    return client
+
+
+def frames(client: LanguageClient) -> list[int]:
+    """The counter's `frame=` numbers it printed: its state, kept across engines."""
+    return [
+        int(line.split("frame=")[1].split()[0])
+        for stream, line in client.output
+        if stream == "stdout" and "frame=" in line
+    ]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def counter(tmp_path: Path) -> Path:
+    return copy_app("counter", tmp_path)
+
+
+async def test_a_restarted_language_server_re_attaches_to_the_app_and_patches_it(counter: Path):
+    first = await start_server(counter)
+    started = await command(first, "hotline.run", 240)
+    pid = _get(started, "pid")
+    try:
+        await until(lambda: len(frames(first)) >= 3, 30, "the app's output")
+        await asyncio.wait_for(first.shutdown_session(), 15)  # a window reload
+        assert alive(pid)
+
+        second = await start_server(counter)
+        try:
+            running = await until(
+                lambda: [s for s in second.statuses if s["state"] == "running"], 60, "re-attached"
+            )
+            assert running[0]["pid"] == pid
+            last = frames(first)[-1]
+            await until(lambda: frames(second), 10, "output after the re-attach")
+            assert frames(second)[0] > last  # the same World, still counting
+
+            main_rs = counter / "src" / "main.rs"
+            text = main_rs.read_text()
+            mark = len(second.statuses)
+            await save(second, main_rs, text.replace('    "hello"\n', '    "re-attached"\n'), 1)
+            patched = await until(
+                lambda: [s for s in second.statuses[mark:] if s["state"] in ("patched", "error")],
+                60,
+                "the patch",
+            )
+            assert patched[0]["state"] == "patched", patched
+            await until(
+                lambda: any(line.startswith("re-attached frame=") for _, line in second.output),
+                10,
+                "new code",
+            )
+            assert alive(pid)
+        finally:
+            await asyncio.wait_for(second.shutdown_session(), 15)
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_server_offers_to_take_over_an_app_hotline_run_owns_and_re_attaches_to_it(
+    counter: Path, tmp_path: Path
+):
+    terminal = HotlineRunProcess(counter, None)  # the crate's own target/hotline, as the server's
+    try:
+        pid = terminal.until(lambda e: e["event"] == "app-started", timeout=240)["pid"]
+        terminal.until(lambda e: e["event"] == "app-output")
+        client = await start_server(counter, answer="Take over")
+        try:
+            running = await until(
+                lambda: [s for s in client.statuses if s["state"] == "running"], 60, "the take-over"
+            )
+            assert running[0]["pid"] == pid
+            [question] = client.questions
+            assert question["message"].startswith("Hotline: counter is already under another Hotline, pid ")
+            assert [a.title if hasattr(a, "title") else a["title"] for a in question["actions"]] == [
+                "Take over"
+            ]
+            assert terminal.proc.wait(timeout=20) == 0  # the terminal's hotline let go and ended
+            assert alive(pid)
+            await until(lambda: frames(client), 10, "output after the take-over")
+        finally:
+            await asyncio.wait_for(client.shutdown_session(), 15)
+    finally:
+        terminal.stop()
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
