@@ -262,6 +262,14 @@ def _stop_on_signal(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # `kill`, or the terminal closing, stops the app too, as Ctrl-C does
 
 
+class _HandOver(Exception):
+    """Another engine (an editor's "Take over") asked for the app: SIGUSR1."""
+
+
+def _hand_over_on_signal(_signum: int, _frame: object) -> None:
+    raise _HandOver
+
+
 class Keys:
     """Single keys typed in the terminal (cbreak mode: no Enter, no echo), read on a thread.
 
@@ -472,6 +480,7 @@ def run(args: argparse.Namespace) -> int:
     """`hotline run`: exit status 0 after q, Ctrl-C or `kill`; 1 when the app cannot be run."""
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
+    signal.signal(signal.SIGUSR1, _hand_over_on_signal)
     console = Console(sys.stderr)
     runner = Runner(console, _json_printer)
     if not args.json:
@@ -508,6 +517,7 @@ def run(args: argparse.Namespace) -> int:
     keys = Keys(sys.stdin.fileno(), on_key) if Keys.available(sys.stdin) else None
     runner.interactive = keys is not None
     stop_watching = threading.Event()
+    handed_over = False
     try:
         if keys is not None:
             keys.start()
@@ -519,22 +529,30 @@ def run(args: argparse.Namespace) -> int:
         return runner.loop()
     except KeyboardInterrupt:
         return 0
+    except _HandOver:
+        handed_over = True
+        return 0
     except Exception as e:
         console.internal_error(e)
         return 1
-    finally:  # however hotline ends, the app it launched ends with it, and the terminal's mode is back
+    finally:  # however hotline ends, the app it launched ends with it (unless handed over),
+        # and the terminal's mode is back
         _ignore_interrupts()  # a second Ctrl-C cannot cut this short
         stop_watching.set()
-        runner.expect_exit()
         try:
-            runner.session.stop()
+            if handed_over:
+                runner.session.detach()
+                console.say("handed the app over to another Hotline; exiting")
+            else:
+                runner.expect_exit()
+                runner.session.stop()
         finally:
             if keys is not None:
                 keys.restore()
 
 
 def _ignore_interrupts() -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
         signal.signal(signum, signal.SIG_IGN)
 
 

@@ -16,7 +16,7 @@ from conftest import HotlineRunProcess
 from hotline.examples import copy_app
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import _get, _plain, command, request, save, until
+from test_lsp import _get, command, request, save, until
 from test_lsp_parity import _collect
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"])
@@ -31,7 +31,7 @@ async def start_server(crate: Path, answer: str | None = None) -> LanguageClient
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
     def on_question(params):
-        client.questions.append(_plain(params))  # type: ignore[attr-defined]
+        client.questions.append(params)  # type: ignore[attr-defined]
         return types.MessageActionItem(title=answer) if answer else None
 
     await request(
@@ -123,11 +123,13 @@ async def test_a_server_offers_to_take_over_an_app_hotline_run_owns_and_re_attac
             )
             assert running[0]["pid"] == pid
             [question] = client.questions
-            assert question["message"].startswith("Hotline: counter is already under another Hotline, pid ")
-            assert [a.title if hasattr(a, "title") else a["title"] for a in question["actions"]] == [
-                "Take over"
-            ]
+            assert question.message.startswith(
+                f"Hotline: counter is already under another Hotline, pid {terminal.proc.pid} (its app is pid {pid})"
+            )
+            assert [a.title for a in question.actions] == ["Take over"]
             assert terminal.proc.wait(timeout=20) == 0  # the terminal's hotline let go and ended
+            terminal.until_stderr(lambda line: "handed the app over to another Hotline; exiting" in line, 5)
+            assert not [line for line in terminal.stderr if "Traceback" in line]
             assert alive(pid)
             await until(lambda: frames(client), 10, "output after the take-over")
         finally:
