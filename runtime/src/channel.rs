@@ -139,13 +139,14 @@ fn serve(
 ) -> std::io::Result<()> {
     let mut out = stream.try_clone()?;
     let hello = format!(
-        "{{\"type\":\"hello\",\"protocol\":1,\"pid\":{},\"build_id\":{},\"token\":{},{},\"region\":{{\"start\":{},\"size\":{}}}}}\n",
+        "{{\"type\":\"hello\",\"protocol\":1,\"pid\":{},\"build_id\":{},\"token\":{},{},\"region\":{{\"start\":{},\"size\":{}}},\"last_seq\":{}}}\n",
         std::process::id(),
         quote(&launch.build_id),
         quote(&launch.token),
         origin.hello_fields(),
         region.start,
-        region.size
+        region.size,
+        applied.last_seq
     );
     out.write_all(hello.as_bytes())?;
     let mut reader = BufReader::new(stream);

@@ -379,16 +379,36 @@ class Runner:
         assert self.session is not None
 
         try:
+            missed: set | None = None
             for changes in watch(
                 self.session.workspace_root,
                 watch_filter=lambda _change, path: _watched(path),
                 debounce=50,
                 step=1,
                 stop_event=stop,
+                yield_on_timeout=True,  # the first yield says the watcher is in place
+                rust_timeout=500,
             ):
-                self.queue.put(("changes", changes))
+                if missed is None:  # saves between the build (or re-attach) and now
+                    missed = self._saved_before_watching()
+                    if missed:
+                        self.queue.put(("changes", missed))
+                if changes:
+                    self.queue.put(("changes", changes))
         except Exception as e:  # inotify's watch limit, say: without a watcher there is no patching
             self.queue.put(("watch-failed", e))
+
+    def _saved_before_watching(self) -> set[tuple[Any, str]]:
+        """Sources saved after their crate was compiled and before the watcher started."""
+        from watchfiles import Change
+
+        assert self.session is not None
+        return {
+            (Change.modified, str(path))
+            for crate in self.session.crates
+            for path in crate.sources()
+            if path.exists() and path.stat().st_mtime > crate.compiled_at
+        }
 
     def _next(self) -> tuple[str, Any]:
         """The next queue item; saves queued behind each other are merged into one."""

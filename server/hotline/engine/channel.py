@@ -15,6 +15,8 @@ import socket
 import stat
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ class Hello:
     exe_base: int | None  # the executable's load bias from the auxiliary vector, when found
     region_start: int
     region_size: int
+    last_seq: int  # the newest patch the runtime accepted
 
     def slide(self, anchor_link_address: int | None) -> int:
         """Runtime minus link-time address of the executable: from the anchor when the runtime
@@ -89,16 +92,23 @@ class PatchChannel:
             env["HOTLINE_DEBUG_DIR"] = str(self.debug_dir)
         return env
 
-    def accept(self, pid: int, timeout: float) -> Hello:
-        """Waits for the app with process id `pid` to connect and say hello."""
-        self._server.settimeout(timeout)
+    def accept(self, pid: int, timeout: float, alive: Callable[[], bool] = lambda: True) -> Hello:
+        """Waits for the app with process id `pid` to connect and say hello; gives up at once
+        when `alive()` turns false (the app exited first: a missing library, say)."""
+        deadline = time.monotonic() + timeout
         while True:
-            try:
-                conn, _ = self._server.accept()
-            except TimeoutError as e:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 raise ChannelError(
                     f"the app did not connect within {timeout:.0f}s (see its stderr: the runtime logs why)"
-                ) from e
+                )
+            if not alive():
+                raise ChannelError("the app exited before its runtime connected (see its output)")
+            self._server.settimeout(min(left, 0.2))
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
             conn.settimeout(timeout)
             reader = conn.makefile("rb")
             try:
@@ -120,6 +130,7 @@ class PatchChannel:
                 msg.get("exe_base"),
                 region["start"],
                 region["size"],
+                msg["last_seq"],
             )
 
     def send_patch(self, message: dict, timeout: float = 30.0) -> dict:

@@ -75,7 +75,7 @@ def save(session: Session) -> None:
     record = running.record
     record.seq, record.region_next = running.seq, running.region_next
     record.crates = {
-        c.name: {"folder": str(session.build_folders.get(c.name, "")), "compiled_at": c.compiled_at}
+        c.key: {"folder": str(session.build_folders.get(c.key, "")), "compiled_at": c.compiled_at}
         for c in session.crates
     }
     symbols = session.target_dir / "app-symbols.pickle"
@@ -143,17 +143,17 @@ def _attach(session: Session, record: AppRecord) -> int:
     session.objects = ObjectCache()
     session.builds, session.build_folders = {}, {}
     for crate in session.crates:
-        saved = record.crates.get(crate.name)
+        saved = record.crates.get(crate.key)
         if saved is None:
-            raise HandoverError(f"crate {crate.name} was not part of its build")
+            raise HandoverError(f"crate {crate.key} was not part of its build")
         crate.compiled_at = saved["compiled_at"]
         if crate.kind == "proc-macro":
             continue
         folder = Path(saved["folder"])
-        session.build_folders[crate.name] = folder
-        session.builds[crate.name] = session.objects.load(folder)
-        session.builds[crate.name].layouts(crate.name)
-        prepare_patch_scope(session.builds[crate.name].objects)
+        session.build_folders[crate.key] = folder
+        session.builds[crate.key] = session.objects.load(folder)
+        session.builds[crate.key].layouts(crate.name)
+        prepare_patch_scope(session.builds[crate.key].objects)
     with open(session.target_dir / "app-symbols.pickle", "rb") as f:
         prior = pickle.load(f)  # written by this user's own engine (mode 0600)
     if not isinstance(prior, ProcessSymbols):
@@ -165,7 +165,12 @@ def _attach(session: Session, record: AppRecord) -> int:
     session.running = _Running(
         proc, channel, 0, 0, 0, prior, EntryJumps(session.exe, 0, prior), record=record
     )
-    hello = channel.accept(record.app_pid, RECONNECT_TIMEOUT_S)
+    hello = channel.accept(record.app_pid, RECONNECT_TIMEOUT_S, lambda: proc.poll() is None)
+    if hello.last_seq != record.seq:
+        raise HandoverError(
+            f"it applied patch {hello.last_seq}, but its record ends at patch {record.seq} "
+            "(the engine died while patching)"
+        )
     if hello.mode != record.runtime:
         raise HandoverError(f"its runtime says it is {hello.mode}, but it was {record.runtime}")
     slide = hello.slide(session.exe.address(ANCHOR))

@@ -13,12 +13,13 @@ from hotline.engine.demangle import demangle
 from hotline.engine.entry_jumps import JumpPlan
 from hotline.engine.object_cache import Build
 from hotline.engine.object_diff import FunctionChanges
+from hotline.engine.workspace import namespace
 
 
 def declared_at(builds: dict[str, Build], symbol: str) -> tuple[str, int] | None:
     """Declaration file and line of a function, from the debug info of the build that has it."""
-    for name, build in builds.items():
-        where = build.layouts(name).functions.get(symbol)
+    for key, build in builds.items():
+        where = build.layouts(namespace(key)).functions.get(symbol)
         if where is not None:
             return where
     return None
@@ -54,9 +55,9 @@ def signature_changes(
     (then the debug info tells). Their old entries must not jump to the new code."""
     removed = {demangle(n) for n in changes.removed}
     out = [n for n in changes.added if demangle(n) in removed]
-    for name in after:
-        old = before[name].layouts(name).signatures
-        new = after[name].layouts(name).signatures
+    for key in after:
+        old = before[key].layouts(namespace(key)).signatures
+        new = after[key].layouts(namespace(key)).signatures
         out += [n for n in changes.changed if n in old and n in new and old[n] != new[n]]
     return out
 
@@ -111,3 +112,20 @@ def jump_warnings(
             )
             out.append(warning(crate_dir, builds, "HL1008", symbol, message))
     return out
+
+
+def running_main(crate: str, changes: FunctionChanges) -> dict | None:
+    """HL1010 when the binary's `main` changed: it is running and never returns, so its new
+    code never runs. The edit may be the compiler's: at opt-level >= 1 a function is inlined
+    into `main` and changes only there. With nothing else edited nothing of the patch would
+    ever run, so it is refused (`refuse`); otherwise the rest is patched, with a warning."""
+    main = f"{crate}::main"
+    symbol = next((n for n in changes.edited if demangle(n) == main), None)
+    if symbol is None:
+        return None
+    others = [n for n in changes.edited if n != symbol]
+    message = (
+        f"{main} changed (an edit to main, or to a function the compiler inlined into it): "
+        "main is running and never returns, so its new code never runs"
+    )
+    return {"symbol": symbol, "message": message, "refuse": not others}

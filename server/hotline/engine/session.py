@@ -7,6 +7,7 @@ event dicts (specified in `schemas/events.schema.json`) through the `on_event` c
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -44,11 +45,14 @@ from hotline.engine.speculative import SpeculativeBuilder
 from hotline.engine.workspace import (
     REPLAYED_MARK,
     Crate,
+    ProjectShapeError,
     dirty_crates,
     extract_objects,
     forget_replayed_outputs,
     load_crates,
+    namespace,
     owning_crate,
+    pick_binary,
 )
 
 Event = dict
@@ -160,7 +164,10 @@ class Session:
         self.last_patched: dict | None = None  # seq, functions and symbols of the newest applied patch
         self.previous_builds: tuple[dict[str, Build], dict[str, Build]] | None = None  # (before, after) it
         meta = _cargo_metadata(self.crate_dir)
-        self.package, self.bin_name = self._pick_bin(meta, bin_name)
+        try:
+            self.package, self.bin_name = pick_binary(meta, self.crate_dir, bin_name)
+        except ProjectShapeError as e:
+            raise HotlineError(str(e)) from e
         self.workspace_root = Path(meta["workspace_root"])
         # What decides the fat build: an app left running is re-attached only if they agree.
         self.build_key = {
@@ -177,7 +184,9 @@ class Session:
         )
         default_target = Path(meta["target_directory"]) / "hotline"
         self.target_dir = Path(target_dir or os.environ.get("HOTLINE_TARGET_DIR") or default_target)
-        self.capture_dir = self.target_dir / "capture"
+        # One per build key: the commands and objects captured for one binary, profile and
+        # feature set are never taken for another's, whichever outputs cargo finds fresh.
+        self.capture_dir = self.target_dir / "capture" / _digest(self.build_key)
         self.app_record = self.target_dir / "app.json"  # the app this engine launched
         self.lock = EngineLock(self.target_dir / "engine.lock")
         self.log_file = self.target_dir / "engine.log"
@@ -190,23 +199,6 @@ class Session:
         self.running: _Running | None = None
         self._lock = threading.Lock()
         self.speculative = SpeculativeBuilder(self.target_dir, self.workspace_root)
-
-    def _pick_bin(self, meta: dict, wanted: str | None) -> tuple[dict, str]:
-        members = set(meta["workspace_members"])
-        pkgs = [p for p in meta["packages"] if p["id"] in members]
-        manifest = self.crate_dir / "Cargo.toml"
-        own = [p for p in pkgs if Path(p["manifest_path"]) == manifest] or pkgs
-        every = [(p, t["name"]) for p in own for t in p["targets"] if "bin" in t["kind"]]
-        bins = [b for b in every if b[1] == wanted] if wanted else every
-        if not bins and wanted and every:
-            names = ", ".join(b[1] for b in every)
-            raise HotlineError(f"no binary target named {wanted} in {manifest}: it has {names}")
-        if not bins:
-            raise HotlineError(f"no binary target{' named ' + wanted if wanted else ''} in {manifest}")
-        if len(bins) > 1:
-            names = ", ".join(b[1] for b in bins)
-            raise HotlineError(f"{manifest} has several binaries ({names}): pick one with --bin")
-        return bins[0]
 
     @property
     def crate_name(self) -> str:
@@ -285,15 +277,15 @@ class Session:
                 continue  # runs inside rustc, never in the app: an edit to it is refused (HL1006)
             folder = self.capture_dir / "objects"
             if crate.kind != "bin":
-                folder = self.capture_dir / f"objects-{crate.name}"
+                folder = self.capture_dir / f"objects-{crate.key}"
                 shutil.rmtree(folder, ignore_errors=True)
                 folder.mkdir(parents=True)
                 extract_objects(crate.rlib, folder)
-            self.builds[crate.name] = self.objects.load(folder)
-            self.build_folders[crate.name] = folder
+            self.builds[crate.key] = self.objects.load(folder)
+            self.build_folders[crate.key] = folder
             # Analysed now, not during the first save.
-            self.builds[crate.name].layouts(crate.name)
-            prepare_patch_scope(self.builds[crate.name].objects)
+            self.builds[crate.key].layouts(crate.name)
+            prepare_patch_scope(self.builds[crate.key].objects)
         self.on_event(
             {
                 "event": "build-finished",
@@ -348,7 +340,7 @@ class Session:
         follower = self.follow_output(files, proc) if files else None
         threading.Thread(target=self.watch_exit, args=(proc,), daemon=True).start()
         try:
-            hello = channel.accept(proc.pid, self.connect_timeout)
+            hello = channel.accept(proc.pid, self.connect_timeout, lambda: proc.poll() is None)
             if hello.mode != runtime:
                 raise ChannelError(f"the app's runtime says it is {hello.mode}, but it should be {runtime}")
             slide = hello.slide(self.exe.address(ANCHOR))
@@ -514,6 +506,8 @@ class Session:
             yield
         except HotlineError:
             raise
+        except ProjectShapeError as e:  # the project's shape, not a bug: the message says what to do
+            raise HotlineError(str(e)) from e
         except Exception as e:
             message = f"{doing} failed: {type(e).__name__}: {e}"
             with contextlib.suppress(OSError):
@@ -546,8 +540,7 @@ class Session:
                 with self._reported("patching"):
                     outcome = self._patch(changed or [])
                     self._prune_patch_dirs()
-                    if outcome.kind in ("patched", "no-change"):
-                        handover.save(self)
+                    handover.save(self)  # the next engine must know even a refused seq
                     return outcome
             except InternalError as e:
                 return Outcome("engine-error", {"event": "engine-error", "message": str(e)})
@@ -598,16 +591,16 @@ class Session:
         folders: dict[str, Path] = {}
         (self.capture_dir / REPLAYED_MARK).touch()
         # the binary alone, compiled while the user typed from exactly the files now saved
-        speculated = self.speculative.take(dirty, work / "objects" / dirty[-1].name)
+        speculated = self.speculative.take(dirty, work / "objects" / dirty[-1].key)
         for crate in dirty:
-            folders[crate.name] = work / "objects" / crate.name
+            folders[crate.key] = work / "objects" / crate.key
             if speculated is not None:
                 diags += _diagnostics(speculated.stderr)
                 crate.pending_at = speculated.hashed_at
                 continue
-            folders[crate.name].mkdir(parents=True)
+            folders[crate.key].mkdir(parents=True)
             crate_started = time.time()
-            rc, stderr = crate.replay(folders[crate.name])
+            rc, stderr = crate.replay(folders[crate.key])
             diags += _diagnostics(stderr)
             if rc < 0:
                 message = f"rustc was killed by signal {-rc} while compiling {crate.name}"
@@ -619,14 +612,15 @@ class Session:
             crate.pending_at = crate_started
         t_rustc = time.perf_counter()
 
-        new = {name: self.objects.load(folder) for name, folder in folders.items()}
+        new = {key: self.objects.load(folder) for key, folder in folders.items()}
         self.objects.forget_all_but(*self.builds.values(), *new.values())
         changes = FunctionChanges([], [], [])
         rude: list[RudeEdit] = []
-        for name, build in new.items():
-            changes = changes.merge(diff_functions(self.builds[name].fingerprints, build.fingerprints))
+        for key, build in new.items():
+            name = namespace(key)  # a binary's key is `name.bin` (Crate.key)
+            changes = changes.merge(diff_functions(self.builds[key].fingerprints, build.fingerprints))
             try:
-                found = find_rude_edits(self.builds[name], build, name, self.allow_layout_changes)
+                found = find_rude_edits(self.builds[key], build, name, self.allow_layout_changes)
             except DwarfFormatError as e:  # without layouts a patch cannot be checked: refuse it
                 return self._emit(
                     "patch-refused", rule="HL1099", reason=f"cannot read {name}'s debug info: {e}"
@@ -647,6 +641,21 @@ class Session:
         if not changes.any:
             self._accept(dirty, new, folders)
             return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
+        running_main = patch_warnings.running_main(self.crate_name, changes)
+        if running_main is not None and running_main.get("refuse"):
+            return self._emit(
+                "patch-refused",
+                rule="HL1010",
+                symbol=running_main["symbol"],
+                reason=running_main["message"] + ": restart required",
+                diagnostics=diags,
+            )
+        if running_main is not None:
+            warnings.append(
+                patch_warnings.warning(
+                    self.crate_dir, new, "HL1010", running_main["symbol"], running_main["message"]
+                )
+            )
         prior = running.prior
         rebuilt = [obj for build in new.values() for obj in build.objects]
         resigned = patch_warnings.signature_changes(self.builds, new, changes)
@@ -793,6 +802,10 @@ def error_count(diagnostics: list[dict]) -> int:
         for d in diagnostics
         if d.get("level", "").startswith("error") and not d.get("message", "").startswith("aborting due to ")
     )
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _ms(start: float, end: float | None = None) -> float:

@@ -16,14 +16,64 @@ from pathlib import Path
 _JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")
 
 
+class ProjectShapeError(Exception):
+    """A project Hotline cannot run as it is; the message names the cause and the fix."""
+
+
+def pick_binary(meta: dict, crate_dir: Path, wanted: str | None) -> tuple[dict, str]:
+    """The package and binary target to run, from `cargo metadata`, as `cargo run` picks
+    them: the crate directory's own package, or at a virtual workspace's root its
+    default members (every member when it names none)."""
+    members = set(meta["workspace_members"])
+    pkgs = [p for p in meta["packages"] if p["id"] in members]
+    manifest = crate_dir / "Cargo.toml"
+    defaults = set(meta.get("workspace_default_members") or members)
+    own = [p for p in pkgs if Path(p["manifest_path"]) == manifest]
+    if not own:
+        own = [p for p in pkgs if p["id"] in defaults] if not wanted else pkgs
+    every = [(p, t["name"]) for p in own for t in p["targets"] if "bin" in t["kind"]]
+    bins = [b for b in every if b[1] == wanted] if wanted else every
+    examples = [(p, t) for p in own for t in p["targets"] if "example" in t["kind"] and t["name"] == wanted]
+    if not bins and examples:
+        package, example = examples[0]
+        home = Path(package["manifest_path"]).parent
+        src = Path(example["src_path"])
+        path = src.relative_to(home) if src.is_relative_to(home) else src
+        raise ProjectShapeError(
+            f"{wanted} is an example ({path}), and Hotline runs binary targets only: declare it "
+            f'as one too, [[bin]] name = "{wanted}" path = "{path}" in {home / "Cargo.toml"} (its '
+            "dev-dependencies must then be dependencies), or move it to src/bin/"
+        )
+    if not bins and wanted and every:
+        names = ", ".join(b[1] for b in every)
+        raise ProjectShapeError(f"no binary target named {wanted} in {manifest}: it has {names}")
+    if not bins:
+        raise ProjectShapeError(f"no binary target{' named ' + wanted if wanted else ''} in {manifest}")
+    if len(bins) > 1:
+        names = ", ".join(b[1] for b in bins)
+        raise ProjectShapeError(f"{manifest} has several binaries ({names}): pick one with --bin")
+    return bins[0]
+
+
+def namespace(key: str) -> str:
+    """The crate name behind a `Crate.key`: the first segment of its items' paths."""
+    return key.removesuffix(".bin")
+
+
 @dataclass
 class Crate:
-    name: str
+    name: str  # rustc's crate name, the namespace of its items
     kind: str  # "bin" or a library kind
     record: dict  # the captured rustc command: rustc, args, cwd, env
-    deps: set[str] = field(default_factory=set)  # workspace crates it links
+    deps: set[str] = field(default_factory=set)  # keys of the workspace crates it links
     compiled_at: float = 0.0  # when its objects in the running app were compiled
     pending_at: float = 0.0  # when the build a patch is being made of started
+
+    @property
+    def key(self) -> str:
+        """Unique among an app's crates: a package's binary and library share a crate
+        name (src/main.rs uses the library as `app::`), so the binary is `app.bin`."""
+        return f"{self.name}.bin" if self.kind == "bin" else self.name
 
     def _arg(self, flag: str) -> str | None:
         args = self.record["args"]
@@ -47,6 +97,12 @@ class Crate:
     @property
     def rlib(self) -> Path:
         return self.out_dir / f"lib{self.stem}.rlib"
+
+    def externs(self) -> dict[str, Path]:
+        """The crates rustc was given by name (`--extern name=path`), and their files."""
+        args = self.record["args"]
+        pairs = [args[i + 1].partition("=") for i, a in enumerate(args[:-1]) if a == "--extern"]
+        return {name: Path(path) for name, _, path in pairs}
 
     def sources(self) -> list[Path]:
         """The files rustc read for this crate (its dep-info), absolute."""
@@ -93,12 +149,11 @@ def load_crates(capture_dir: Path, bin_crate: str) -> list[Crate]:
         name, kind = path.stem.rsplit(".", 1)
         if kind == "bin" and name != bin_crate:
             continue
-        crates[name if kind != "bin" else f"{name}.bin"] = Crate(name, kind, json.loads(path.read_text()))
-    libs = {c.name for c in crates.values() if c.kind != "bin"}
+        crate = Crate(name, kind, json.loads(path.read_text()))
+        crates[crate.key] = crate
     for crate in crates.values():
-        args = crate.record["args"]
-        externs = [args[i + 1].split("=", 1)[0] for i, a in enumerate(args) if a == "--extern"]
-        crate.deps = {e for e in externs if e in libs and e != crate.name}
+        # A library never names itself; a binary may name its package's library.
+        crate.deps = {e for e in crate.externs() if e in crates and e != crate.key}
     root = crates.get(f"{bin_crate}.bin")
     if root is None:
         raise FileNotFoundError(f"no captured rustc command for the binary {bin_crate}")
@@ -108,6 +163,15 @@ def load_crates(capture_dir: Path, bin_crate: str) -> list[Crate]:
         if c in order:
             return
         for dep in sorted(c.deps):
+            linked, captured = c.externs()[dep], crates[dep].rlib
+            if linked.suffix == ".rlib" and linked != captured:
+                top = Path(os.path.commonpath([linked, captured]))  # the build directory
+                raise ProjectShapeError(
+                    f"{c.name} was built with {linked.relative_to(top)}, but the command Hotline "
+                    f"captured for {dep} builds {captured.relative_to(top)}: {top} holds another "
+                    "build's outputs (another profile, feature set or build-override), which cargo "
+                    f"found fresh. Delete {top} and start again"
+                )
             visit(crates[dep])
         order.append(c)
 
@@ -135,11 +199,11 @@ def forget_replayed_outputs(capture_dir: Path) -> None:
 def dirty_crates(crates: list[Crate]) -> list[Crate]:
     """Crates whose sources changed, and every crate after them that depends on one."""
     dirty: list[Crate] = []
-    names: set[str] = set()
+    keys: set[str] = set()
     for crate in crates:  # dependencies come first
-        if crate.changed_since_compiled() or crate.deps & names:
+        if crate.changed_since_compiled() or crate.deps & keys:
             dirty.append(crate)
-            names.add(crate.name)
+            keys.add(crate.key)
     return dirty
 
 

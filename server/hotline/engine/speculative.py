@@ -1,0 +1,468 @@
+"""Speculative builds: the binary crate compiled from the editor's unsaved texts while the
+user pauses, so that the save of exactly those texts skips rustc.
+
+The captured rustc command runs again in a shadow of the workspace (`target/hotline/shadow/
+<root>`): the crate's source files mirrored from disk, the unsaved ones written with the
+editor's text. Its outputs and incremental cache are the shadow's own; the user's files,
+rlibs and executable are never written. `--remap-path-prefix` maps the shadow back to the
+real root, and relative source paths (`src/main.rs`) stay as cargo gave them, so panic
+Locations, debug info and diagnostics are those of a save build, byte for byte.
+
+The incremental cache cannot be shared with save builds: the working directory and
+`--remap-path-prefix` are tracked options, and rustc discards a cache made with other
+ones ("completely ignoring cache because of differing commandline arguments").
+
+A result is keyed by content: the digest of every file the build read. A save uses it only
+if the files on disk have exactly those contents (and the linked rlibs are unchanged).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hotline.engine.workspace import Crate, owning_crate
+
+log = logging.getLogger("hotline")
+_JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")
+# Speculative builds yield the CPU to everything the user waits for. `nice` (coreutils) sets
+# it before rustc starts its threads, where setpriority afterwards would miss some of them.
+_NICE = ("nice", "-n", "10") if shutil.which("nice") else ()
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _file_digest(path: Path) -> bytes | None:
+    try:
+        return _digest(path.read_bytes())
+    except OSError:
+        return None
+
+
+def depinfo_entries(text: str) -> list[str]:
+    """The files a rustc dep-info names, as written: relative to rustc's cwd, or absolute."""
+    first = text.split("\n\n", 1)[0]
+    files = first.split(":", 1)[1].replace("\\ ", "\0").split() if ":" in first else []
+    return [f.replace("\0", " ") for f in files]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _remapped(path: Path, args: list[str]) -> Path:
+    """`path` as the crate's own `--remap-path-prefix` options show it (the last match wins)."""
+    maps = [
+        a.split("=", 1)[1] if a.startswith("--remap-path-prefix=") else args[i + 1]
+        for i, a in enumerate(args)
+        if a.startswith("--remap-path-prefix=") or (a == "--remap-path-prefix" and i + 1 < len(args))
+    ]
+    for mapping in reversed(maps):
+        frm, _, to = mapping.partition("=")
+        if path.is_relative_to(frm):
+            return Path(to) / path.relative_to(frm)
+    return path
+
+
+def shadow_args(args: list[str], out_dir: Path, incremental: Path, remap: str) -> list[str]:
+    """The captured arguments with every output moved into `out_dir` (`--out-dir`, `-o`,
+    `--emit kind=path`), the shadow's incremental cache, and `remap` added last (it wins)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        value = args[i + 1] if i + 1 < len(args) else None
+        if a in ("--out-dir", "-o", "--emit") and value is not None:
+            out += [a, _redirect(a, value, out_dir)]
+            i += 2
+            continue
+        if a == "-C" and value is not None and value.startswith("incremental="):
+            out += ["-C", f"incremental={incremental}"]
+            i += 2
+            continue
+        if a.startswith("--out-dir="):
+            a = f"--out-dir={out_dir}"
+        elif a.startswith("--emit="):
+            a = "--emit=" + _redirect("--emit", a.split("=", 1)[1], out_dir)
+        elif a.startswith("-Cincremental="):
+            a = f"-Cincremental={incremental}"
+        out.append(a)
+        i += 1
+    return [*out, f"--remap-path-prefix={remap}"]
+
+
+def _redirect(flag: str, value: str, out_dir: Path) -> str:
+    if flag == "--out-dir":
+        return str(out_dir)
+    if flag == "-o":
+        return str(out_dir / Path(value).name)
+    kinds = []  # --emit: `kind` or `kind=path`
+    for kind in value.split(","):
+        name, eq, path = kind.partition("=")
+        kinds.append(f"{name}={out_dir / Path(path).name}" if eq and path != "-" else kind)
+    return ",".join(kinds)
+
+
+def _extern_stats(args: list[str]) -> tuple:
+    """What identifies the rlibs the crate links: a library save rewrites its rlib."""
+    out = []
+    for i, a in enumerate(args[:-1]):
+        if a == "--extern" and "=" in args[i + 1]:
+            path = args[i + 1].split("=", 1)[1]
+            try:
+                st = os.stat(path)
+                out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append((path, None))
+    return tuple(out)
+
+
+@dataclass
+class Speculated:
+    """A speculative build a save uses: rustc's stderr, and when the files were compared."""
+
+    stderr: list[str]
+    hashed_at: float
+
+
+@dataclass
+class _Build:
+    record: dict  # the binary's captured rustc command it replays
+    overlays: dict[Path, bytes]  # real path -> the editor's text, written into the shadow
+    signature: tuple  # overlays, disk stats and rlibs: the same again means no new build
+    externs: tuple
+    folder: Path  # HOTLINE_THIN_DIR: its objects
+    started: float = field(default_factory=time.perf_counter)
+    ready: threading.Event = field(default_factory=threading.Event)  # `prepared` is known
+    done: threading.Event = field(default_factory=threading.Event)
+    prepared: dict[Path, bytes] | None = None  # real path -> digest of what the shadow holds
+    key: dict[Path, bytes] | None = None  # real path -> digest, of the files rustc read
+    depinfo: str = ""  # the dep-info rustc wrote, shadow paths and all
+    proc: subprocess.Popen | None = None
+    reaped: bool = False
+    cancelled: bool = False
+    outcome: str = "pending"  # ok, failed, killed, cancelled, superseded, unusable
+    stderr: list[str] = field(default_factory=list)
+    cpu_s: float = 0.0
+
+
+class SpeculativeBuilder:
+    """At most one background rustc at a time, niced; a newer start kills the one in flight."""
+
+    def __init__(self, target_dir: Path, workspace_root: Path) -> None:
+        self.root = workspace_root.resolve()
+        self.shadow = target_dir / "shadow" / self.root.name
+        self.out_dir = target_dir / "shadow-out"
+        self.incremental = target_dir / "shadow-incremental"
+        self.objects = target_dir / "shadow-objects"
+        self._lock = threading.Lock()  # guards the fields below and each build's proc
+        self._serial = threading.Lock()  # one build writes the shadow and runs rustc at a time
+        self._current: _Build | None = None  # the newest build: running, or done and kept
+        self._seq = 0
+        self._fresh = True  # the objects folder may hold an earlier engine's leftovers
+        # real path -> (size, mtime, digest) of the disk file last copied into the shadow
+        self._mirrored: dict[Path, tuple[int, int, bytes]] = {}
+        self.history: deque[dict] = deque(maxlen=200)  # finished builds: outcome, ms, cpu_s
+        self.stats = {"builds": 0, "ended": 0, "used": 0, "killed": 0, "cpu_s_used": 0.0, "cpu_s_wasted": 0.0}
+
+    # -- while the user types ----------------------------------------------------------
+    def start(self, crates: list[Crate], overlays: dict[Path, str]) -> bool:
+        """Compiles the binary crate from `overlays` (unsaved texts) on a thread, unless a
+        build of the same texts is under way or done. Returns whether one is: nothing is
+        built when an overlay is not the binary's or another crate changed on disk."""
+        binary = crates[-1] if crates else None
+        texts = {p.resolve(): t.encode() for p, t in overlays.items()}
+        plan = self._plan(crates, binary, texts) if binary is not None and texts else None
+        with self._lock:
+            current = self._current
+            if plan is not None and current is not None and self._same(current, plan[0]):
+                return True
+            self._current = None
+            if current is not None:
+                self._drop(current)
+            if plan is None:
+                return False
+            assert binary is not None
+            self._seq += 1
+            build = _Build(binary.record, texts, plan[0], plan[1], self.objects / str(self._seq))
+            self._current = build
+            self.stats["builds"] += 1
+        threading.Thread(target=self._work, args=(binary, build), daemon=True).start()
+        return True
+
+    @staticmethod
+    def _same(build: _Build, signature: tuple) -> bool:
+        """The buffers did not change since `build` started, nor did the files and rlibs."""
+        return not build.cancelled and build.signature == signature and build.outcome in ("pending", "ok")
+
+    def _plan(self, crates: list[Crate], binary: Crate, texts: dict[Path, bytes]) -> tuple | None:
+        """(signature, rlib stats) of a build, or None when speculation would be unsound."""
+        if binary.kind != "bin" or any(c.changed_since_compiled() for c in crates if c is not binary):
+            return None
+        if any(not p.is_relative_to(self.root) or owning_crate(crates, p) is not binary for p in texts):
+            return None
+        cwd = Path(binary.record["cwd"]).resolve()
+        if not cwd.is_relative_to(self.root):
+            return None
+        disk = []
+        for entry in depinfo_entries(_read(binary.out_dir / f"{binary.stem}.d")):
+            path = Path(os.path.normpath(cwd / entry))
+            if not Path(entry).is_absolute() and not path.is_relative_to(self.root):
+                return None  # a relative path out of the root would leave the shadow
+            if path not in texts:
+                with contextlib.suppress(OSError):
+                    st = path.stat()
+                    disk.append((path, st.st_size, st.st_mtime_ns))
+        externs = _extern_stats(binary.record["args"])
+        overlaid = tuple(sorted((p, _digest(t)) for p, t in texts.items()))
+        return (overlaid, tuple(disk), externs, id(binary.record)), externs
+
+    def _work(self, binary: Crate, build: _Build) -> None:
+        with self._serial:
+            try:
+                if not build.cancelled:
+                    self._run(binary, build)
+            except Exception as e:  # a background build: it only ever fails to be used
+                build.stderr = [f"{type(e).__name__}: {e}"]
+                log.debug("speculative build failed", exc_info=True)
+            finally:
+                self._finish(build)
+
+    def _run(self, binary: Crate, build: _Build) -> None:
+        if self._fresh:
+            shutil.rmtree(self.objects, ignore_errors=True)
+            self._fresh = False
+        build.prepared = self._mirror(binary, build)
+        build.ready.set()
+        if build.prepared is None:
+            build.outcome = "unusable"
+            return
+        build.folder.mkdir(parents=True, exist_ok=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        cwd = self.shadow / Path(binary.record["cwd"]).resolve().relative_to(self.root)
+        args = binary.record["args"]
+        remap = f"{self.shadow}={_remapped(self.root, args)}"
+        env = {k: v for k, v in binary.record["env"].items() if k not in _JOBSERVER_VARS}
+        env["HOTLINE_THIN_DIR"] = str(build.folder)
+        with self._lock:
+            if build.cancelled:
+                return
+            build.proc = subprocess.Popen(
+                [*_NICE, binary.record["rustc"], *shadow_args(args, self.out_dir, self.incremental, remap)],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+                process_group=0,  # killed as a group, linker shim included
+            )
+        assert build.proc.stderr is not None
+        build.stderr = build.proc.stderr.read().splitlines()
+        os.waitid(os.P_PID, build.proc.pid, os.WEXITED | os.WNOWAIT)
+        with self._lock:  # reaped under the lock: a kill never reaches a reused pid
+            _, status, usage = os.wait4(build.proc.pid, 0)
+            build.proc.returncode = os.waitstatus_to_exitcode(status)
+            build.reaped = True
+        build.cpu_s = usage.ru_utime + usage.ru_stime
+        if build.proc.returncode < 0:
+            build.outcome = "killed"
+        elif build.proc.returncode != 0:
+            build.outcome = "failed"
+        else:
+            build.key = self._key(binary, build)
+            build.outcome = "ok" if build.key is not None else "unusable"
+
+    def _mirror(self, binary: Crate, build: _Build) -> dict[Path, bytes] | None:
+        """Brings the shadow up to date: disk files copied when their size or mtime
+        changed, overlays written. Returns the digest of each file rustc may read (None if
+        one would lie outside the shadow)."""
+        cwd = Path(binary.record["cwd"]).resolve()
+        prepared: dict[Path, bytes] = {}
+        for entry in depinfo_entries(_read(binary.out_dir / f"{binary.stem}.d")):
+            real = Path(os.path.normpath(cwd / entry))
+            if Path(entry).is_absolute():  # read in place by the shadow build too
+                digest = _file_digest(real)
+                if digest is not None:
+                    prepared[real] = digest
+                continue
+            if not real.is_relative_to(self.root):
+                return None
+            shadow = self.shadow / real.relative_to(self.root)
+            if real in build.overlays:
+                continue
+            try:
+                st = real.stat()
+            except OSError:
+                shadow.unlink(missing_ok=True)
+                self._mirrored.pop(real, None)
+                continue
+            known = self._mirrored.get(real)
+            if known is None or known[:2] != (st.st_size, st.st_mtime_ns) or not shadow.exists():
+                data = real.read_bytes()  # after the stat: a newer file is copied again next time
+                shadow.parent.mkdir(parents=True, exist_ok=True)
+                shadow.write_bytes(data)
+                known = self._mirrored[real] = (st.st_size, st.st_mtime_ns, _digest(data))
+            prepared[real] = known[2]
+        for real, text in build.overlays.items():
+            shadow = self.shadow / real.relative_to(self.root)
+            shadow.parent.mkdir(parents=True, exist_ok=True)
+            shadow.write_bytes(text)
+            self._mirrored.pop(real, None)  # refreshed from disk once no longer overlaid
+            prepared[real] = _digest(text)
+        return prepared
+
+    def _key(self, binary: Crate, build: _Build) -> dict[Path, bytes] | None:
+        """Digest of every file the build read (its dep-info), or None if it read a file
+        whose contents cannot be vouched for."""
+        assert build.prepared is not None
+        cwd = self.shadow / Path(binary.record["cwd"]).resolve().relative_to(self.root)
+        key: dict[Path, bytes] = {}
+        build.depinfo = _read(self.out_dir / f"{binary.stem}.d")  # the next build rewrites it
+        for entry in depinfo_entries(build.depinfo):
+            path = Path(os.path.normpath(cwd / entry))
+            if path.is_relative_to(self.shadow):
+                real = self.root / path.relative_to(self.shadow)
+                digest = build.prepared.get(real) or _file_digest(path)  # a stale mirrored file
+            else:  # read in place: it must not have changed while rustc ran
+                real, digest = path, _file_digest(path)
+                if digest is None or build.prepared.get(real) != digest:
+                    return None
+            if digest is None:
+                return None
+            key[real] = digest
+        return key
+
+    def _finish(self, build: _Build) -> None:
+        with self._lock:  # `done` is set under the lock: `_drop` sees the outcome or the process
+            if build.outcome == "pending":
+                build.outcome = "cancelled" if build.cancelled else "failed"
+            elif build.cancelled and build.outcome == "ok":
+                build.outcome = "superseded"
+            if build.outcome != "ok":
+                self._waste(build)
+            if build.outcome == "killed":
+                self.stats["killed"] += 1
+            self.stats["ended"] += 1
+            ms = round((time.perf_counter() - build.started) * 1000, 1)
+            self.history.append({"outcome": build.outcome, "ms": ms, "cpu_s": round(build.cpu_s, 3)})
+            build.ready.set()
+            build.done.set()
+
+    def _waste(self, build: _Build) -> None:
+        self.stats["cpu_s_wasted"] += build.cpu_s
+        shutil.rmtree(build.folder, ignore_errors=True)
+
+    def _drop(self, build: _Build) -> None:
+        """Under `_lock`: the build will not be used. A running rustc is killed; a finished
+        build's objects are deleted (its CPU counted as thrown away)."""
+        if build.cancelled:
+            return
+        build.cancelled = True
+        if build.done.is_set():
+            if build.outcome == "ok":
+                self._waste(build)
+        elif build.proc is not None and not build.reaped:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(build.proc.pid, signal.SIGKILL)
+
+    @property
+    def rustc_pid(self) -> int | None:
+        """The speculative rustc running now, if any (to check that it is niced, or killed)."""
+        with self._lock:
+            build = self._current
+            if build is None or build.proc is None or build.reaped:
+                return None
+            return build.proc.pid
+
+    def cancel(self) -> None:
+        """Kills the build in flight and forgets any result (the app stopped or restarts)."""
+        with self._lock:
+            current, self._current = self._current, None
+            if current is not None:
+                self._drop(current)
+
+    # -- on save -------------------------------------------------------------------------
+    def take(self, dirty: list[Crate], dest: Path) -> Speculated | None:
+        """The speculative build of exactly the files now on disk, its objects moved to
+        `dest`; waits for it if it is still running. None otherwise (a build that cannot
+        match is killed, so the save build has the CPU)."""
+        with self._lock:
+            build, self._current = self._current, None
+        if build is None:
+            return None
+        usable = len(dirty) == 1 and dirty[0].record is build.record
+        if usable:
+            build.ready.wait()
+            usable = (
+                build.prepared is not None
+                and self._on_disk(build.prepared)
+                and _extern_stats(build.record["args"]) == build.externs
+            )
+        if not usable:
+            self._keep_or_drop(build)
+            return None
+        self._hurry(build)
+        build.done.wait()
+        hashed_at = time.time()
+        if build.outcome != "ok" or build.key is None or not self._on_disk(build.key):
+            self._keep_or_drop(build)
+            return None
+        self._adopt_depinfo(dirty[0], build.depinfo)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        build.folder.rename(dest)
+        with self._lock:
+            self.stats["used"] += 1
+            self.stats["cpu_s_used"] += build.cpu_s
+        return Speculated(build.stderr, hashed_at)
+
+    def _keep_or_drop(self, build: _Build) -> None:
+        """A finished build stays for a later save (of the other files it overlaid, say);
+        a running one is killed."""
+        with self._lock:
+            if build.done.is_set() and build.outcome == "ok" and self._current is None:
+                self._current = build
+            elif build is not self._current:
+                self._drop(build)
+
+    @staticmethod
+    def _on_disk(digests: dict[Path, bytes]) -> bool:
+        return all(_file_digest(path) == digest for path, digest in digests.items())
+
+    @staticmethod
+    def _hurry(build: _Build) -> None:
+        """The save waits for this build now: it is no longer background work (raising a
+        priority back needs CAP_SYS_NICE; without it the build stays niced)."""
+        proc = build.proc
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{proc.pid}/task"):
+                with contextlib.suppress(OSError):
+                    os.setpriority(os.PRIO_PROCESS, int(tid), 0)
+
+    def _adopt_depinfo(self, binary: Crate, depinfo: str) -> None:
+        """The crate's dep-info becomes the speculative build's, in real paths: it lists the
+        files the running code was compiled from (`Crate.sources`)."""
+        text = depinfo.replace(str(self.out_dir), str(binary.out_dir)).replace(
+            str(self.shadow), str(self.root)
+        )
+        with contextlib.suppress(OSError):
+            temp = binary.out_dir / f"{binary.stem}.d.speculative"
+            temp.write_text(text)
+            temp.replace(binary.out_dir / f"{binary.stem}.d")

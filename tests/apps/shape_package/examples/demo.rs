@@ -1,0 +1,5 @@
+//! An example: `cargo run --example demo` runs it.
+
+fn main() {
+    println!("demo");
+}

@@ -1,0 +1,5 @@
+//! A second binary, from src/bin/.
+
+fn main() {
+    println!("other");
+}

@@ -1,0 +1,370 @@
+"""Real project shapes (issue 14): each is patched, or refused with a message that names the
+cause and the fix; never a traceback, never `patched` with the old behaviour.
+
+Live: real cargo, rustc and processes, on std-only apps that do not depend on the runtime
+(it is preloaded). `tests/apps/shape_workspace` holds library members of every crate type
+(dylib, cdylib, staticlib), a target-specific dependency, a proc-macro with a support
+library, default members, and a dependency outside the workspace built at opt-level 3;
+`tests/apps/shape_package` is one edition 2024 package with a library and binaries of the
+same name, a `[[bin]]` at a custom path, an example, a build script that generates code, a
+feature, a `#[path]` module and included files. Each is built once for the tests that only
+patch it; profiles that cannot be patched safely are refused at the fat build.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import LiveApp, fields
+from hotline.engine.session import HotlineError, Session
+from hotline.examples import copy_app
+
+APPS = Path(__file__).parent / "apps"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # rustc colours the errors cargo passes on
+
+
+def _copy(name: str, dest: Path) -> Path:
+    shutil.copytree(APPS / name, dest / name, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
+    return dest / name
+
+
+class ShapeApp(LiveApp):
+    """A LiveApp whose Session takes any option: a binary, features, a profile."""
+
+    def __init__(self, crate: Path, **options: object) -> None:
+        self.crate = crate
+        self.events: list[dict] = []
+        self.lines: list[str] = []
+        self.schema_problems: list[str] = []
+        self._cv = threading.Condition()
+        self.session = Session(crate, self._on_event, **options)  # type: ignore[arg-type]
+
+    def patch_and_see(self, file: str, old: str, new: str, key: str, value: str) -> dict:
+        """Edits `file`, patches, and waits for the same process to print `key=value`."""
+        before = fields(self.wait_line(lambda s: key + "=" in s))
+        self.edit(old, new, file=file)
+        mark = self.mark()
+        event = self.patch()
+        after = fields(self.wait_line(lambda s: fields(s).get(key) == value, after=mark))
+        assert int(after["frame"]) > int(before["frame"])  # the same process, patched
+        return event
+
+
+@pytest.fixture(scope="module")
+def workspace_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShapeApp]:
+    """shape_workspace's app, run from its member directory."""
+    app = ShapeApp(_copy("shape_workspace", tmp_path_factory.mktemp("shapes")) / "ws" / "app")
+    app.session.start()
+    yield app
+    app.session.stop()
+    assert not app.schema_problems
+
+
+@pytest.fixture(scope="module")
+def package_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShapeApp]:
+    """shape_package's main binary, with the `loud` feature and SHAPES_FLAVOR=mild set
+    for its build."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SHAPES_FLAVOR", "mild")
+        app = ShapeApp(
+            _copy("shape_package", tmp_path_factory.mktemp("shapes")), bin_name="shapes", features=["loud"]
+        )
+        app.session.start()
+    yield app
+    app.session.stop()
+    assert not app.schema_problems
+
+
+# -- library members of every crate type, and dependencies --------------------------------
+
+
+def test_a_dylib_member_is_linked_from_its_rlib_and_patched(workspace_app):
+    event = workspace_app.patch_and_see("../dyl/src/lib.rs", '"dyl-1"', '"dyl-2"', "dyl", "dyl-2")
+    assert event["functions"] == ["dyl::word"] and event["crates"] == ["dyl", "app"]
+
+
+def test_a_cdylib_member_that_is_also_a_lib_is_patched(workspace_app):
+    event = workspace_app.patch_and_see("../cdy/src/lib.rs", '"cdy-1"', '"cdy-2"', "cdy", "cdy-2")
+    assert event["functions"] == ["cdy::word"] and event["crates"] == ["cdy", "app"]
+
+
+def test_a_staticlib_member_that_is_also_an_rlib_is_patched(workspace_app):
+    event = workspace_app.patch_and_see("../sta/src/lib.rs", '"sta-1"', '"sta-2"', "sta", "sta-2")
+    assert event["functions"] == ["sta::word"] and event["crates"] == ["sta", "app"]
+
+
+def test_a_target_specific_dependency_member_is_patched(workspace_app):
+    event = workspace_app.patch_and_see(
+        "../linuxonly/src/lib.rs", '"linux-1"', '"linux-2"', "linux", "linux-2"
+    )
+    assert event["functions"] == ["linuxonly::word"] and event["crates"] == ["linuxonly", "app"]
+
+
+def test_an_app_at_opt_level_0_with_dependencies_at_opt_level_3_is_patched(workspace_app):
+    # vendor/fastmath is outside the workspace: `[profile.dev.package."*"] opt-level = 3` builds it.
+    event = workspace_app.patch_and_see(
+        "src/main.rs", "fastmath::scale(3)", "fastmath::scale(5)", "scaled", "35"
+    )
+    assert event["functions"] == ["app::scaled"] and event["crates"] == ["app"]
+
+
+def test_editing_the_library_of_a_proc_macro_is_refused_naming_the_macro(workspace_app):
+    # macro_support is built for the host alone, without debug info, and that is no reason
+    # to refuse the app's build; its edit changes what the macro expands to: a restart.
+    app = workspace_app
+    app.wait_line(lambda s: fields(s).get("macro") == "macro-1")
+    app.edit('"macro-1"', '"macro-2"', file="../macro_support/src/lib.rs")
+    event = app.patch("patch-refused")
+    assert (event["rule"], event["symbol"]) == ("HL1006", "derive")
+    assert event["reason"] == "proc-macro crate derive changed: full rebuild required"
+    mark = app.mark()
+    assert fields(app.wait_line(lambda s: "macro=" in s, after=mark))["macro"] == "macro-1"
+
+
+def test_a_dependency_built_as_a_rust_dylib_is_refused_naming_the_libraries(tmp_path):
+    # As Bevy's dynamic_linking feature does: the executable would load libfastmath.so and
+    # std's own shared library, outside the executable and out of the patches' reach.
+    root = _copy("shape_workspace", tmp_path)
+    manifest = root / "vendor" / "fastmath" / "Cargo.toml"
+    manifest.write_text(manifest.read_text() + '\n[lib]\ncrate-type = ["dylib"]\n')
+    events: list[dict] = []
+    session = Session(root / "ws" / "app", events.append)
+    try:
+        with pytest.raises(HotlineError) as refused:
+            session.start()
+    finally:
+        session.stop()
+    assert re.search(
+        r"= note: hotline: Hotline cannot patch an executable that loads Rust dylibs \(libfastmath\.so, "
+        r"libstd-[0-9a-f]+\.so\): their code lies outside the executable, where patches do not reach, "
+        r"and only `cargo run` knows where to find them\. A dependency is built as "
+        r'crate-type = \["dylib"\] \(the dynamic_linking feature of Bevy, say\) or std is linked '
+        r"dynamically \(-C prefer-dynamic\): turn that off for the Hotline build\n",
+        _ANSI.sub("", str(refused.value)),
+    ), refused.value
+    assert not [e for e in events if e["event"] in ("app-started", "engine-error")]
+
+
+def test_hotline_run_at_a_workspace_root_runs_its_default_member(tmp_path, hotline_run):
+    root = _copy("shape_workspace", tmp_path) / "ws"  # members app and tool, default-members = ["app"]
+    run = hotline_run(root)
+    started = run.until(lambda e: e["event"] == "app-started")
+    assert Path(started["executable"]).name.startswith("app-"), started
+    line = run.until(lambda e: e["event"] == "app-output")["line"]
+    assert line.startswith("frame=1 dyl=dyl-1 "), line
+
+
+# -- one package: edition 2024, generated code, #[path], included files, its library ------
+
+
+def test_an_edition_2024_main_that_includes_generated_code_is_patched(package_app):
+    event = package_app.patch_and_see("src/main.rs", '"main-1"', '"main-2"', "main", "main-2")
+    assert event["functions"] == ["shapes::main_word"]
+    assert fields(package_app.lines[-1])["gen"] == "gen-1"  # the generated code is still there
+
+
+def test_editing_the_file_a_path_module_points_to_is_patched(package_app):
+    event = package_app.patch_and_see("src/extra/renamed.rs", '"path-1"', '"path-2"', "path", "path-2")
+    assert event["functions"] == ["shapes::helper::word"]
+
+
+def test_editing_an_include_str_file_patches_its_new_text(package_app):
+    text = package_app.crate / "assets" / "greeting.txt"
+    before = fields(package_app.wait_line(lambda s: "text=" in s))
+    text.write_text("text-2")
+    mark = package_app.mark()
+    outcome = package_app.session.patch([text])  # as a front end passes the saved file
+    assert outcome.kind == "patched" and outcome.event["functions"] == ["shapes::text"], outcome.event
+    after = fields(package_app.wait_line(lambda s: fields(s).get("text") == "text-2", after=mark))
+    assert int(after["frame"]) > int(before["frame"])
+
+
+def test_editing_an_include_bytes_file_patches_its_new_bytes(package_app):
+    blob = package_app.crate / "assets" / "blob.bin"
+    before = fields(package_app.wait_line(lambda s: "bytes=" in s))
+    blob.write_bytes(b"bytes-2")
+    mark = package_app.mark()
+    outcome = package_app.session.patch([blob])
+    assert outcome.kind == "patched" and outcome.event["functions"] == ["shapes::bytes"], outcome.event
+    after = fields(package_app.wait_line(lambda s: fields(s).get("bytes") == "bytes-2", after=mark))
+    assert int(after["frame"]) > int(before["frame"])
+
+
+def test_a_function_behind_an_enabled_feature_is_patched(package_app):
+    event = package_app.patch_and_see("src/main.rs", '"loud-1"', '"loud-2"', "volume", "loud-2")
+    assert event["functions"] == ["shapes::volume"]
+
+
+def test_a_patch_compiles_with_the_environment_of_the_fat_build(package_app, monkeypatch):
+    # option_env!/env! read at compile time: a patch replays the fat build's rustc command,
+    # environment included, so every crate of the app agrees on the value until a restart.
+    monkeypatch.setenv("SHAPES_FLAVOR", "hot")
+    event = package_app.patch_and_see("src/main.rs", '"none"', '"unset"', "flavor", "mild")
+    assert event["functions"] == ["shapes::line"]
+
+
+def test_the_library_of_the_binarys_own_package_is_patched(package_app):
+    # src/lib.rs and src/main.rs are both the crate `shapes`: the library must not be taken
+    # for the binary, nor left out of the app's crates.
+    event = package_app.patch_and_see("src/lib.rs", '"lib-1"', '"lib-2"', "lib", "lib-2")
+    assert event["functions"] == ["shapes::library_word"] and event["crates"] == ["shapes", "shapes"]
+
+
+# -- binaries and examples ------------------------------------------------------------------
+
+
+def test_without_bin_the_error_lists_every_binary_of_the_package(tmp_path):
+    crate = _copy("shape_package", tmp_path)
+    with pytest.raises(HotlineError) as refused:
+        Session(crate, lambda e: None)
+    assert str(refused.value) == (
+        f"{crate / 'Cargo.toml'} has several binaries (custom, other, shapes): pick one with --bin"
+    )
+
+
+def test_a_bin_at_a_custom_path_is_patched(tmp_path):
+    app = ShapeApp(_copy("shape_package", tmp_path), bin_name="custom")
+    app.session.start()
+    try:
+        event = app.patch_and_see("tools/custom.rs", '"custom-1"', '"custom-2"', "custom", "custom-2")
+        assert event["functions"] == ["custom::word"]
+    finally:
+        app.session.stop()
+    assert not app.schema_problems
+
+
+def test_an_example_is_refused_with_how_to_make_it_a_binary(tmp_path):
+    crate = _copy("shape_package", tmp_path)
+    with pytest.raises(HotlineError) as refused:
+        Session(crate, lambda e: None, bin_name="demo")
+    assert str(refused.value) == (
+        "demo is an example (examples/demo.rs), and Hotline runs binary targets only: declare it as "
+        f'one too, [[bin]] name = "demo" path = "examples/demo.rs" in {crate / "Cargo.toml"} (its '
+        "dev-dependencies must then be dependencies), or move it to src/bin/"
+    )
+
+
+# -- what needs a restart: build.rs, and a version in Cargo.toml ---------------------------
+
+
+def test_hotline_run_relaunches_with_the_new_generated_code_when_build_rs_changes(tmp_path, hotline_run):
+    crate = _copy("shape_package", tmp_path)
+    run = hotline_run(crate, ["--bin", "shapes"])
+    first = run.until(lambda e: e["event"] == "app-started")
+    run.until(lambda e: e["event"] == "app-output")
+    time.sleep(1.5)  # let the watcher take its first look
+    build_rs = crate / "build.rs"
+    build_rs.write_text(build_rs.read_text().replace("gen-1", "gen-2"))
+    restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))
+    assert restarting == {"event": "restarting", "reason": "Cargo.toml or build.rs changed"}
+    second = run.until(lambda e: e["event"] == "app-started")
+    assert second["pid"] != first["pid"]
+    line = run.until(lambda e: e["event"] == "app-output")["line"]
+    assert fields(line)["frame"] == "1" and fields(line)["gen"] == "gen-2", line
+
+
+def test_hotline_run_relaunches_with_the_new_version_when_cargo_toml_bumps_it(tmp_path, hotline_run):
+    crate = _copy("shape_package", tmp_path)
+    run = hotline_run(crate, ["--bin", "shapes"])
+    first = run.until(lambda e: e["event"] == "app-started")
+    run.until(lambda e: e["event"] == "app-output")
+    time.sleep(1.5)  # let the watcher take its first look
+    manifest = crate / "Cargo.toml"
+    manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
+    restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))
+    assert restarting == {"event": "restarting", "reason": "Cargo.toml or build.rs changed"}
+    second = run.until(lambda e: e["event"] == "app-started")
+    assert second["pid"] != first["pid"]
+    line = run.until(lambda e: e["event"] == "app-output")["line"]
+    assert fields(line)["frame"] == "1" and fields(line)["version"] == "0.2.0", line
+
+
+# -- profiles that cannot be patched safely ------------------------------------------------
+
+
+def _refused_build(crate: Path, **options: object) -> tuple[str, list[dict]]:
+    """The error a start fails with, and the events it sent."""
+    events: list[dict] = []
+    session = Session(crate, events.append, **options)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(HotlineError) as refused:
+            session.start()
+    finally:
+        session.stop()
+    return str(refused.value), events
+
+
+def test_a_release_profile_is_refused_naming_debug_info_and_debug_assertions(tmp_path):
+    crate = copy_app("plain", tmp_path)
+    message, events = _refused_build(crate, profile="release")
+    why = (
+        "the `release` profile builds plain with no debug info, and Hotline needs the types in the "
+        "debug info to check that an edit keeps each type's layout (HL1002): it does not patch such "
+        "a build; debug assertions are off too, which compiles hotline::call away"
+    )
+    fix = (
+        "run the dev profile (drop --release or --profile release); to make it faster, optimize "
+        'the dependencies only: [profile.dev.package."*"] opt-level = 3'
+    )
+    assert (
+        message
+        == f"the fat build failed:\nerror: {why}\n  --> {crate / 'Cargo.toml'}:1:1\n  = help: {fix}\n\n"
+    )
+    finished = next(e for e in events if e["event"] == "build-finished")
+    (diagnostic,) = finished["diagnostics"]
+    assert (finished["ok"], diagnostic["level"], diagnostic["message"]) == (False, "error", why)
+    assert diagnostic["spans"][0]["file_name"] == str(crate / "Cargo.toml")
+    assert not [e for e in events if e["event"] in ("app-started", "engine-error")]
+
+
+def test_a_dev_profile_without_debug_info_is_refused_at_its_profile_table(tmp_path):
+    crate = copy_app("plain", tmp_path)
+    manifest = crate / "Cargo.toml"
+    manifest.write_text(manifest.read_text() + "\n[profile.dev]\ndebug = false\n")
+    message, events = _refused_build(crate)
+    line = manifest.read_text().splitlines().index("[profile.dev]") + 1
+    assert message.startswith(
+        "the fat build failed:\nerror: the `dev` profile builds plain with no debug info, and Hotline "
+        "needs the types in the debug info to check that an edit keeps each type's layout (HL1002): "
+        f"it does not patch such a build\n  --> {manifest}:{line}:1\n  = help: set `debug = true` "
+        "(the default) in [profile.dev] of the workspace's Cargo.toml"
+    ), message
+    assert not [e for e in events if e["event"] in ("app-started", "engine-error")]
+
+
+def test_a_profile_that_strips_symbols_is_patched(live_app):
+    # `strip = true` reaches the link as --strip-all, which the fat link leaves out.
+    def stripped(app_dir: Path) -> None:
+        manifest = app_dir / "Cargo.toml"
+        manifest.write_text(manifest.read_text() + "\n[profile.dev]\nstrip = true\n")
+
+    app = live_app("plain", prepare=stripped)
+    app.wait_line(lambda s: s.startswith("tick="))
+    app.edit('"hello"', '"stripped"')
+    mark = app.mark()
+    assert app.patch()["functions"] == ["plain::greeting"]
+    app.wait_line(lambda s: s.endswith("greeting=stripped"), after=mark)
+
+
+def test_a_dev_run_after_a_refused_release_build_patches_as_before(tmp_path):
+    # The release build compiled the libraries before the refusal: what it captured of them
+    # must not stand for the dev build, whose outputs cargo finds fresh.
+    crate = _copy("shape_workspace", tmp_path) / "ws" / "app"
+    first = ShapeApp(crate)
+    first.session.start()
+    first.session.stop()
+    _refused_build(crate, profile="release")
+    app = ShapeApp(crate)
+    app.session.start()
+    try:
+        event = app.patch_and_see("../dyl/src/lib.rs", '"dyl-1"', '"dyl-2"', "dyl", "dyl-2")
+        assert event["functions"] == ["dyl::word"] and event["locations"][0]["line"] == 3
+    finally:
+        app.session.stop()
+    assert not app.schema_problems
