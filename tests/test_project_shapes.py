@@ -368,3 +368,15 @@ def test_a_dev_run_after_a_refused_release_build_patches_as_before(tmp_path):
     finally:
         app.session.stop()
     assert not app.schema_problems
+
+
+def test_hotline_run_patches_on_a_save_of_an_include_str_file(tmp_path: Path, hotline_run) -> None:
+    """The CLI watches what the build read, not only `.rs` files: a saved `assets/*.txt`
+    that `include_str!` takes is patched like a source."""
+    crate = _copy("shape_package", tmp_path)
+    run = hotline_run(crate, ["--bin", "shapes", "--features", "loud"])
+    run.until(lambda e: e["event"] == "app-output" and "text=" in e["line"], timeout=240)
+    (crate / "assets" / "greeting.txt").write_text("text-cli")
+    patched = run.until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error", "no-change"))
+    assert patched["event"] == "patched" and patched["functions"] == ["shapes::text"], patched
+    run.until(lambda e: e["event"] == "app-output" and "text=text-cli" in e["line"], timeout=10)

@@ -36,6 +36,7 @@ from hotline.engine.session import (
     Session,
     error_count,
 )
+from hotline.engine.workspace import owning_crate
 
 #: SGR codes of the styles `Console.paint` knows.
 _STYLES = {"prefix": "36", "ok": "32", "error": "31", "warn": "33", "dim": "2"}
@@ -234,13 +235,11 @@ def _json_printer(e: Event) -> None:
 
 
 def _classify(changes: set[tuple[object, str]]) -> str | None:
-    """'restart' for manifest/build-script edits, 'patch' for Rust sources, else None."""
+    """'restart' for manifest/build-script edits, else 'patch' (only watched files come here)."""
     names = {Path(p).name for _, p in changes}
     if names & set(RESTART_FILES):
         return "restart"
-    if any(n.endswith(".rs") for n in names):
-        return "patch"
-    return None
+    return "patch" if names else None  # Rust sources, and files the build read
 
 
 def _fixable_by_a_save(diagnostics: list[dict]) -> bool:
@@ -382,7 +381,7 @@ class Runner:
             missed: set | None = None
             for changes in watch(
                 self.session.workspace_root,
-                watch_filter=lambda _change, path: _watched(path),
+                watch_filter=lambda _change, path: _watched(path) or self._read_by_the_build(path),
                 debounce=50,
                 step=1,
                 stop_event=stop,
@@ -397,6 +396,11 @@ class Runner:
                     self.queue.put(("changes", changes))
         except Exception as e:  # inotify's watch limit, say: without a watcher there is no patching
             self.queue.put(("watch-failed", e))
+
+    def _read_by_the_build(self, path: str) -> bool:
+        """A file rustc read for the app that is not Rust (`include_str!`, `include_bytes!`)."""
+        assert self.session is not None
+        return "target" not in Path(path).parts and owning_crate(self.session.crates, Path(path)) is not None
 
     def _saved_before_watching(self) -> set[tuple[Any, str]]:
         """Sources saved after their crate was compiled and before the watcher started."""
