@@ -16,11 +16,20 @@
 // restarts it; Run App + Stop App work on the new server; SIGKILL it until the restart budget (MAX_RESTARTS)
 // is spent -> "server stopped" and one error notification, no new server; "Hotline: Restart Language
 // Server" -> a new server that runs the app.
+// Scenario "reload" (issue 14), on a copy of examples/counter: Run App -> running, "hello frame=N" in the
+// terminal; "Developer: Reload Window" -> without Run, the new language server re-attaches: "Hotline: running"
+// with the same pid in the tooltip, one app process (the same), the terminal shown by itself with
+// "[hotline] app re-attached (pid P)" and frames (and the static ticks) above N, the log says "app re-attached";
+// edit + save -> patched, the new greeting in the terminal; 13 s after the reload (past the reaper's 10 s) the
+// same app still counts; Stop App. Then `hotline run` in a child process owns the crate: Run App -> a warning
+// "… is already under another Hotline, pid C (its app is pid A) …" with "Take over" -> clicked: `hotline run`
+// exits, running with pid A, "app re-attached (pid A)" in the log; Stop App. Last, a compile error and Run App:
+// the failed full build's error notification, without rustc's colour codes.
 // Scenario "no-python": hotline.pythonPath points nowhere -> "server stopped" + a notification saying how to fix.
 // Scenario "user-settings": the Settings editor's User tab lists hotline.pythonPath.
 //
 // Usage: node e2e.mjs <config.json>; config = {codeServer, vsix, folder, workDir, artifacts, chromium?,
-// pathPrefix?, newGreeting?, scenario?, settings?, buildTimeoutMs?, maxRestarts?}. Progress goes to stderr; the last stdout
+// pathPrefix?, python? (runs `hotline run`), newGreeting?, scenario?, settings?, buildTimeoutMs?, maxRestarts?}. Progress goes to stderr; the last stdout
 // line is the JSON result {ok, steps: [{step, ms, at}], statusTexts, lens, appLine, screenshot, error?, ...};
 // the exit code is 0 iff ok.
 import { spawn, spawnSync } from 'node:child_process';
@@ -111,6 +120,7 @@ const env = { ...process.env, ...(cfg.pathPrefix ? { PATH: `${cfg.pathPrefix}:${
 const csArgs = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions];
 
 let server;
+let cli; // the reload scenario's `hotline run`
 let context;
 let page;
 let serverLog = '';
@@ -153,33 +163,37 @@ try {
     const status = page.locator('.statusbar-item[id*="hotline.status"]');
     await status.first().waitFor({ timeout: 30000 });
     const statusText = async () => (await status.first().innerText()).replace(/\s+/g, ' ').trim();
-    // Every text the item shows, recorded in the page (short states like a no-op build are not missed).
-    await page.evaluate(() => {
-        const el = document.querySelector('.statusbar-item[id*="hotline.status"]');
-        const seen = (window.__hotlineStatus = []);
-        const record = () => {
-            const text = el.innerText.replace(/\s+/g, ' ').trim();
-            if (seen[seen.length - 1] !== text) seen.push(text);
-        };
-        record();
-        new MutationObserver(record).observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
-    });
-    // Every notification toast shown (text), recorded in the page: a toast that hides itself is not missed.
-    await page.evaluate(() => {
-        const seen = (window.__hotlineToasts = []);
-        const texts = new Set();
-        const scan = () => {
-            for (const el of document.querySelectorAll('.notifications-toasts .notification-list-item')) {
+    // Every text the item shows and every notification toast, recorded in the page (again after a reload).
+    async function installRecorders() {
+        // Every text the item shows (short states like a no-op build are not missed).
+        await page.evaluate(() => {
+            const el = document.querySelector('.statusbar-item[id*="hotline.status"]');
+            const seen = (window.__hotlineStatus = []);
+            const record = () => {
                 const text = el.innerText.replace(/\s+/g, ' ').trim();
-                if (text && !texts.has(text)) {
-                    texts.add(text);
-                    seen.push({ text, at: Date.now() });
+                if (seen[seen.length - 1] !== text) seen.push(text);
+            };
+            record();
+            new MutationObserver(record).observe(el, { subtree: true, childList: true, characterData: true, attributes: true });
+        });
+        // Every notification toast shown (text): a toast that hides itself is not missed.
+        await page.evaluate(() => {
+            const seen = (window.__hotlineToasts = []);
+            const texts = new Set();
+            const scan = () => {
+                for (const el of document.querySelectorAll('.notifications-toasts .notification-list-item')) {
+                    const text = el.innerText.replace(/\s+/g, ' ').trim();
+                    if (text && !texts.has(text)) {
+                        texts.add(text);
+                        seen.push({ text, at: Date.now() });
+                    }
                 }
-            }
-        };
-        scan();
-        new MutationObserver(scan).observe(document.body, { subtree: true, childList: true, characterData: true });
-    });
+            };
+            scan();
+            new MutationObserver(scan).observe(document.body, { subtree: true, childList: true, characterData: true });
+        });
+    }
+    await installRecorders();
     const toasts = () => page.evaluate(() => window.__hotlineToasts.map((t) => t.text));
     const history = () => page.evaluate(() => window.__hotlineStatus.slice());
     /** The history's length: pass it to waitStatus to only look at what the status bar shows from now on. */
@@ -316,7 +330,11 @@ try {
         const lines = page.locator('.part.panel .view-lines');
         await lines.first().waitFor({ timeout: 10000 });
         await page.waitForTimeout(500);
-        await lines.first().click();
+        // The output's editor: the tallest in the panel (its filter box can be a small editor too).
+        const editors = page.locator('.part.panel .monaco-editor');
+        const boxes = await editors.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON()));
+        const view = boxes.reduce((a, b) => (b.height > a.height ? b : a));
+        await page.mouse.click(view.x + view.width / 2, view.y + view.height / 2);
         await page.keyboard.press('Control+A');
         await page.keyboard.press('Control+C');
         await page.waitForTimeout(200);
@@ -326,6 +344,24 @@ try {
     }
     /** Notifications shown from now on. */
     const toastMark = async () => (await toasts()).length;
+    // This crate's language servers (their cwd) and app processes (executables under its target/hotline/run).
+    const serverPids = () =>
+        fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+            try {
+                const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+                return cmd.includes('hotline.lsp') && fs.readlinkSync(`/proc/${pid}/cwd`) === cfg.folder;
+            } catch {
+                return false;
+            }
+        });
+    const appPids = () =>
+        fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+            try {
+                return fs.readlinkSync(`/proc/${pid}/exe`).startsWith(path.join(cfg.folder, 'target', 'hotline', 'run') + '/');
+            } catch {
+                return false;
+            }
+        }).map(Number);
 
     let since = await mark();
     await runCommand('Hotline: Run App');
@@ -344,6 +380,226 @@ try {
     }
     step(`Run revealed the terminal ${JSON.stringify(result.runTerminal.tabs)}: "${result.runTerminal.line}"`);
     await greetingLine.click();
+
+    if (SCENARIO === 'reload') {
+        // A window reload keeps the app: the new language server re-attaches to it at once (no Run), its
+        // state intact (frame= and the static ticks= go on from where they were), and the next save patches it.
+        /** The status item's tooltip (a hover): the whole message and the app's pid. */
+        async function statusTooltip() {
+            for (let attempt = 0; attempt < 4; attempt++) {
+                await page.mouse.move(700, 300);
+                await page.waitForTimeout(300);
+                await status.first().hover();
+                const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Hotline:' }).first();
+                const text = await hover.innerText({ timeout: 4000 }).catch(() => null);
+                if (text) {
+                    await page.mouse.move(700, 300);
+                    return text.trim();
+                }
+            }
+            throw new Error('the status item showed no tooltip');
+        }
+        /** `hello frame=12 ticks=12 names=1` -> {greeting, frame, ticks} for each app line of the terminal. */
+        const frames = (lines) =>
+            lines
+                .map((l) => /^(\w+) frame=(\d+) ticks=(\d+) names=\d+$/.exec(l.trim()))
+                .filter(Boolean)
+                .map((m) => ({ greeting: m[1], frame: Number(m[2]), ticks: Number(m[3]) }));
+        const reload = (result.reload = {});
+        const appBefore = appPids();
+        const serverBefore = serverPids();
+        if (appBefore.length !== 1 || serverBefore.length !== 1) {
+            throw new Error(`before the reload: app pids ${appBefore}, servers ${serverBefore}`);
+        }
+        reload.appBefore = appBefore[0];
+        reload.serverBefore = Number(serverBefore[0]);
+        reload.tooltipBefore = await statusTooltip();
+        await page.waitForTimeout(1000);
+        await waitTerminal(/hello frame=\d+/, 5000); // scrolled to the end
+        const before = frames(await terminalLines());
+        reload.lastFrameBefore = Math.max(...before.map((f) => f.frame));
+        reload.lastTicksBefore = Math.max(...before.map((f) => f.ticks));
+        reload.statusBefore = await history();
+        reload.logBefore = (await logText()).split('\n').filter((l) => /app (started|re-attached)/.test(l)).map((l) => l.trim());
+        step(`before the reload: app ${reload.appBefore}, server ${reload.serverBefore}, last frame ${reload.lastFrameBefore}`);
+
+        // Developer: Reload Window (what a user does; the same as the command workbench.action.reloadWindow).
+        await page.evaluate(() => (window.__hotlineBeforeReload = true));
+        await runCommand('Developer: Reload Window');
+        const reloadedAt = Date.now();
+        const reloadDeadline = Date.now() + 30000;
+        while (await page.evaluate(() => window.__hotlineBeforeReload === true).catch(() => true)) {
+            if (Date.now() > reloadDeadline) throw new Error('the window did not reload');
+            await page.waitForTimeout(100);
+        }
+        await page.locator('.monaco-workbench').waitFor({ timeout: 30000 });
+        await status.first().waitFor({ timeout: 30000 });
+        await installRecorders();
+        step('window reloaded');
+
+        // Without Run: the status says running, with the same pid in its tooltip; one app, the same process.
+        await waitStatus(/running/, 30000);
+        reload.reattachMs = Date.now() - reloadedAt;
+        reload.statusAfter = await history();
+        reload.tooltipAfter = await statusTooltip();
+        reload.appAfter = appPids();
+        reload.serversAfter = serverPids().map(Number);
+        step(`after the reload: ${reload.statusAfter.at(-1)} in ${reload.reattachMs} ms; app ${reload.appAfter}, servers ${reload.serversAfter}`);
+
+        // The app's terminal is shown by itself, with the output from then on: Hotline's line, then the frames,
+        // which go on from where they were (scrolled back to its first lines).
+        const hotlineLine = /\[hotline\] app (started|re-attached)/;
+        let fromHotlineLine = [];
+        for (const until = Date.now() + 15000; Date.now() < until; await page.waitForTimeout(300)) {
+            reload.terminalReattachedLine = await waitTerminal(hotlineLine, 15000, true);
+            const lines = await terminalLines();
+            fromHotlineLine = lines.slice(lines.findIndex((l) => hotlineLine.test(l)));
+            if (frames(fromHotlineLine).length >= 3) break; // the first frames after it are out
+        }
+        reload.terminalTabs = await terminalTabs();
+        reload.framesAfter = frames(fromHotlineLine).map((f) => f.frame);
+        reload.ticksAfter = frames(fromHotlineLine).map((f) => f.ticks);
+        step(`terminal after the reload: "${reload.terminalReattachedLine}", frames ${reload.framesAfter[0]}…${reload.framesAfter.at(-1)}`);
+        reload.logAfter = (await logText()).split('\n').filter((l) => /app (started|re-attached)|re-attached to the running app/.test(l)).map((l) => l.trim());
+
+        // The next edit patches the re-attached app.
+        await page.keyboard.press('Control+P');
+        await page.locator('.quick-input-widget input').waitFor({ timeout: 10000 });
+        await page.keyboard.type('src/main.rs');
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.rs' }).first().waitFor({ timeout: 10000 });
+        await page.keyboard.press('Enter');
+        await greetingLine.waitFor({ timeout: 15000 });
+        const hello = page.locator('.monaco-editor .view-line span span', { hasText: /^"hello"$/ }).first();
+        await hello.waitFor({ timeout: 10000 });
+        const helloBox = await hello.boundingBox();
+        await page.mouse.dblclick(helloBox.x + helloBox.width / 2, helloBox.y + helloBox.height / 2);
+        await page.keyboard.type(NEW_GREETING);
+        await page.locator('.monaco-editor .view-line', { hasText: `"${NEW_GREETING}"` }).waitFor({ timeout: 5000 });
+        since = await mark();
+        await page.keyboard.press('Control+S');
+        reload.patchedStatus = (await waitStatus(/patched/, 60000, since)).text;
+        await runCommand('Hotline: Show App Output'); // (Show Log took the panel)
+        reload.patchedLine = await waitTerminal(new RegExp(`^${NEW_GREETING} frame=\\d+`), 15000);
+        step(`after the reload, edit + save: ${reload.patchedStatus}; "${reload.patchedLine.trim()}"`);
+
+        // Past the reaper's grace (10 s after the old server left): the app still runs and counts on.
+        while (Date.now() - reloadedAt < 13000) await page.waitForTimeout(250);
+        await page.waitForTimeout(1000);
+        // The terminal's end (a terminal scrolled up stays where it is).
+        const screen = page.locator('.part.panel .terminal-wrapper.active .xterm-screen').first();
+        const screenBox = await screen.boundingBox();
+        await page.mouse.move(screenBox.x + screenBox.width / 2, screenBox.y + screenBox.height / 2);
+        await page.mouse.wheel(0, 100000);
+        await page.waitForTimeout(300);
+        const late = frames(await terminalLines());
+        reload.lastFrameLate = Math.max(...late.map((f) => f.frame));
+        reload.appLate = appPids();
+        reload.toasts = await toasts();
+        step(`${((Date.now() - reloadedAt) / 1000).toFixed(1)} s after the reload: app ${reload.appLate}, frame ${reload.lastFrameLate}`);
+
+        await greetingLine.click(); // out of the terminal, which Show App Output focused
+
+        // Hotline: Restart Language Server keeps the app too: the new server re-attaches to it.
+        const serverBeforeRestart = serverPids().map(Number);
+        since = await mark();
+        await runCommand('Hotline: Restart Language Server');
+        const restarted = await waitStatus(/^Hotline$/, 20000, since);
+        await waitStatus(/running/, 30000, restarted.index - 1);
+        reload.serverRestart = {
+            before: serverBeforeRestart,
+            after: serverPids().map(Number),
+            statuses: (await history()).slice(since),
+            apps: appPids(),
+            tooltip: await statusTooltip(),
+        };
+        step(`Restart Language Server: servers ${serverBeforeRestart} -> ${reload.serverRestart.after}, apps ${reload.serverRestart.apps}`);
+
+        since = await mark();
+        await runCommand('Hotline: Stop App');
+        await waitStatus(/stopped/, 15000, since);
+        reload.appAfterStop = appPids();
+        step('Stop App');
+
+        // Another Hotline, a terminal's `hotline run`, owns the crate: Run App asks (a warning with "Take over");
+        // taking over, that one lets go and exits, and this window re-attaches to its app, the same process.
+        const takeOver = (result.takeOver = {});
+        cli = spawn(cfg.python ?? 'python3', ['-m', 'hotline', 'run', cfg.folder, '--json'], {
+            env,
+            stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let cliOut = '';
+        let cliErr = '';
+        cli.stdout.on('data', (d) => (cliOut += d));
+        cli.stderr.on('data', (d) => (cliErr += d));
+        const cliExit = new Promise((resolve) => cli.on('exit', (code, signal) => resolve({ code, signal })));
+        const cliEvents = () =>
+            cliOut.split('\n').filter((l) => l.startsWith('{')).map((l) => {
+                try {
+                    return JSON.parse(l);
+                } catch {
+                    return {};
+                }
+            });
+        const cliDeadline = Date.now() + (cfg.buildTimeoutMs ?? 90000);
+        let cliStarted;
+        while (!(cliStarted = cliEvents().find((e) => e.event === 'app-started'))) {
+            if (Date.now() > cliDeadline || cli.exitCode !== null) {
+                throw new Error(`hotline run did not start the app: ${cliOut.slice(-2000)}\n${cliErr.slice(-2000)}`);
+            }
+            await page.waitForTimeout(200);
+        }
+        takeOver.cliPid = cli.pid;
+        takeOver.cliAppPid = cliStarted.pid;
+        step(`hotline run (pid ${cli.pid}) started the app: pid ${cliStarted.pid}`);
+
+        const toastsFrom = await toastMark();
+        since = await mark();
+        await runCommand('Hotline: Run App');
+        const busyToast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'already under another Hotline' }).first();
+        await busyToast.waitFor({ timeout: 30000 });
+        takeOver.message = (await busyToast.innerText()).replace(/\s+/g, ' ').trim();
+        takeOver.buttons = await busyToast.locator('.monaco-button').allInnerTexts();
+        takeOver.busyStatus = await statusText();
+        step(`Run App: "${takeOver.message}" ${JSON.stringify(takeOver.buttons)}`);
+        since = await mark();
+        await busyToast.locator('.monaco-button', { hasText: 'Take over' }).first().click();
+        await waitStatus(/running/, 30000, since);
+        takeOver.cliExit = await Promise.race([cliExit, new Promise((r) => setTimeout(() => r(null), 10000))]);
+        takeOver.cliSaid = cliOut.split('\n').concat(cliErr.split('\n')).filter((l) => /handed the app over/.test(l));
+        takeOver.tooltip = await statusTooltip();
+        takeOver.apps = appPids();
+        takeOver.toasts = (await toasts()).slice(toastsFrom);
+        takeOver.log = (await logText()).split('\n').filter((l) => /app (started|re-attached)/.test(l)).map((l) => l.trim());
+        step(`Take over: ${await statusText()}; apps ${takeOver.apps}; hotline run exited ${JSON.stringify(takeOver.cliExit)}`);
+
+        await greetingLine.click();
+        since = await mark();
+        await runCommand('Hotline: Stop App');
+        await waitStatus(/stopped/, 15000, since);
+        takeOver.appsAfterStop = appPids();
+        step('Stop App');
+
+        // A full build that fails: the language server's error notification carries rustc's rendered errors,
+        // shown without their colour codes.
+        const greetingNow = page.locator('.monaco-editor .view-line span span', { hasText: new RegExp(`^"${NEW_GREETING}"$`) }).first();
+        await greetingNow.click();
+        await page.keyboard.press('End');
+        await page.keyboard.type(' 1');
+        await page.keyboard.press('Control+S');
+        await page.waitForTimeout(500);
+        const failFrom = await toastMark();
+        await runCommand('Hotline: Run App');
+        const failToast = page.locator('.notifications-toasts .notification-list-item', { hasText: 'fat build failed' }).first();
+        await failToast.waitFor({ timeout: cfg.buildTimeoutMs ?? 90000 });
+        result.buildFailure = {
+            text: await failToast.evaluate((el) => el.textContent),
+            toasts: (await toasts()).slice(failFrom),
+        };
+        step(`a failed full build: "${result.buildFailure.text.replace(/\s+/g, ' ').slice(0, 200)}"`);
+        result.statusTexts = await history();
+        result.ok = true;
+        break flow;
+    }
 
     // Edit the greeting in the editor: double-click the word inside "hello", type over it, save.
     const helloToken = page.locator('.monaco-editor .view-line span span', { hasText: /^"hello"$/ }).first();
@@ -433,23 +689,6 @@ try {
 
     // Hotline: Force Full Rebuild, with no change since the restart: a plain restart would find cargo's build
     // fresh and launch the same binary; a rebuild from clean (cargo clean -p) compiles and links it again.
-    const serverPids = () =>
-        fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
-            try {
-                const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-                return cmd.includes('hotline.lsp') && fs.readlinkSync(`/proc/${pid}/cwd`) === cfg.folder;
-            } catch {
-                return false;
-            }
-        });
-    const appPids = () =>
-        fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
-            try {
-                return fs.readlinkSync(`/proc/${pid}/exe`).startsWith(path.join(cfg.folder, 'target', 'hotline', 'run') + '/');
-            } catch {
-                return false;
-            }
-        }).map(Number);
     const deps = path.join(cfg.folder, 'target', 'hotline', 'debug', 'deps');
     const binaryMtimes = () =>
         fs.readdirSync(deps).filter((f) => /^counter-[0-9a-f]+$/.test(f)).map((f) => fs.statSync(path.join(deps, f)).mtimeMs);
@@ -665,6 +904,21 @@ try {
         await new Promise((r) => setTimeout(r, 500));
         try { process.kill(-server.pid, 'SIGKILL'); } catch {}
     }
+    if (cli && cli.exitCode === null && cli.signalCode === null) {
+        try { cli.kill('SIGKILL'); } catch {}
+    }
+    // An app of this crate left running (a failed run; the killed server leaves it for re-attaching): stopped.
+    const leftover = fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((pid) => {
+        try {
+            return fs.readlinkSync(`/proc/${pid}/exe`).startsWith(path.join(cfg.folder, 'target', 'hotline', 'run') + '/');
+        } catch {
+            return false;
+        }
+    });
+    for (const pid of leftover) {
+        try { process.kill(Number(pid), 'SIGKILL'); } catch {}
+    }
+    if (leftover.length) result.leftoverApps = leftover.map(Number);
     fs.writeFileSync(path.join(cfg.artifacts, `code-server-${SCENARIO}.log`), serverLog);
     result.totalMs = Date.now() - t0;
     console.log(JSON.stringify(result));

@@ -211,6 +211,72 @@ def test_run_edit_save_patch_in_code_server(vscode_ready: None, tmp_path: Path) 
     assert result["totalMs"] < 240_000, detail
 
 
+def test_window_reload_reattaches_to_the_running_app(vscode_ready: None, tmp_path: Path) -> None:
+    """Issue 14: Run, then Developer: Reload Window. The new language server re-attaches to the app at once (no
+    Run): the status says running with the same pid, one app process, the same one; its terminal is shown with
+    the frames going on from where they were (the app kept its state: main's frame= and the static ticks=);
+    the log says app re-attached; the next edit patches it; it still runs after the reaper's grace; Restart
+    Language Server re-attaches to it too. Then a
+    terminal's `hotline run` owns the crate: Run App asks to take it over, and doing so re-attaches to its app.
+    Last, a full build that fails: its notification has rustc's error without the colour codes."""
+    result, detail = run_e2e(tmp_path, scenario="reload", newGreeting="howdy", python=sys.executable)
+    r = result["reload"]
+    pid = r["appBefore"]
+    # Before: Run started it; its pid in the tooltip.
+    assert f"App pid {pid}:" in r["tooltipBefore"], detail
+    assert any(re.search(rf"app started \(pid {pid}\)", line) for line in r["logBefore"]), detail
+    # After the reload, without Run: running, the same pid, the same single process, a new language server.
+    assert re.fullmatch(r"Hotline: running( · injected)?", r["statusAfter"][-1]), detail
+    assert not any("building" in t or "error" in t for t in r["statusAfter"]), detail
+    assert f"App pid {pid}:" in r["tooltipAfter"], detail
+    assert r["appAfter"] == [pid], detail
+    assert len(r["serversAfter"]) == 1 and r["serversAfter"] != [r["serverBefore"]], detail
+    # Its terminal was shown by itself, named after the app, saying it was re-attached; the counters go on.
+    assert any("Hotline: counter" in t for t in r["terminalTabs"]), detail
+    assert re.search(rf"\[hotline\] app re-attached \(pid {pid}\)", r["terminalReattachedLine"] or ""), detail
+    assert r["framesAfter"] and min(r["framesAfter"]) > r["lastFrameBefore"], detail
+    assert min(r["ticksAfter"]) > r["lastTicksBefore"], detail  # the static counter too
+    assert r["framesAfter"] == sorted(r["framesAfter"]), detail
+    # The log: "app re-attached (pid N)", not "app started".
+    assert any(re.search(rf"app re-attached \(pid {pid}\)", line) for line in r["logAfter"]), detail
+    assert not any("app started" in line for line in r["logAfter"]), detail
+    # The next save patches the re-attached app, which counts on.
+    assert re.fullmatch(r"Hotline: patched \d+ms( · injected)?", r["patchedStatus"]), detail
+    m = re.match(r"howdy frame=(\d+) ticks=(\d+)", r["patchedLine"].strip())
+    assert m and int(m[1]) > max(r["framesAfter"]), detail
+    # Past the reaper's grace the app still runs, and it is still the same process; nothing popped up.
+    assert r["appLate"] == [pid], detail
+    assert r["lastFrameLate"] > int(m[1]), detail
+    assert r["toasts"] == [], detail
+    # Hotline: Restart Language Server: a new server, which re-attaches to the same app (no build).
+    restart = r["serverRestart"]
+    assert len(restart["after"]) == 1 and restart["after"] != restart["before"], detail
+    assert restart["apps"] == [pid] and f"App pid {pid}:" in restart["tooltip"], detail
+    assert not any("building" in t for t in restart["statuses"]), detail
+    assert r["appAfterStop"] == [], detail
+    # Take over: a terminal's `hotline run` owns the crate; Run App asks, without rustc's or any colour codes,
+    # and "Take over" re-attaches to its app (the same process) while it exits.
+    t = result["takeOver"]
+    assert re.search(
+        rf"Hotline: counter is already under another Hotline, pid {t['cliPid']} \(its app is pid {t['cliAppPid']}\)",
+        t["message"],
+    ), detail
+    assert "\x1b" not in t["message"], detail
+    assert t["buttons"] == ["Take over"], detail
+    assert t["cliExit"] == {"code": 0, "signal": None} and t["cliSaid"], detail
+    assert f"App pid {t['cliAppPid']}:" in t["tooltip"], detail
+    assert t["apps"] == [t["cliAppPid"]], detail
+    assert any(re.search(rf"app re-attached \(pid {t['cliAppPid']}\)", line) for line in t["log"]), detail
+    assert len(t["toasts"]) == 1, detail  # the question only
+    assert t["appsAfterStop"] == [], detail
+    # A full build that fails: one error notification with rustc's error, without its colour codes.
+    failure = result["buildFailure"]
+    assert "the fat build failed" in failure["text"] and "error" in failure["text"].split("failed", 1)[1], detail
+    assert "\x1b" not in failure["text"] and "[0m" not in failure["text"], detail
+    assert len(failure["toasts"]) == 1, detail
+    assert "leftoverApps" not in result, detail
+
+
 def test_no_python_with_hotline_says_how_to_fix(vscode_ready: None, tmp_path: Path) -> None:
     result, detail = run_e2e(
         tmp_path, scenario="no-python", settings={"hotline.pythonPath": "/nonexistent/python3"}

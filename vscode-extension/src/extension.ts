@@ -134,8 +134,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
             // (Not trace.server: the client applies that itself.)
             const action = settingsChangeAction((key) => e.affectsConfiguration(`${SECTION}.${key}`));
             if (action === 'restart') {
-                log('settings changed: restarting the language server (this stops the app)');
-                void startServer(context, status, srv);
+                // A new server would re-attach to the app (as after a window reload), which runs with the old
+                // settings (arguments, environment): stop it, so that the next Run uses the new ones.
+                log('settings changed: stopping the app and restarting the language server');
+                void (async () => {
+                    if (srv.running) {
+                        await serverCommand('hotline.stop');
+                    }
+                    await startServer(context, status, srv);
+                })();
             } else if (action === 'notify') {
                 const config = vscode.workspace.getConfiguration(SECTION);
                 const vars = { workspaceFolder: workspaceRoot(), userHome: os.homedir(), env: process.env };

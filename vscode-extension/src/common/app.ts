@@ -1,20 +1,12 @@
 /**
  * The app under Hotline as the user sees it: its output in the "Hotline: <app>" terminal (revealed when it
- * starts), a notification when it crashes (with the panic and "Show Output"), one log line per event
- * (started, patched, compile error, refused, exited) in the Hotline log, its pid for the status tooltip
- * and "Hotline: Attach Debugger".
+ * starts or is re-attached to), a notification when it crashes (with the panic and "Show Output"), one log
+ * line per event (started or re-attached, patched, compile error, refused, exited) in the Hotline log, its
+ * pid for the status tooltip and "Hotline: Attach Debugger".
  */
 import * as fs from 'fs';
 import * as vscode from 'vscode';
-import {
-    appStarted,
-    crashMessage,
-    diagnosticLogLine,
-    DiagnosticInfo,
-    PanicTracker,
-    statusLogLine,
-    terminalName,
-} from './appOutput';
+import { AppTracker, crashMessage, diagnosticLogLine, DiagnosticInfo, PanicTracker, terminalName } from './appOutput';
 import { AppTerminal } from './appTerminal';
 import { attachConfig, chooseDebugger, CODELLDB_ID, gdbCommand, noDebuggerMessage } from './debug';
 import { log, logError } from './log';
@@ -36,8 +28,7 @@ const SEVERITIES: Record<number, DiagnosticInfo['severity']> = {
 
 export class AppMonitor implements vscode.Disposable {
     readonly terminal: AppTerminal;
-    private prev: StatusParams | undefined;
-    private pid: number | undefined;
+    private readonly app = new AppTracker();
     private readonly panic = new PanicTracker();
     private crashTimer: NodeJS.Timeout | undefined;
 
@@ -50,37 +41,35 @@ export class AppMonitor implements vscode.Disposable {
 
     /** The app's pid while it runs (from the status, else from the run command's result). */
     get appPid(): number | undefined {
-        return this.pid;
+        return this.app.pid;
     }
 
-    /** A `hotline/status` notification (or `idle` when the server (re)starts). */
+    /**
+     * A `hotline/status` notification (or `idle` when the server (re)starts). An app that starts, or that the
+     * server re-attached to (after a window reload), gets its terminal shown: its output from then on.
+     */
     onStatus(params: StatusParams): void {
-        const prev = this.prev;
-        const started = appStarted(prev, params, this.pid);
-        if (started) {
+        const change = this.app.status(params);
+        if (change.started) {
             this.panic.reset();
         }
-        if (params.state === 'stopped' || params.state === 'idle') {
-            this.pid = undefined;
-        } else if (params.pid !== undefined) {
-            this.pid = params.pid;
-        } else if (started) {
-            this.pid = undefined; // an older server: the run command's result names the new app's pid
-        }
-        this.status.setPid(this.pid);
+        this.status.setPid(change.pid);
         this.status.update(params);
-        const line = statusLogLine(prev, params, started, this.pid);
-        if (line !== undefined) {
-            log(line);
-            this.terminal.hotlineLine(line);
+        if (change.line !== undefined) {
+            log(change.line);
+            this.terminal.hotlineLine(change.line);
         }
-        if (started) {
+        if (change.started) {
             this.terminal.reveal();
         }
         if (isCrash(params)) {
             this.scheduleCrashNotice(params);
         }
-        this.prev = params;
+    }
+
+    /** A window/logMessage of the server: it says so when it re-attached to the app (before the status). */
+    onServerLog(message: string): void {
+        this.app.serverLog(message);
     }
 
     /** A `hotline/output` notification: one line the app printed. */
@@ -97,9 +86,7 @@ export class AppMonitor implements vscode.Disposable {
         const { ok, pid: raw } = result as { ok?: unknown; pid?: unknown };
         // (A number, or its digits: the server's command results have come back with it as a string.)
         const pid = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : undefined;
-        const state = this.prev?.state;
-        if (ok === true && pid !== undefined && state !== 'stopped' && state !== 'idle') {
-            this.pid = pid;
+        if (ok === true && pid !== undefined && this.app.commandPid(pid)) {
             this.status.setPid(pid);
         }
     }
@@ -125,9 +112,8 @@ export class AppMonitor implements vscode.Disposable {
 
     /** The server stopped: no app is known any more. */
     serverDown(): void {
-        this.pid = undefined;
+        this.app.serverDown();
         this.status.setPid(undefined);
-        this.prev = undefined;
     }
 
     private scheduleCrashNotice(params: StatusParams): void {
@@ -147,7 +133,7 @@ export class AppMonitor implements vscode.Disposable {
 
     /** "Hotline: Attach Debugger": CodeLLDB or the C/C++ extension attaches; else the pid and the recipe. */
     async attachDebugger(): Promise<void> {
-        const pid = this.pid;
+        const pid = this.app.pid;
         if (pid === undefined || !fs.existsSync(`/proc/${pid}`)) {
             void vscode.window.showInformationMessage('Hotline: the app is not running. Run it ("Hotline: Run App"), then attach.');
             return;

@@ -74,7 +74,8 @@ export function crashMessage(s: StatusParams, panic: string | undefined): string
     if (!panic) {
         return `Hotline: the app crashed (${how}).`;
     }
-    const text = panic.length > CRASH_PANIC_MAX ? `${panic.slice(0, CRASH_PANIC_MAX - 1)}…` : panic;
+    const plain = stripAnsi(panic); // a logger's colours, when the app panicked through one
+    const text = plain.length > CRASH_PANIC_MAX ? `${plain.slice(0, CRASH_PANIC_MAX - 1)}…` : plain;
     return `Hotline: the app crashed (${how}): ${text}`;
 }
 
@@ -95,6 +96,102 @@ export function appStarted(prev: StatusParams | undefined, next: StatusParams, p
     return next.state === 'running' && prev?.state === 'building';
 }
 
+/** What the server logs (window/logMessage) when it re-attached to an app an earlier engine left running. */
+const REATTACHED_LOG = /\bre-attached to the running app \(pid (\d+)\)/;
+
+/** The pid of `Hotline re-attached to the running app (pid 4242)`; undefined for any other log message. */
+export function reattachedPid(logMessage: string): number | undefined {
+    const m = REATTACHED_LOG.exec(logMessage);
+    return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Is the app this status started one the server re-attached to (left running by the server before a window
+ * reload, a crashed server, or another Hotline it took the app over from) rather than one it built and
+ * launched? The server says so in its log just before (`announcedPid`); and an app it launches always comes
+ * after a `building` status, one it re-attaches to never does.
+ */
+export function appReattached(prev: StatusParams | undefined, next: StatusParams, announcedPid: number | undefined): boolean {
+    if (next.state !== 'running' || next.pid === undefined) {
+        return false;
+    }
+    return next.pid === announcedPid || prev?.state !== 'building';
+}
+
+/** What one `hotline/status` changed about the app (AppTracker.status). */
+export interface AppChange {
+    /** A new app: launched, or re-attached to. Its terminal is shown and its old panic forgotten. */
+    started: boolean;
+    /** The new app is one the server re-attached to, running since before (its state intact). */
+    reattached: boolean;
+    /** The app's pid while it runs. */
+    pid: number | undefined;
+    /** The line for the log and the app's terminal, if the change is worth one. */
+    line: string | undefined;
+}
+
+/**
+ * The app as the server's notifications tell it: its pid, whether a status started it, and whether the
+ * server launched it or re-attached to it (from the log message that precedes the status).
+ */
+export class AppTracker {
+    private prev: StatusParams | undefined;
+    private appPid: number | undefined;
+    private announced: number | undefined;
+
+    /** The app's pid while it runs. */
+    get pid(): number | undefined {
+        return this.appPid;
+    }
+
+    /** The last status. */
+    get state(): StatusParams | undefined {
+        return this.prev;
+    }
+
+    /** A window/logMessage of the server: notes the app it says it re-attached to. */
+    serverLog(message: string): void {
+        const pid = reattachedPid(message);
+        if (pid !== undefined) {
+            this.announced = pid;
+        }
+    }
+
+    /** A `hotline/status` notification (or `idle` when the server (re)starts). */
+    status(params: StatusParams): AppChange {
+        const prev = this.prev;
+        const started = appStarted(prev, params, this.appPid);
+        const reattached = started && appReattached(prev, params, this.announced);
+        if (params.state === 'stopped' || params.state === 'idle') {
+            this.appPid = undefined;
+        } else if (params.pid !== undefined) {
+            this.appPid = params.pid;
+        } else if (started) {
+            this.appPid = undefined; // an older server: the run command's result names the new app's pid
+        }
+        if (started) {
+            this.announced = undefined;
+        }
+        this.prev = params;
+        return { started, reattached, pid: this.appPid, line: statusLogLine(prev, params, started, this.appPid, reattached) };
+    }
+
+    /** The pid a run, restart or rebuild command returned; true if taken (an app runs). */
+    commandPid(pid: number): boolean {
+        const state = this.prev?.state;
+        if (state === 'stopped' || state === 'idle') {
+            return false;
+        }
+        this.appPid = pid;
+        return true;
+    }
+
+    /** The server stopped: no app is known any more. */
+    serverDown(): void {
+        this.appPid = this.prev = this.announced = undefined;
+    }
+}
+
 /** What a full build is, as `hotline run` says it. */
 export const FULL_BUILD = 'full build (keeps every symbol so patches can call anything)';
 
@@ -102,7 +199,13 @@ export const FULL_BUILD = 'full build (keeps every symbol so patches can call an
  * The line the Hotline log (and the app's terminal) gets for a status change, as `hotline run` prints its
  * events; undefined when the change is not worth a line (patching, idle, progress).
  */
-export function statusLogLine(prev: StatusParams | undefined, next: StatusParams, started: boolean, pid?: number): string | undefined {
+export function statusLogLine(
+    prev: StatusParams | undefined,
+    next: StatusParams,
+    started: boolean,
+    pid?: number,
+    reattached = false,
+): string | undefined {
     switch (next.state) {
         case 'building': {
             if (prev?.state === 'building') {
@@ -114,7 +217,7 @@ export function statusLogLine(prev: StatusParams | undefined, next: StatusParams
         case 'running':
             if (started) {
                 const runtime = next.runtime ? `, runtime ${next.runtime}` : '';
-                return `app started${pid !== undefined ? ` (pid ${pid})` : ''}${runtime}`;
+                return `app ${reattached ? 're-attached' : 'started'}${pid !== undefined ? ` (pid ${pid})` : ''}${runtime}`;
             }
             return next.message && prev?.state === 'patching' ? next.message : undefined;
         case 'patched': {

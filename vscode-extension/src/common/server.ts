@@ -14,9 +14,15 @@ import {
     FeatureState,
     LanguageClient,
     LanguageClientOptions,
+    LogMessageNotification,
+    LogMessageParams,
     Message,
+    MessageActionItem,
+    MessageType,
     RevealOutputChannelOn,
     ServerOptions,
+    ShowMessageNotification,
+    ShowMessageRequest,
     State,
     StaticFeature,
     WorkDoneProgress,
@@ -26,7 +32,7 @@ import { ProgressFeature } from 'vscode-languageclient/lib/common/progress';
 import { AppMonitor } from './app';
 import { log, logError, outputChannel } from './log';
 import { MAX_RESTARTS, RestartBudget, RESTART_WINDOW_MS } from './restartPolicy';
-import { isStatusParams, ProgressInfo } from './statusModel';
+import { isStatusParams, plainMessage, ProgressInfo } from './statusModel';
 import { StatusBar } from './status';
 import { withTooltip } from './lensTooltip';
 
@@ -99,6 +105,40 @@ class HotlineLanguageClient extends LanguageClient {
             return;
         }
         super.registerFeature(feature);
+    }
+}
+
+/** A message of the server as a notification: error, warning or information, without ANSI colours. */
+function showServerMessage<T extends MessageActionItem>(type: MessageType, message: string, actions: T[]): Thenable<T | undefined> {
+    const text = plainMessage(message);
+    switch (type) {
+        case MessageType.Error:
+            return vscode.window.showErrorMessage(text, ...actions);
+        case MessageType.Warning:
+            return vscode.window.showWarningMessage(text, ...actions);
+        default:
+            return vscode.window.showInformationMessage(text, ...actions);
+    }
+}
+
+/** A window/logMessage of the server into the log, as the client writes it, without ANSI colours. */
+function logServerMessage(client: LanguageClient, params: LogMessageParams): void {
+    const text = plainMessage(params.message);
+    switch (params.type) {
+        case MessageType.Error:
+            client.error(text, undefined, false);
+            break;
+        case MessageType.Warning:
+            client.warn(text, undefined, false);
+            break;
+        case MessageType.Info:
+            client.info(text, undefined, false);
+            break;
+        case MessageType.Log:
+            outputChannel().appendLine(text);
+            break;
+        default:
+            client.debug(text, undefined, false);
     }
 }
 
@@ -176,6 +216,18 @@ export class HotlineServer implements vscode.Disposable {
         client.onNotification(OUTPUT_NOTIFICATION, (params: { stream?: unknown; line?: unknown }) => {
             const line = typeof params.line === 'string' ? params.line : String(params.line ?? '');
             this.app.onOutput(typeof params.stream === 'string' ? params.stream : 'stdout', line);
+        });
+        // In place of the client's own handlers (set before start(), they replace those, also after a restart):
+        // the log tells the app monitor of a re-attached app, and no message keeps rustc's colour codes.
+        client.onNotification(LogMessageNotification.type, (params) => {
+            this.app.onServerLog(params.message);
+            logServerMessage(client, params);
+        });
+        client.onNotification(ShowMessageNotification.type, (params) => {
+            void showServerMessage(params.type, params.message, []);
+        });
+        client.onRequest(ShowMessageRequest.type, async (params) => {
+            return (await showServerMessage(params.type, params.message, params.actions ?? [])) ?? null;
         });
         client.onDidChangeState((e) => {
             if (e.newState === State.Stopped) {

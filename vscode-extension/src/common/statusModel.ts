@@ -61,9 +61,25 @@ function truncate(text: string, max: number): string {
     return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
-/** Removes ANSI escape sequences (colours of rustc's rendered diagnostics) from a message. */
+/**
+ * Removes ANSI escape sequences from a message: colours and other CSI sequences (rustc's rendered
+ * diagnostics), OSC sequences (terminal hyperlinks) and the other escapes (character sets, ESC M...).
+ */
 export function stripAnsi(text: string): string {
-    return text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '');
+    return text.replace(/\x1b(?:\[[0-?]*[ -\/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -\/]*[0-~])|\x9b[0-?]*[ -\/]*[@-~]/g, '');
+}
+
+/**
+ * A message of the server as a notification (window/showMessage, window/showMessageRequest) or the log shows
+ * it: without ANSI escape sequences (a failed build's message carries rustc's colours, which neither renders)
+ * nor trailing blanks.
+ */
+export function plainMessage(message: string): string {
+    return stripAnsi(message)
+        .split('\n')
+        .map((line) => line.trimEnd())
+        .join('\n')
+        .trimEnd();
 }
 
 /** The status bar's room for a message (the whole message is in the tooltip). */

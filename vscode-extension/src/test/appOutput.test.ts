@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
     appName,
+    appReattached,
     appStarted,
+    AppTracker,
     crashMessage,
     CRASH_PANIC_MAX,
     diagnosticLogLine,
@@ -10,6 +12,7 @@ import {
     LineRing,
     listNames,
     PanicTracker,
+    reattachedPid,
     statusLogLine,
     terminalLine,
     terminalName,
@@ -156,4 +159,96 @@ test('the replay buffer keeps the last lines', () => {
     const ring = new LineRing(3);
     for (const l of ['1', '2', '3', '4', '5']) ring.push(l);
     assert.deepEqual(ring.all, ['3', '4', '5']);
+});
+
+test("the server's log names the app it re-attached to", () => {
+    assert.equal(reattachedPid('Hotline re-attached to the running app (pid 4242)'), 4242);
+    assert.equal(reattachedPid('Hotline stopped the app (pid 4242) an earlier server left running: Cargo.toml changed'), undefined);
+    assert.equal(reattachedPid("language server's Python: /usr/bin/python3"), undefined);
+});
+
+test('an app re-attached to: announced by the log, or running with no build before it', () => {
+    assert.ok(appReattached({ state: 'idle' }, { state: 'running', pid: 7 }, 7));
+    assert.ok(appReattached({ state: 'idle' }, { state: 'running', pid: 7 }, undefined)); // no build: not launched here
+    assert.ok(appReattached(undefined, { state: 'running', pid: 7 }, undefined));
+    assert.ok(appReattached({ state: 'error', message: 'counter is already under another Hotline' }, { state: 'running', pid: 7 }, 7));
+    assert.ok(!appReattached({ state: 'building' }, { state: 'running', pid: 8 }, undefined)); // built and launched
+    assert.ok(!appReattached({ state: 'building' }, { state: 'running', pid: 8 }, 7)); // an older announcement
+    assert.ok(!appReattached({ state: 'building' }, { state: 'running' }, undefined)); // an older server
+});
+
+test('after a window reload: the re-attached app is logged as such, with its pid, and its terminal shown', () => {
+    const app = new AppTracker();
+    // The new server starts (idle), says in its log that it re-attached, then the status: running, same pid.
+    assert.deepEqual(app.status({ state: 'idle' }), { started: false, reattached: false, pid: undefined, line: undefined });
+    app.serverLog("language server's Python: /usr/bin/python3 (Python 3.11.2)");
+    app.serverLog('Hotline re-attached to the running app (pid 4242)');
+    assert.deepEqual(app.status({ state: 'running', pid: 4242, runtime: 'linked' }), {
+        started: true,
+        reattached: true,
+        pid: 4242,
+        line: 'app re-attached (pid 4242), runtime linked',
+    });
+    assert.equal(app.pid, 4242);
+    // The next save patches the same app: not a new one.
+    assert.deepEqual(app.status({ state: 'patching', pid: 4242 }), { started: false, reattached: false, pid: 4242, line: undefined });
+    assert.deepEqual(app.status({ state: 'patched', pid: 4242, ms: 150, functions: ['counter::greeting'] }), {
+        started: false,
+        reattached: false,
+        pid: 4242,
+        line: 'patched in 150ms: counter::greeting',
+    });
+    // A restart builds and launches a new app: "app started" again.
+    app.status({ state: 'building', message: 'fat build' });
+    assert.deepEqual(app.status({ state: 'running', pid: 5000, runtime: 'linked' }), {
+        started: true,
+        reattached: false,
+        pid: 5000,
+        line: 'app started (pid 5000), runtime linked',
+    });
+});
+
+test('Run launches an app: "app started"; a stale re-attach announcement does not make it re-attached', () => {
+    const app = new AppTracker();
+    app.status({ state: 'idle' });
+    app.serverLog('Hotline re-attached to the running app (pid 10)');
+    app.status({ state: 'error', message: 'Hotline: internal error' });
+    app.status({ state: 'building', message: 'fat build' });
+    const change = app.status({ state: 'running', pid: 11, runtime: 'injected' });
+    assert.equal(change.line, 'app started (pid 11), runtime injected');
+    assert.ok(change.started && !change.reattached);
+    // Stopped: no pid; a command's pid is not taken for a stopped app.
+    assert.equal(app.status({ state: 'stopped', exitCode: null, message: 'stopped' }).pid, undefined);
+    assert.equal(app.commandPid(11), false);
+    assert.equal(app.pid, undefined);
+});
+
+test('Take over: the app another Hotline ran is re-attached to after the busy error', () => {
+    const app = new AppTracker();
+    app.status({ state: 'idle' });
+    app.status({ state: 'error', message: 'counter is already under another Hotline, pid 100 (its app is pid 200): …' });
+    app.serverLog('Hotline re-attached to the running app (pid 200)');
+    const change = app.status({ state: 'running', pid: 200, runtime: 'linked' });
+    assert.equal(change.line, 'app re-attached (pid 200), runtime linked');
+    // The server goes away: nothing is known of the app any more.
+    app.serverDown();
+    assert.equal(app.pid, undefined);
+    assert.equal(app.state, undefined);
+});
+
+test('an older server without pids: the run command names the pid', () => {
+    const app = new AppTracker();
+    app.status({ state: 'building' });
+    const change = app.status({ state: 'running' });
+    assert.ok(change.started && !change.reattached);
+    assert.equal(change.line, 'app started');
+    assert.equal(app.commandPid(77), true);
+    assert.equal(app.pid, 77);
+});
+
+test("the crash notification has no ANSI colour codes of the app's logger", () => {
+    assert.equal(
+        crashMessage({ state: 'stopped', exitCode: 101 }, "\x1b[31mthread 'main' panicked at src/main.rs:3:5:\x1b[0m boom"),
+        "Hotline: the app crashed (exit code 101): thread 'main' panicked at src/main.rs:3:5: boom",
+    );
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatMs, formatStatus, isCrash, isStatusParams, RuntimeMode, STATES, StatusParams, summarize } from '../common/statusModel';
+import { formatMs, formatStatus, isCrash, isStatusParams, plainMessage, RuntimeMode, STATES, StatusParams, stripAnsi, summarize } from '../common/statusModel';
 
 test('formatMs', () => {
     assert.equal(formatMs(142), '142ms');
@@ -163,4 +163,23 @@ test('isStatusParams rejects junk', () => {
     assert.ok(!isStatusParams({ state: 'exploded' }));
     assert.ok(!isStatusParams(null));
     assert.ok(!isStatusParams('running'));
+});
+
+test("a server message shown in a notification or the log has no ANSI codes (a failed build's rustc colours)", () => {
+    const message =
+        'Hotline: the fat build failed:\n\x1b[0m\x1b[1m\x1b[38;5;9merror[E0765]\x1b[0m\x1b[0m\x1b[1m: unterminated double quote string\x1b[0m  \n' +
+        '\x1b[0m \x1b[0m\x1b[0m\x1b[1m\x1b[38;5;12m--> \x1b[0m\x1b[0msrc/main.rs:12:5\x1b[0m\r\n';
+    assert.equal(
+        plainMessage(message),
+        'Hotline: the fat build failed:\nerror[E0765]: unterminated double quote string\n --> src/main.rs:12:5',
+    );
+    assert.equal(plainMessage('Hotline: counter is already under another Hotline, pid 1'), 'Hotline: counter is already under another Hotline, pid 1');
+});
+
+test('stripAnsi takes out CSI, OSC (hyperlinks) and the other escapes, and nothing else', () => {
+    assert.equal(stripAnsi('\x1b[1;31merror\x1b[0m: x'), 'error: x');
+    assert.equal(stripAnsi('\x1b]8;;file:///src/main.rs\x1b\\src/main.rs\x1b]8;;\x1b\\:3'), 'src/main.rs:3');
+    assert.equal(stripAnsi('\x1b]0;title\x07text'), 'text');
+    assert.equal(stripAnsi('a\x1b(Bb\x1bMc'), 'abc'); // ESC ( B: a character set; ESC M: reverse index
+    assert.equal(stripAnsi('[hotline] frame=1 [x] 100%'), '[hotline] frame=1 [x] 100%');
 });
