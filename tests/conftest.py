@@ -122,6 +122,39 @@ def live_app(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
     assert not [p for app in apps for p in app.schema_problems]
 
 
+def _apps_under(folder: Path) -> list[int]:
+    """Pids of processes whose executable lies under `folder` (apps a test launched)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                exe = Path(os.readlink(proc / "exe"))
+            except OSError:
+                continue
+            if exe.is_relative_to(folder):
+                out.append(int(proc.name))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def no_app_left_running(tmp_path: Path) -> Iterator[None]:
+    """Apps outlive their engines by design (a language server leaves its app to the next
+    one, and a reaper stops it 10 s later): once a test is over, its apps are stopped, so
+    they do not compete with the next tests for the CPU."""
+    yield
+    for pid in _apps_under(tmp_path):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_app_left_running_after_the_suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield
+    for pid in _apps_under(tmp_path_factory.getbasetemp()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def fields(line: str) -> dict[str, str]:
     """`a=1 b=x` -> {'a': '1', 'b': 'x'}."""
     return dict(part.split("=", 1) for part in line.split() if "=" in part)

@@ -106,11 +106,17 @@ def test_a_detached_app_is_stopped_when_no_engine_re_attaches_within_the_grace_p
 def test_a_detached_app_is_re_attached_by_an_engine_started_within_the_grace_period(live_app) -> None:
     app = live_app("plain")
     pid = app.session.running.proc.pid
+    app.wait_line(lambda line: line.startswith("tick="))
     app.session.detach(reap_after_s=3.0)
+    last = int(fields([line for line in app.lines if line.startswith("tick=")][-1])["tick"])
+    time.sleep(0.5)  # the app prints while no engine reads its output
     successor = LiveApp(app.crate)
     try:
         assert successor.session.start() == pid
         assert [e["event"] for e in successor.events][:1] == ["app-adopted"]
+        # What it printed in between is passed on, from where the first engine stopped reading.
+        first = successor.wait_line(lambda line: line.startswith("tick="))
+        assert int(fields(first)["tick"]) == last + 1, (last, first)
         time.sleep(5)  # past the grace period: the reaper found the crate owned again
         os.kill(pid, 0)
         mark = successor.mark()
@@ -150,3 +156,21 @@ def test_the_app_record_is_private_to_the_user(live_app) -> None:
     assert app.session.app_record.stat().st_mode & 0o777 == 0o600
     record, _ = app_record.read(app.session.app_record)
     assert record is not None and record.app_pid == app.session.running.proc.pid
+
+
+def test_an_app_left_running_with_other_arguments_is_stopped_with_the_reason_not_re_attached(
+    live_app,
+) -> None:
+    app = live_app("plain")
+    pid = app.session.running.proc.pid
+    app.session.detach()
+    successor = LiveApp(app.crate, app_args=["--other"])
+    try:
+        new_pid = successor.session.start()
+        stopped = [e for e in successor.events if e["event"] == "orphan-stopped"]
+        assert stopped == [
+            {"event": "orphan-stopped", "pid": pid, "reason": "it was launched with other arguments"}
+        ]
+        assert new_pid != pid and _gone(pid)
+    finally:
+        successor.session.stop()

@@ -79,21 +79,27 @@ class Follower:
         files: OutputFiles,
         on_line: Callable[[str, str], None],
         alive: Callable[[], bool],
-        from_end: bool = False,
+        start: dict[str, int] | None = None,
     ) -> None:
+        """`start`: where to begin in each file; None is from their start (a new launch),
+        and a stream left out begins at its end (re-attached after an engine died: what the
+        app printed before is not replayed)."""
         self._files, self._on_line, self._alive = files, on_line, alive
         self._stop = threading.Event()
         self._readers = {name: open(path, "rb") for name, path in files.paths.items()}  # noqa: SIM115
-        if from_end:  # re-attached: what was printed before is not replayed
-            for reader in self._readers.values():
-                reader.seek(0, os.SEEK_END)
+        for name, reader in self._readers.items():
+            if start is not None:
+                reader.seek(start[name]) if name in start else reader.seek(0, os.SEEK_END)
         self._partial = {name: b"" for name in self._readers}
+        self._offsets: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="hotline-app-output", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, int]:
+        """Stops following; returns where each file's unread part begins, for the next engine."""
         self._stop.set()
         self.join()
+        return self._offsets
 
     def join(self) -> None:
         """Waits until it has passed on what the app wrote before it exited (or `stop`)."""
@@ -124,9 +130,11 @@ class Follower:
                     notify.wait(_POLL_S)
                 else:
                     self._stop.wait(0.02)
-            for name, rest in self._partial.items():
-                if rest:
-                    self._on_line(name, rest.decode(errors="replace"))
+            self._offsets = {n: r.tell() - len(self._partial[n]) for n, r in self._readers.items()}
+            if not self._stop.is_set():  # the app ended: its last words, even without a newline
+                for name, rest in self._partial.items():
+                    if rest:
+                        self._on_line(name, rest.decode(errors="replace"))
         finally:
             if notify is not None:
                 notify.close()

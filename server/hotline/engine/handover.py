@@ -118,6 +118,8 @@ def adopt(session: Session) -> int | None:
 def _check_same_build(session: Session, record: AppRecord) -> None:
     if record.build_key != session.build_key:
         raise HandoverError("it was built with other settings (binary, features, profile or linker)")
+    if record.app_args != session.app_args:
+        raise HandoverError("it was launched with other arguments")
     changed = [
         Path(p).name
         for p, digest in manifests(session.restart_files).items()
@@ -189,7 +191,8 @@ def _attach(session: Session, record: AppRecord) -> int:
         }
     )
     if record.output:
-        session.follow_output(OutputFiles.at(record.output), proc, from_end=True)
+        session.follow_output(OutputFiles.at(record.output), proc, record.output_from or {})
+    record.output_from = None  # read from here on: a later engine after a crash starts at the end
     threading.Thread(target=session.watch_exit, args=(proc,), daemon=True).start()
     save(session)
     return proc.pid

@@ -331,6 +331,7 @@ class Session:
             output={k: str(v) for k, v in files.paths.items()} if files else None,
             build_key=self.build_key,
             manifests=handover.manifests(self.restart_files),
+            app_args=self.app_args,
         )
         app_record.write(self.app_record, record)
         # Announced before its output is forwarded: no `app-output` of this app precedes it.
@@ -385,14 +386,14 @@ class Session:
         return "injected", preload_env(library, os.environ.get("LD_PRELOAD"))
 
     def follow_output(
-        self, files: OutputFiles, proc: subprocess.Popen | AdoptedProcess, from_end: bool = False
+        self, files: OutputFiles, proc: subprocess.Popen | AdoptedProcess, start: dict[str, int] | None = None
     ) -> Follower:
         """`app-output` events for each line the app writes to its output files."""
         follower = Follower(
             files,
             lambda stream, line: self.on_event({"event": "app-output", "stream": stream, "line": line}),
             lambda: proc.poll() is None,
-            from_end,
+            start,
         )
         if self.running is not None and self.running.proc is proc:
             self.running.output = follower
@@ -453,8 +454,9 @@ class Session:
         if running is None:
             self.lock.release()
             return
-        if running.output is not None:
-            running.output.stop()
+        if running.output is not None and running.record is not None:
+            running.record.output_from = running.output.stop()  # the next engine goes on there
+            app_record.write(self.app_record, running.record)
         running.channel.close(keep_path=True)
         if running.debug is not None:
             running.debug.close()
