@@ -31,7 +31,7 @@ from hotline.engine.session import (
     Session,
     error_count,
 )
-from hotline.lsp import lenses
+from hotline.lsp import lenses, logs
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 
 DISTRIBUTION = "hotline-reload"
@@ -777,8 +777,7 @@ def _stop_at_exit() -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="hotline-lsp %(name)s %(levelname)s %(message)s")
-    log.setLevel(logging.INFO)
+    logs.configure(log)
     atexit.register(_stop_at_exit)
     signal.signal(signal.SIGUSR1, _hand_over_on_signal)
     server.start_io()
