@@ -29,6 +29,8 @@
 ---@field allow_layout_changes string[]   Types whose layout may change in a patch (settings.allowLayoutChanges, rule HL1002)
 ---@field entry_jumps boolean             Redirect each patched function's old entry to its new code, so every caller runs it; false: only code reached through hotline::call switches (settings.entryJumps)
 ---@field rustc_warnings boolean         Also show rustc's warnings as diagnostics (settings.rustcWarnings); false: only what blocks a patch (rustc's errors and Hotline's rules), as rust-analyzer shows rustc's warnings already
+---@field speculative_builds boolean     Compile unsaved buffers in the background while you pause, so a save of that text skips rustc (settings.speculativeBuilds)
+---@field speculative_delay_ms integer   How long a buffer must stay unchanged before that build starts (settings.speculativeDelayMs)
 ---@field dap_adapter? string             nvim-dap adapter :HotlineAttach uses; nil: the first of gdb, codelldb, lldb, lldb-dap that is configured
 ---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
 ---@field notify boolean                  vim.notify() on errors, refused patches and app exits
@@ -59,6 +61,8 @@ M.defaults = {
   allow_layout_changes = {},
   entry_jumps = true,
   rustc_warnings = false,
+  speculative_builds = true,
+  speculative_delay_ms = 300,
   dap_adapter = nil,
   codelens = true,
   notify = true,
@@ -115,6 +119,8 @@ function M.setup(opts)
   validate("allow_layout_changes", merged.allow_layout_changes, "table")
   validate("entry_jumps", merged.entry_jumps, "boolean")
   validate("rustc_warnings", merged.rustc_warnings, "boolean")
+  validate("speculative_builds", merged.speculative_builds, "boolean")
+  validate("speculative_delay_ms", merged.speculative_delay_ms, "number")
   validate("dap_adapter", merged.dap_adapter, "string", true)
   validate("on_status", merged.on_status, "function", true)
   M.options = merged
@@ -133,7 +139,13 @@ end
 ---@return table
 function M.settings(crate)
   local o = M.options
-  local s = { patchOnSave = o.patch_on_save, entryJumps = o.entry_jumps, rustcWarnings = o.rustc_warnings }
+  local s = {
+    patchOnSave = o.patch_on_save,
+    entryJumps = o.entry_jumps,
+    rustcWarnings = o.rustc_warnings,
+    speculativeBuilds = o.speculative_builds,
+    speculativeDelayMs = o.speculative_delay_ms,
+  }
   local c = o.crate or crate
   if c then
     s.crate = c

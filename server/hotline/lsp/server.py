@@ -14,6 +14,7 @@ import os
 import platform
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from hotline.engine.session import (
 )
 from hotline.lsp import lenses, logs
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
+from hotline.lsp.speculation import Speculation
 
 DISTRIBUTION = "hotline-reload"
 try:
@@ -51,7 +53,13 @@ RELAUNCH_MESSAGE = "the app is not running: full rebuild and relaunch"
 TAKE_OVER = "Take over"
 TAKE_OVER_TIMEOUT_S = 15.0
 REATTACH_GRACE_S = 10.0  # how long an app outlives its server, waiting for the next one
-LIVE_SETTINGS = {"rustcWarnings", "patchOnSave", "allowLayoutChanges"}  # they apply at once
+LIVE_SETTINGS = {  # they apply at once
+    "rustcWarnings",
+    "patchOnSave",
+    "allowLayoutChanges",
+    "speculativeBuilds",
+    "speculativeDelayMs",
+}
 
 
 def environment() -> str:
@@ -97,6 +105,8 @@ class HotlineLanguageServer(LanguageServer):
         self.stopped_by_user = False  # Stop was the last command: a save does not relaunch the app
         # what the last build or patch reported: rustc's diagnostics, Hotline's own (HL rules)
         self.diagnostics: tuple[list[dict], list[dict]] = ([], [])
+        self.speculation = Speculation(self)  # builds the unsaved buffers while the user pauses
+        self._session_lock = threading.Lock()  # one Session, whichever thread asks first
 
     # -- settings ---------------------------------------------------------------------
     def configure(self, options: Any, root: str | None) -> list[str]:
@@ -148,18 +158,19 @@ class HotlineLanguageServer(LanguageServer):
             raise HotlineError(
                 'no Cargo crate found: open the folder of a Rust app or set the "crate" setting'
             )
-        if self.session is None:
-            self.session = Session(
-                self.crate_dir,
-                self.on_engine_event,
-                bin_name=self.settings.get("bin"),
-                app_args=list(self.settings.get("appArgs") or []),
-                allow_layout_changes=frozenset(self.settings.get("allowLayoutChanges") or []),
-                features=list(self.settings.get("features") or []),
-                profile=self.settings.get("profile"),
-                linker=self.settings.get("linker"),
-                entry_jumps=self.settings.get("entryJumps", True),
-            )
+        with self._session_lock:
+            if self.session is None:
+                self.session = Session(
+                    self.crate_dir,
+                    self.on_engine_event,
+                    bin_name=self.settings.get("bin"),
+                    app_args=list(self.settings.get("appArgs") or []),
+                    allow_layout_changes=frozenset(self.settings.get("allowLayoutChanges") or []),
+                    features=list(self.settings.get("features") or []),
+                    profile=self.settings.get("profile"),
+                    linker=self.settings.get("linker"),
+                    entry_jumps=self.settings.get("entryJumps", True),
+                )
         return self.session
 
     # -- outgoing -----------------------------------------------------------------------
@@ -362,6 +373,8 @@ class HotlineLanguageServer(LanguageServer):
                     self.session = None
                 self.settings_changed = False
                 session = self.session or await asyncio.to_thread(self.get_session)
+                if not restart and self.running:  # re-attached while this Run waited for the lock
+                    return {"ok": True, "pid": self.app_pid, "message": "already running"}
                 if restart or session.running is not None:  # running, or exited: its channel is closed
                     self.app_pid = None  # the old app's exit is expected: no "stopped" status
                     pid = await asyncio.to_thread(session.restart, clean)
@@ -499,7 +512,8 @@ class HotlineLanguageServer(LanguageServer):
         e = self.last_patch
         if e is None:
             return "No patch applied yet."
-        lines = [f"### Patch #{e['seq']}: {e['ms']:g} ms", ""]
+        speculative = " (compiled while you typed)" if e.get("speculative") else ""
+        lines = [f"### Patch #{e['seq']}: {e['ms']:g} ms{speculative}", ""]
         if e["functions"]:
             lines += ["Changed functions:", *(f"- `{f}`" for f in e["functions"]), ""]
         if e.get("added"):
@@ -713,6 +727,7 @@ async def on_shutdown(ls: HotlineLanguageServer, params: None) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
     uri = params.text_document.uri
+    ls.speculation.cancel()
     path = Path(to_fs_path(uri) or "")
     if path.name in RESTART_FILES and (ls.running or ls.relaunch_on_save) and ls.session is not None:
         root = ls.session.workspace_root.resolve()
@@ -732,6 +747,11 @@ def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentPara
     elif ls.patch_on_save and ls.state == "building":
         ls.saved_paths.add(Path(to_fs_path(uri) or ""))
         ls.patch_after_build = True  # the build may have read the file before this save
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def on_did_change(ls: HotlineLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.speculation.changed(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)

@@ -16,19 +16,23 @@ export interface ServerSettings {
     allowLayoutChanges?: string[];
     entryJumps?: boolean;
     rustcWarnings?: boolean;
+    speculativeBuilds?: boolean;
+    speculativeDelayMs?: number;
 }
 
 /** Keys passed to the server; each is contributed as `hotline.<key>` in package.json. */
 export const SERVER_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
     'crate', 'bin', 'appArgs', 'patchOnSave', 'env', 'features', 'profile', 'linker', 'allowLayoutChanges',
-    'entryJumps', 'rustcWarnings',
+    'entryJumps', 'rustcWarnings', 'speculativeBuilds', 'speculativeDelayMs',
 ];
 
 /**
  * Settings the server applies at once (workspace/didChangeConfiguration): changing only these does not restart
  * the language server (which would stop the app). The others shape the build: the server restarts.
  */
-export const LIVE_SETTING_KEYS: readonly (keyof ServerSettings)[] = ['rustcWarnings', 'patchOnSave', 'allowLayoutChanges'];
+export const LIVE_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
+    'rustcWarnings', 'patchOnSave', 'allowLayoutChanges', 'speculativeBuilds', 'speculativeDelayMs',
+];
 
 /** What a settings change needs: nothing, a didChangeConfiguration to the server, or a server restart. */
 export function settingsChangeAction(affected: (key: string) => boolean): 'none' | 'notify' | 'restart' {
@@ -85,11 +89,15 @@ export function toInitializationOptions(
     if (Array.isArray(appArgs)) {
         out.appArgs = appArgs.filter((a): a is string => typeof a === 'string').map((a) => substitute(a, vars));
     }
-    for (const key of ['patchOnSave', 'entryJumps', 'rustcWarnings'] as const) {
+    for (const key of ['patchOnSave', 'entryJumps', 'rustcWarnings', 'speculativeBuilds'] as const) {
         const flag = get(key);
         if (typeof flag === 'boolean') {
             out[key] = flag;
         }
+    }
+    const delay = get('speculativeDelayMs');
+    if (typeof delay === 'number' && Number.isInteger(delay) && delay >= 0) {
+        out.speculativeDelayMs = delay;
     }
     for (const key of ['features', 'allowLayoutChanges'] as const) {
         const list = strings(get(key));

@@ -121,9 +121,12 @@ test("the README's settings table lists every contributed setting with its defau
     }
 });
 
-test('changing rustcWarnings, patchOnSave or allowLayoutChanges notifies the server; others restart it', () => {
+test('changing rustcWarnings, patchOnSave, allowLayoutChanges or the speculative settings notifies the server; others restart it', () => {
     const only = (...keys: string[]) => (key: string) => keys.includes(key);
-    assert.deepEqual([...LIVE_SETTING_KEYS].sort(), ['allowLayoutChanges', 'patchOnSave', 'rustcWarnings']);
+    assert.deepEqual([...LIVE_SETTING_KEYS].sort(), [
+        'allowLayoutChanges', 'patchOnSave', 'rustcWarnings', 'speculativeBuilds', 'speculativeDelayMs',
+    ]);
+    assert.equal(settingsChangeAction(only('speculativeDelayMs')), 'notify');
     assert.equal(settingsChangeAction(only('rustcWarnings')), 'notify');
     assert.equal(settingsChangeAction(only('patchOnSave', 'allowLayoutChanges')), 'notify');
     assert.equal(settingsChangeAction(only('rustcWarnings', 'features')), 'restart');

@@ -1,0 +1,159 @@
+"""Speculative builds from the editor (issue 18), driven by a real LSP client as in test_lsp.py:
+a buffer left unchanged for `speculativeDelayMs` is compiled in a shadow of the workspace, and
+saving that text patches from the build; nothing reaches the app before the save."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from hotline.examples import copy_app
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from test_lsp import _get, command, lenses, line_of, lines_since, request, until
+
+SPECULATED = "(compiled while you typed)"  # in hotline.showLastPatch, for a speculative patch
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
+async def client(lsp_client: LanguageClient):
+    lsp_client.output = []  # type: ignore[attr-defined]
+
+    @lsp_client.feature("hotline/output")
+    def on_output(params):
+        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
+
+    @lsp_client.feature("hotline/status")
+    def on_status(params):
+        pass
+
+    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def on_lens_refresh(params):
+        pass
+
+    yield
+    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
+
+
+@pytest.fixture
+def crate(tmp_path: Path) -> Path:
+    return copy_app("counter", tmp_path)
+
+
+async def start(client: LanguageClient, crate: Path, options: dict | None = None) -> None:
+    await request(
+        client.initialize_session(
+            types.InitializeParams(
+                capabilities=client_capabilities("visual-studio-code"),
+                root_uri=crate.as_uri(),
+                initialization_options=options or {},
+            )
+        ),
+        15,
+    )
+    result = await command(client, "hotline.run")
+    assert _get(result, "ok") is True, result
+    await until(lambda: any(s.startswith("hello frame=") for s in lines_since(client, 0)), 30, "output")
+
+
+def open_document(client: LanguageClient, path: Path) -> None:
+    item = types.TextDocumentItem(uri=path.as_uri(), language_id="rust", version=1, text=path.read_text())
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
+
+
+def type_text(client: LanguageClient, path: Path, text: str, version: int) -> None:
+    """The buffer changes; the file on disk does not."""
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=path.as_uri(), version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
+
+
+def save(client: LanguageClient, path: Path, text: str) -> None:
+    path.write_text(text)
+    uri = types.TextDocumentIdentifier(uri=path.as_uri())
+    client.text_document_did_save(types.DidSaveTextDocumentParams(text_document=uri))
+
+
+def speculative_objects(crate: Path) -> list[Path]:
+    """The objects of finished speculative builds not yet used or thrown away."""
+    return sorted((crate / "target" / "hotline" / "shadow-objects").glob("*/*.rcgu.o"))
+
+
+def shadow_of(crate: Path) -> Path:
+    return crate / "target" / "hotline" / "shadow" / crate.name
+
+
+async def last_patch(client: LanguageClient) -> str:
+    return await command(client, "hotline.showLastPatch", 10)
+
+
+async def test_a_change_typed_paused_and_saved_is_patched_from_the_speculative_build(
+    client: LanguageClient, crate: Path
+):
+    await start(client, crate)
+    elsewhere = crate.parent / "elsewhere.rs"  # open in the editor, not part of the crate
+    elsewhere.write_text("fn main() {}\n")
+    open_document(client, elsewhere)
+    type_text(client, elsewhere, 'fn main() { println!("x"); }\n', 2)
+    await asyncio.sleep(1.0)
+    assert not shadow_of(crate).exists()  # no build for a document outside the crate
+
+    main_rs = crate / "src" / "main.rs"
+    original = main_rs.read_text()
+    bonjour = original.replace('"hello"', '"bonjour"')
+    open_document(client, main_rs)
+    type_text(client, main_rs, bonjour, 2)
+    shadow = shadow_of(crate) / "src" / "main.rs"
+    await until(lambda: shadow.exists() and shadow.read_text() == bonjour, 20, "the shadow's text")
+    await until(lambda: speculative_objects(crate), 60, "the speculative build")
+    assert main_rs.read_text() == original  # the user's file is not written
+    mark = len(client.output)
+    await until(lambda: len(lines_since(client, mark)) >= 3, 5, "output")
+    assert all(s.startswith("hello frame=") for s in lines_since(client, 0))  # not applied before the save
+
+    mark = len(client.output)
+    save(client, main_rs, bonjour)
+    await until(lambda: any(s.startswith("bonjour frame=") for s in lines_since(client, mark)), 20, "bonjour")
+    assert SPECULATED in await last_patch(client)
+    found = await lenses(client, main_rs)  # the lens names the real file's line
+    patched = [line for line, titles in found.items() if any(t.startswith("patched in") for t in titles)]
+    assert patched == [line_of(bonjour, "fn greeting")], found
+
+
+async def test_a_change_typed_then_undone_is_never_applied(client: LanguageClient, crate: Path):
+    await start(client, crate, {"speculativeDelayMs": 100})
+    main_rs = crate / "src" / "main.rs"
+    original = main_rs.read_text()
+    open_document(client, main_rs)
+    type_text(client, main_rs, original.replace('"hello"', '"typed"'), 2)
+    await until(lambda: speculative_objects(crate), 60, "the speculative build")
+    type_text(client, main_rs, original, 3)  # undone: the buffer is the file again
+    await until(lambda: not speculative_objects(crate), 10, "the build thrown away")
+
+    mark = len(client.output)
+    saved = original.replace('"hello"', '"saved"')
+    type_text(client, main_rs, saved, 4)
+    save(client, main_rs, saved)  # at once: no pause, no speculative build
+    await until(lambda: any(s.startswith("saved frame=") for s in lines_since(client, mark)), 20, "saved")
+    assert SPECULATED not in await last_patch(client)
+    assert not [s for s in lines_since(client, 0) if s.startswith("typed")]
+
+
+async def test_speculative_builds_can_be_turned_off(client: LanguageClient, crate: Path):
+    await start(client, crate, {"speculativeBuilds": False})
+    main_rs = crate / "src" / "main.rs"
+    bonjour = main_rs.read_text().replace('"hello"', '"bonjour"')
+    open_document(client, main_rs)
+    type_text(client, main_rs, bonjour, 2)
+    await asyncio.sleep(1.5)
+    assert not shadow_of(crate).exists()
+    mark = len(client.output)
+    save(client, main_rs, bonjour)
+    await until(lambda: any(s.startswith("bonjour frame=") for s in lines_since(client, mark)), 20, "bonjour")
+    assert SPECULATED not in await last_patch(client)

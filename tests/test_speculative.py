@@ -1,0 +1,177 @@
+"""Speculative builds (issue 18): the binary compiled from the editor's unsaved texts while the
+user pauses. A save of exactly those texts is patched from that build without running rustc;
+any other save is built as before, and nothing reaches the app before the save."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from conftest import LiveApp
+from hotline.engine.speculative import shadow_args
+
+
+def speculate(app: LiveApp, old: str, new: str, file: str = "src/main.rs") -> str:
+    """Starts a speculative build of `file` with `old` replaced by `new`, as an editor's unsaved
+    buffer; the file on disk keeps its text. Returns the buffer's text."""
+    path = app.crate / file
+    text = path.read_text()
+    assert old in text
+    buffer = text.replace(old, new, 1)
+    assert app.session.speculate({path: buffer})
+    assert path.read_text() == text  # the user's file is never written
+    return buffer
+
+
+def outcomes(app: LiveApp, count: int, timeout: float = 60.0) -> list[str]:
+    """The outcomes of the first `count` speculative builds, once they have all ended."""
+    deadline = time.monotonic() + timeout
+    while len(app.session.speculative.history) < count:
+        assert time.monotonic() < deadline, (
+            f"speculative builds still running: {app.session.speculative.stats}"
+        )
+        time.sleep(0.02)
+    return [h["outcome"] for h in app.session.speculative.history][:count]
+
+
+def comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def patched_events(app: LiveApp) -> list[dict]:
+    return [e for e in app.events if e["event"] == "patched"]
+
+
+def test_shadow_arguments_redirect_every_output_and_remap_the_shadow() -> None:
+    args = ["--crate-name", "app", "src/main.rs", "--emit=dep-info,link=/t/deps/app", "-o", "/t/deps/app"]
+    args += ["-C", "incremental=/t/incremental", "--out-dir", "/t/deps", "-C", "debuginfo=2"]
+    out = shadow_args(args, Path("/s/out"), Path("/s/incr"), "/s/root=/real")
+    assert out == [
+        "--crate-name", "app", "src/main.rs", "--emit=dep-info,link=/s/out/app", "-o", "/s/out/app",
+        "-C", "incremental=/s/incr", "--out-dir", "/s/out", "-C", "debuginfo=2",
+        "--remap-path-prefix=/s/root=/real",
+    ]  # fmt: skip
+
+
+def test_a_speculated_change_saved_is_applied_once_without_rustc(live_app) -> None:
+    app = live_app("counter")
+    app.wait_line(lambda s: s.startswith("hello frame="))
+    other = app.crate / "src" / "other.rs"  # not a source of the app: nothing to speculate on
+    assert not app.session.speculate({other: "fn main() {}"})
+    buffer = speculate(app, '"hello"', '"hello spec"')
+    assert outcomes(app, 1) == ["ok"]
+    mark = app.mark()
+    app.wait_lines(lambda s: "frame=" in s, 3, after=mark)
+    assert not [s for s in app.lines if "hello spec" in s]  # built, never applied before the save
+    assert not patched_events(app)
+
+    (app.crate / "src" / "main.rs").write_text(buffer)  # the editor saves the same text
+    event = app.patch()
+    assert event["speculative"] is True
+    assert event["functions"] == ["counter::greeting"]
+    assert event["phases"]["rustc"] < 50  # no rustc: the objects were ready
+    app.wait_line(lambda s: s.startswith("hello spec frame="), after=mark)
+    assert len(patched_events(app)) == 1
+    stats = app.session.speculative.stats
+    assert stats["used"] == 1 and stats["builds"] == 1, stats
+
+    # the next save, typed without a pause, is built as before from the right sources
+    app.edit('"hello spec"', '"hello again"')
+    event = app.patch()
+    assert not event.get("speculative")
+    app.wait_line(lambda s: s.startswith("hello again frame="), after=mark)
+
+
+def test_a_speculated_change_undone_before_the_save_is_never_applied(live_app) -> None:
+    app = live_app("counter")
+    speculate(app, '"hello"', '"hello typed"')
+    assert outcomes(app, 1) == ["ok"]
+    mark = app.mark()
+    app.edit('"hello"', '"hello saved"')  # the buffer was changed back, then saved with other text
+    event = app.patch()
+    assert not event.get("speculative")
+    app.wait_line(lambda s: s.startswith("hello saved frame="), after=mark)
+    assert not [s for s in app.lines if "hello typed" in s]
+
+
+def test_a_save_that_differs_from_the_build_in_flight_is_built_normally(live_app) -> None:
+    app = live_app("counter")
+    speculate(app, '"hello"', '"hello typed"')
+    mark = app.mark()
+    app.edit('"hello"', '"hello from another tool"')  # saved at once, not the buffer's text
+    event = app.patch()
+    assert not event.get("speculative")
+    app.wait_line(lambda s: s.startswith("hello from another tool frame="), after=mark)
+    # stopped (before or while rustc ran) if still running at the save, else left unused
+    assert outcomes(app, 1)[0] in ("cancelled", "killed", "ok")
+    assert app.session.speculative.stats["used"] == 0
+    assert not [s for s in app.lines if "hello typed" in s]
+
+
+def test_a_newer_change_kills_the_speculative_rustc_in_flight(live_app) -> None:
+    app = live_app("counter")
+    builder = app.session.speculative
+    speculate(app, '"hello"', '"hello first"')
+    deadline = time.monotonic() + 30
+    while (pid := builder.rustc_pid) is None or comm(pid) != "rustc":  # `nice` execs rustc
+        assert time.monotonic() < deadline and not builder.history, builder.history
+        time.sleep(0.002)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 10  # niced
+    buffer = speculate(app, '"hello"', '"hello second"')
+    assert outcomes(app, 2) == ["killed", "ok"]
+    assert not Path(f"/proc/{pid}").exists()  # killed and reaped
+    assert builder.stats["killed"] == 1 and builder.stats["cpu_s_wasted"] >= 0
+
+    mark = app.mark()
+    (app.crate / "src" / "main.rs").write_text(buffer)
+    event = app.patch()
+    assert event["speculative"] is True
+    app.wait_line(lambda s: s.startswith("hello second frame="), after=mark)
+    assert not [s for s in app.lines if "hello first" in s]
+
+
+def test_panics_and_locations_of_a_speculative_build_name_the_real_file(live_app) -> None:
+    app = live_app("probe")
+    main = app.crate / "src" / "main.rs"
+    declared = main.read_text().splitlines().index("fn version() -> u32 {") + 1
+    buffer = speculate(app, "fn version() -> u32 {\n    1\n}", 'fn version() -> u32 {\n    panic!("boom")\n}')
+    assert outcomes(app, 1) == ["ok"]
+    mark = app.mark()
+    main.write_text(buffer)
+    event = app.patch()
+    assert event["speculative"] is True
+    assert {"function": "probe::version", "file": str(main), "line": declared} in [
+        {k: loc[k] for k in ("function", "file", "line")} for loc in event["locations"]
+    ]
+    app.wait_line(lambda s: s == "caught panic: boom", after=mark)
+    deadline = time.monotonic() + 10
+    while not (
+        panics := [e["line"] for e in app.events if e["event"] == "app-output" and "panicked" in e["line"]]
+    ):
+        assert time.monotonic() < deadline, "no panic message on stderr"
+        time.sleep(0.05)
+    assert f"panicked at src/main.rs:{declared + 1}:5:" in panics[0], panics[0]
+    assert not [e for e in app.events if "shadow" in str(e)]
+
+
+def test_only_the_binary_of_a_workspace_is_speculated_on(live_app) -> None:
+    app = live_app("workspace", member="app")
+    app.wait_line(lambda s: s.startswith("lib-v1"))
+    library = app.crate.parent / "engine" / "src" / "lib.rs"
+    assert not app.session.speculate({library: library.read_text().replace("lib-v1", "lib-typed")})
+    main = app.crate / "src" / "main.rs"
+    buffer = main.read_text().replace("wrapped={}", "speculated wrapped={}")
+    app.edit("lib-v1", "lib-v2", file="../engine/src/lib.rs")  # saved, not yet patched
+    assert not app.session.speculate({main: buffer})  # it would link the library's old rlib
+    app.patch()
+    assert app.session.speculate({main: buffer})  # the member's cwd is the workspace root
+    assert outcomes(app, 1) == ["ok"]
+    mark = app.mark()
+    main.write_text(buffer)
+    event = app.patch()
+    assert event["speculative"] is True and event["crates"] == ["app"]
+    app.wait_line(lambda s: s.startswith("lib-v2") and "speculated wrapped=[7]" in s, after=mark)
