@@ -271,7 +271,9 @@ def test_window_reload_reattaches_to_the_running_app(vscode_ready: None, tmp_pat
     assert t["appsAfterStop"] == [], detail
     # A full build that fails: one error notification with rustc's error, without its colour codes.
     failure = result["buildFailure"]
-    assert "the fat build failed" in failure["text"] and "error" in failure["text"].split("failed", 1)[1], detail
+    assert "the fat build failed" in failure["text"] and "error" in failure["text"].split("failed", 1)[1], (
+        detail
+    )
     assert "\x1b" not in failure["text"] and "[0m" not in failure["text"], detail
     assert len(failure["toasts"]) == 1, detail
     assert "leftoverApps" not in result, detail
