@@ -1,7 +1,7 @@
 """Save -> new code ran on the bundled examples, for Hotline and two baselines, paired per edit.
 
-The same sequence of edits is written to four copies of each app, one arm after another per
-edit; edit k starts with arm k mod 4 (the order is rotated), so each arm runs first in a quarter
+The same sequence of edits is written to five copies of each app, one arm after another per
+edit; edit k starts with arm k mod 5 (the order is rotated), so each arm runs first in a fifth
 of the edits:
   * hotline: `hotline run --json` as a user runs it. From the file written, the clock reads
     save -> patched at the `patched` event (split into watch = file written -> patch
@@ -9,6 +9,9 @@ of the edits:
     included) and save -> new code ran at the first output only the new code can produce;
   * hotline, strict safe points: the same with `--no-entry-jumps`, as patches were applied
     before entry jumps (callers relinked up to a safe point, no jumps written);
+  * hotline, no debug info: the same with `--no-debug-info`, to show that writing each
+    patch's debug ELF after `patched` costs the save nothing (save -> patched paired with
+    the hotline arm's);
   * bare rustc: the crate's captured rustc command alone, replayed after the same edit,
     the compile any patcher has to pay (it runs no code: its end point is rustc's exit);
   * cargo + restart: incremental `cargo build`, then the new binary is started and timed to
@@ -85,7 +88,7 @@ APPS = {
     "axum-server": App('format!("hello{}, {{name}}\\n")', "hello{}, x", ("127.0.0.1:0",), http=True),
     "web-service": App('format!("hello{}, {{name}}\\n")', "hello{}, x", ("127.0.0.1:0",), http=True),
 }
-ARMS = ["hotline", "strict", "bare rustc", "cargo build + restart"]
+ARMS = ["hotline", "strict", "no debug info", "bare rustc", "cargo build + restart"]
 HOT_ROWS = ["watch", "rustc", "diff", "link", "deliver", "apply", "save -> patched", "save -> new code ran"]
 HOT_COUNTS = ["units linked", "entry jumps written", "entry jumps skipped"]
 STRICT_ROWS = ["link", "apply", "save -> patched", "save -> new code ran", "units linked"]
@@ -314,14 +317,18 @@ def paired(num: list[float | None], den: list[float | None]) -> dict:
 def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
     spec = APPS[app]
     hot_run = HotlineRun(copy_app(app, root / "hotline"), spec, cache / app / "hotline")
-    strict_run = None
+    strict_run = plain_run = None
     try:
         strict_run = HotlineRun(
             copy_app(app, root / "strict"), spec, cache / app / "strict", ("--no-entry-jumps",)
         )
+        plain_run = HotlineRun(
+            copy_app(app, root / "nodebug"), spec, cache / app / "nodebug", ("--no-debug-info",)
+        )
         arms = {
             "hotline": hot_run.measure,
             "strict": strict_run.measure,
+            "no debug info": plain_run.measure,
             "bare rustc": BareRustc(copy_app(app, root / "bare"), spec, cache / app / "bare").measure,
             "cargo build + restart": CargoRestart(
                 copy_app(app, root / "cargo"), app, spec, cache / app / "cargo"
@@ -343,11 +350,13 @@ def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
         }
     finally:
         hot_run.close()
-        if strict_run is not None:
-            strict_run.close()
+        for run in (strict_run, plain_run):
+            if run is not None:
+                run.close()
     measured = samples[1:]  # the first save also pays for warming caches
     hot = {r: [s["hotline"][r] for s in measured] for r in HOT_ROWS + HOT_COUNTS}
     strict = {r: [s["strict"][r] for s in measured] for r in STRICT_ROWS}
+    plain = [s["no debug info"]["save -> patched"] for s in measured]
     bare = [s["bare rustc"] for s in measured]
     cargo = [s["cargo build + restart"] for s in measured]
     stats = {r: summary(xs) for r, xs in hot.items()}
@@ -356,6 +365,7 @@ def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
         [s["hotline"]["save -> patched"] - s["hotline"]["rustc"] for s in measured]
     )
     stats |= {f"{r} (strict safe points)": summary(xs) for r, xs in strict.items()}
+    stats["save -> patched (no debug info)"] = summary(plain)
     stats["bare rustc"] = summary(bare)
     stats["cargo build + restart"] = summary(cargo)
     return {
@@ -372,6 +382,7 @@ def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
                 cargo, strict["save -> new code ran"]
             ),
             "hotline save -> patched / bare rustc": paired(hot["save -> patched"], bare),
+            "hotline save -> patched / no debug info": paired(hot["save -> patched"], plain),
             "strict save -> patched / bare rustc": paired(strict["save -> patched"], bare),
         },
         "samples": samples,
@@ -422,6 +433,12 @@ MARKDOWN_ROWS = [  # label, stats key, how the cell is written
     ("strict safe points: save → patched", "save -> patched (strict safe points)", "ms"),
     ("strict safe points: save → new code ran", "save -> new code ran (strict safe points)", "ms"),
     ("strict safe points: units linked", "units linked (strict safe points)", "units"),
+    ("no debug info: save → patched", "save -> patched (no debug info)", "ms"),
+    (
+        "save → patched ÷ the same without debug info",
+        "hotline save -> patched / no debug info",
+        "ratio",
+    ),
     ("bare rustc", "bare rustc", "ms"),
     ("cargo build + restart → new code ran", "cargo build + restart", "ms"),
     (

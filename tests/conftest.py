@@ -155,6 +155,20 @@ def no_app_left_running_after_the_suite(tmp_path_factory: pytest.TempPathFactory
             os.kill(pid, signal.SIGKILL)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
+    """No front end ever shows a Python traceback (issue 14): whatever a test's processes
+    wrote to its stdout and stderr (the CLI, the language server, the apps) is checked, and
+    a test whose output holds one fails."""
+    report = yield
+    if report.when == "teardown" and report.passed:
+        output = "".join(text for _, _, text in item._report_sections)
+        if "Traceback (most recent call last)" in output:
+            report.outcome = "failed"
+            report.longrepr = f"a Python traceback was printed while {item.nodeid} ran:\n{output[-4000:]}"
+    return report
+
+
 def fields(line: str) -> dict[str, str]:
     """`a=1 b=x` -> {'a': '1', 'b': 'x'}."""
     return dict(part.split("=", 1) for part in line.split() if "=" in part)

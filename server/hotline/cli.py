@@ -526,6 +526,7 @@ def run(args: argparse.Namespace) -> int:
             app_args=args.app_args,
             capture_output=args.json,
             entry_jumps=not args.no_entry_jumps,
+            debug_info=not args.no_debug_info,
             features=args.features,
             profile=args.profile,
             allow_layout_changes=frozenset(args.allow_layout_change or ()),
@@ -649,6 +650,12 @@ def parser() -> argparse.ArgumentParser:
         "--no-entry-jumps",
         action="store_true",
         help="strict safe points: old code reaches new code only through hotline::call",
+    )
+    p_run.add_argument(
+        "--no-debug-info",
+        action="store_true",
+        help="write no debug info for patches (debuggers, backtraces and perf then do not see "
+        "patched code); it is made after each patch, off the save's path, so this saves CPU only",
     )
     p_run.add_argument("app_args", nargs="*", metavar="APP ARGS", help="arguments for the app (after --)")
     sub.add_parser("lsp", help="start the language server on stdio")

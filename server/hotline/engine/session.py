@@ -146,6 +146,7 @@ class Session:
         profile: str | None = None,
         linker: str | None = None,
         entry_jumps: bool = True,
+        debug_info: bool = True,
     ) -> None:
         """`capture_output=False` lets the app write to this process's terminal directly, so
         it keeps its output even if the engine goes away; otherwise lines become events.
@@ -161,6 +162,7 @@ class Session:
         self.profile = profile
         self.linker = None if linker in (None, "default") else linker
         self.entry_jumps = entry_jumps
+        self.debug_info = debug_info  # False: no debug ELF per patch (debug_elf.py), for the bench
         self.last_patched: dict | None = None  # seq, functions and symbols of the newest applied patch
         self.previous_builds: tuple[dict[str, Build], dict[str, Build]] | None = None  # (before, after) it
         meta = _cargo_metadata(self.crate_dir)
@@ -754,7 +756,8 @@ class Session:
             diagnostics=diags,
             warnings=warnings,
         )
-        self._debug_info_after_patch(running, seq, linked)
+        if self.debug_info:
+            self._debug_info_after_patch(running, seq, linked)
         return outcome
 
     def _debug_info_after_patch(self, running: _Running, seq: int, linked: LinkedPatch) -> None:
