@@ -35,8 +35,9 @@ def _plain(params) -> dict:
     return dict(vars(params))
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
-async def client(lsp_client: LanguageClient):
+def collect(lsp_client: LanguageClient) -> None:
+    """What the tests read from the server: `statuses` (hotline/status), `output` (the app's
+    lines, hotline/output) and `lens_refreshes` (workspace/codeLens/refresh)."""
     lsp_client.statuses = []  # type: ignore[attr-defined]
     lsp_client.output = []  # type: ignore[attr-defined]
     lsp_client.lens_refreshes = 0  # type: ignore[attr-defined]
@@ -53,6 +54,22 @@ async def client(lsp_client: LanguageClient):
     def on_lens_refresh(params):
         lsp_client.lens_refreshes += 1  # type: ignore[attr-defined]
 
+
+def write_app(folder: Path, name: str, main_rs: str) -> Path:
+    """A one-file app depending on the runtime crate, in `folder/name`."""
+    crate = folder / name
+    (crate / "src").mkdir(parents=True)
+    (crate / "Cargo.toml").write_text(
+        f'[package]\nname = "{name}"\nversion = "0.1.0"\nedition = "2021"\n\n'
+        f'[dependencies]\nhotline = {{ package = "hotline-runtime", path = "{RUNTIME_DIR}" }}\n'
+    )
+    (crate / "src" / "main.rs").write_text(main_rs)
+    return crate
+
+
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
+async def client(lsp_client: LanguageClient):
+    collect(lsp_client)
     yield
     if not getattr(lsp_client, "shut_down", False):
         await asyncio.wait_for(lsp_client.shutdown_session(), 15)

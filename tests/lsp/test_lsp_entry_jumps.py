@@ -11,21 +11,12 @@ import pytest_lsp
 from hotline.examples import copy_app
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import _get, until
+from test_lsp import _get, collect, until
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
 async def client(lsp_client: LanguageClient):
-    lsp_client.output = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature("hotline/output")
-    def on_output(params):
-        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
-
-    @lsp_client.feature("hotline/status")
-    def on_status(params):
-        pass
-
+    collect(lsp_client)
     yield
     await asyncio.wait_for(lsp_client.shutdown_session(), 15)
 

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from hotline import RUNTIME_DIR
 from hotline.engine.session import error_count
 from hotline.lsp import lenses as vocabulary
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import _get, _plain, command, lenses, line_of, request, save, until
+from test_lsp import _get, collect, command, lenses, line_of, request, save, until, write_app
 
 MAIN_RS = """\
 use std::time::Duration;
@@ -48,29 +47,12 @@ fn main() {
 
 @pytest.fixture
 def method_app(tmp_path: Path) -> Path:
-    crate = tmp_path / "methods"
-    (crate / "src").mkdir(parents=True)
-    (crate / "Cargo.toml").write_text(
-        '[package]\nname = "methods"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        f'[dependencies]\nhotline = {{ package = "hotline-runtime", path = "{RUNTIME_DIR}" }}\n'
-    )
-    (crate / "src" / "main.rs").write_text(MAIN_RS)
-    return crate
+    return write_app(tmp_path, "methods", MAIN_RS)
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
 async def client(lsp_client: LanguageClient):
-    lsp_client.statuses = []  # type: ignore[attr-defined]
-    lsp_client.output = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature("hotline/status")
-    def on_status(params):
-        lsp_client.statuses.append(_plain(params))  # type: ignore[attr-defined]
-
-    @lsp_client.feature("hotline/output")
-    def on_output(params):
-        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
-
+    collect(lsp_client)
     yield
     await asyncio.wait_for(lsp_client.shutdown_session(), 15)
 

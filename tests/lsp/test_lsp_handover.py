@@ -16,8 +16,7 @@ from conftest import HotlineRunProcess
 from hotline.examples import copy_app
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import _get, command, request, save, until
-from test_lsp_parity import _collect
+from test_lsp import _get, collect, command, request, save, until
 
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"])
 
@@ -26,7 +25,7 @@ async def start_server(crate: Path, answer: str | None = None) -> LanguageClient
     """A real `hotline lsp` and a client that collects statuses and output; `answer` is the
     action it picks when the server asks the user something."""
     client = await SERVER.start()
-    _collect(client)
+    collect(client)
     client.questions = []  # type: ignore[attr-defined]
 
     @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)

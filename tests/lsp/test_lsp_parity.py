@@ -15,33 +15,15 @@ from pathlib import Path
 import hotline
 import pytest
 import pytest_lsp
-from hotline import RUNTIME_DIR
 from hotline.engine import schemas
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import COUNTER, _get, _plain, command, lenses, line_of, request, save, until
-
-
-def _collect(lsp_client: LanguageClient) -> None:
-    lsp_client.statuses = []  # type: ignore[attr-defined]
-    lsp_client.output = []  # type: ignore[attr-defined]
-
-    @lsp_client.feature("hotline/status")
-    def on_status(params):
-        lsp_client.statuses.append(_plain(params))  # type: ignore[attr-defined]
-
-    @lsp_client.feature("hotline/output")
-    def on_output(params):
-        lsp_client.output.append((_get(params, "stream"), _get(params, "line")))  # type: ignore[attr-defined]
-
-    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
-    def on_lens_refresh(params):
-        return None
+from test_lsp import COUNTER, _get, collect, command, lenses, line_of, request, save, until, write_app
 
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
 async def client(lsp_client: LanguageClient):
-    _collect(lsp_client)
+    collect(lsp_client)
     yield
     await asyncio.wait_for(lsp_client.shutdown_session(), 15)
 
@@ -163,14 +145,7 @@ fn main() {
 
 @pytest.fixture
 def warning_app(tmp_path: Path) -> Path:
-    crate = tmp_path / "warns"
-    (crate / "src").mkdir(parents=True)
-    (crate / "Cargo.toml").write_text(
-        '[package]\nname = "warns"\nversion = "0.1.0"\nedition = "2021"\n\n'
-        f'[dependencies]\nhotline = {{ package = "hotline-runtime", path = "{RUNTIME_DIR}" }}\n'
-    )
-    (crate / "src" / "main.rs").write_text(WARNING_APP)
-    return crate
+    return write_app(tmp_path, "warns", WARNING_APP)
 
 
 def shown(client: LanguageClient, uri: str) -> list[tuple[str, str, int, str]]:
@@ -273,7 +248,7 @@ server.main()
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-c", EVENT_SERVER]))
 async def event_client(lsp_client: LanguageClient):
-    _collect(lsp_client)
+    collect(lsp_client)
     yield
     await asyncio.wait_for(lsp_client.shutdown_session(), 15)
 
