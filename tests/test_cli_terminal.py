@@ -336,7 +336,9 @@ def test_release_reaches_the_engine_and_its_refusal_is_printed_without_a_traceba
     run = hotline_run(ticker(tmp_path), ["--release"], json_events=False)
     run.until_stderr(lambda s: s == "[hotline] waiting for a change to retry…")
     failed = run.stderr.index("hotline: the fat build failed:")
-    assert run.stderr[failed + 1].startswith("error: the `release` profile builds cli_ticker"), run.stderr
+    assert run.stderr[failed + 1].startswith("error[HL1011]: the `release` profile builds cli_ticker"), (
+        run.stderr
+    )
     assert (tmp_path / "target" / "release").is_dir()  # cargo was asked for the release profile
     assert not [s for s in run.stderr if "Traceback" in s]
 

@@ -314,11 +314,12 @@ def test_a_release_profile_is_refused_naming_debug_info_and_debug_assertions(tmp
     )
     assert (
         message
-        == f"the fat build failed:\nerror: {why}\n  --> {crate / 'Cargo.toml'}:1:1\n  = help: {fix}\n\n"
+        == f"the fat build failed:\nerror[HL1011]: {why}\n  --> {crate / 'Cargo.toml'}:1:1\n  = help: {fix}\n\n"
     )
     finished = next(e for e in events if e["event"] == "build-finished")
     (diagnostic,) = finished["diagnostics"]
     assert (finished["ok"], diagnostic["level"], diagnostic["message"]) == (False, "error", why)
+    assert diagnostic["code"]["code"] == "HL1011"
     assert diagnostic["spans"][0]["file_name"] == str(crate / "Cargo.toml")
     assert not [e for e in events if e["event"] in ("app-started", "engine-error")]
 
@@ -330,7 +331,7 @@ def test_a_dev_profile_without_debug_info_is_refused_at_its_profile_table(tmp_pa
     message, events = _refused_build(crate)
     line = manifest.read_text().splitlines().index("[profile.dev]") + 1
     assert message.startswith(
-        "the fat build failed:\nerror: the `dev` profile builds plain with no debug info, and Hotline "
+        "the fat build failed:\nerror[HL1011]: the `dev` profile builds plain with no debug info, and Hotline "
         "needs the types in the debug info to check that an edit keeps each type's layout (HL1002): "
         f"it does not patch such a build\n  --> {manifest}:{line}:1\n  = help: set `debug = true` "
         "(the default) in [profile.dev] of the workspace's Cargo.toml"

@@ -350,6 +350,11 @@ class Runner:
         elif kind == "patched":
             self.last_patch = e
         self.printer(e)
+        if kind in ("app-started", "app-adopted") and self.interactive and not self.hinted:
+            # Right under "app started", before the app draws: a line printed later would
+            # scroll a full-screen app's first row away.
+            self.hinted = True
+            self.console.say(KEY_HINT, "dim")
 
     def start(self, operation: Callable[[], int]) -> bool:
         """A fat build and launch (or re-attach). On failure it prints why and returns False,
@@ -366,9 +371,6 @@ class Runner:
                 self.console.say("waiting for a change to retry…", "warn")
             return self.waiting
         self.waiting = False
-        if self.interactive and not self.hinted:
-            self.hinted = True
-            self.console.say(KEY_HINT, "dim")
         return True
 
     def watch(self, stop: threading.Event) -> None:
@@ -407,11 +409,16 @@ class Runner:
         from watchfiles import Change
 
         assert self.session is not None
+        target = self.session.target_dir
         return {
             (Change.modified, str(path))
             for crate in self.session.crates
             for path in crate.sources()
-            if path.exists() and path.stat().st_mtime > crate.compiled_at
+            # not what the build itself wrote (a build script's generated code, say)
+            if "target" not in path.parts
+            and not path.is_relative_to(target)
+            and path.exists()
+            and path.stat().st_mtime > crate.compiled_at
         }
 
     def _next(self) -> tuple[str, Any]:

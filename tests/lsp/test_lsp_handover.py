@@ -137,3 +137,36 @@ async def test_a_server_offers_to_take_over_an_app_hotline_run_owns_and_re_attac
         terminal.stop()
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+async def test_a_re_attached_app_is_patched_from_a_speculative_build_of_the_typed_text(counter: Path):
+    from test_lsp_speculative import open_document, type_text
+    from test_lsp_speculative import save as save_file
+
+    first = await start_server(counter)
+    pid = _get(await command(first, "hotline.run", 240), "pid")
+    try:
+        await until(lambda: len(frames(first)) >= 2, 30, "the app's output")
+        await asyncio.wait_for(first.shutdown_session(), 15)
+        second = await start_server(counter)
+        try:
+            await until(lambda: [s for s in second.statuses if s["state"] == "running"], 60, "re-attached")
+            main_rs = counter / "src" / "main.rs"
+            howdy = main_rs.read_text().replace('    "hello"\n', '    "howdy"\n')
+            open_document(second, main_rs)
+            type_text(second, main_rs, howdy, 2)
+            await asyncio.sleep(2.0)  # the quiet period and the speculative build
+            mark = len(second.statuses)
+            save_file(second, main_rs, howdy)
+            patched = await until(
+                lambda: [s for s in second.statuses[mark:] if s["state"] in ("patched", "error")], 60, "patch"
+            )
+            assert patched[0]["state"] == "patched", patched
+            await until(
+                lambda: any(line.startswith("howdy frame=") for _, line in second.output), 10, "new code"
+            )
+        finally:
+            await asyncio.wait_for(second.shutdown_session(), 15)
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)

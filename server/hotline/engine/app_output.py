@@ -79,27 +79,23 @@ class Follower:
         files: OutputFiles,
         on_line: Callable[[str, str], None],
         alive: Callable[[], bool],
-        start: dict[str, int] | None = None,
+        from_end: bool = False,
     ) -> None:
-        """`start`: where to begin in each file; None is from their start (a new launch),
-        and a stream left out begins at its end (re-attached after an engine died: what the
-        app printed before is not replayed)."""
+        """`from_end`: re-attached, what the app printed before is not replayed (an editor's
+        terminal would show it as if new)."""
         self._files, self._on_line, self._alive = files, on_line, alive
         self._stop = threading.Event()
         self._readers = {name: open(path, "rb") for name, path in files.paths.items()}  # noqa: SIM115
-        for name, reader in self._readers.items():
-            if start is not None:
-                reader.seek(start[name]) if name in start else reader.seek(0, os.SEEK_END)
+        if from_end:
+            for reader in self._readers.values():
+                reader.seek(0, os.SEEK_END)
         self._partial = {name: b"" for name in self._readers}
-        self._offsets: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="hotline-app-output", daemon=True)
         self._thread.start()
 
-    def stop(self) -> dict[str, int]:
-        """Stops following; returns where each file's unread part begins, for the next engine."""
+    def stop(self) -> None:
         self._stop.set()
         self.join()
-        return self._offsets
 
     def join(self) -> None:
         """Waits until it has passed on what the app wrote before it exited (or `stop`)."""
@@ -130,7 +126,6 @@ class Follower:
                     notify.wait(_POLL_S)
                 else:
                     self._stop.wait(0.02)
-            self._offsets = {n: r.tell() - len(self._partial[n]) for n, r in self._readers.items()}
             if not self._stop.is_set():  # the app ended: its last words, even without a newline
                 for name, rest in self._partial.items():
                     if rest:

@@ -41,7 +41,6 @@ class AppRecord:
     region_next: int = 0
     crates: dict[str, dict] = field(default_factory=dict)  # name -> {folder, compiled_at}
     app_args: list[str] = field(default_factory=list)
-    output_from: dict[str, int] | None = None  # where a detached engine stopped reading
     version: int = VERSION
 
 

@@ -183,11 +183,11 @@ def refusal(why: str, fix: str, profile: str) -> dict:
     return {
         "$message_type": "diagnostic",
         "message": why,
-        "code": None,
+        "code": {"code": "HL1011", "explanation": None},
         "level": "error",
         "spans": [span],
         "children": [help_child],
-        "rendered": f"error: {why}\n  --> {manifest}:{line}:1\n  = help: {fix}\n\n",
+        "rendered": f"error[HL1011]: {why}\n  --> {manifest}:{line}:1\n  = help: {fix}\n\n",
     }
 
 

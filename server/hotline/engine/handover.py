@@ -191,8 +191,7 @@ def _attach(session: Session, record: AppRecord) -> int:
         }
     )
     if record.output:
-        session.follow_output(OutputFiles.at(record.output), proc, record.output_from or {})
-    record.output_from = None  # read from here on: a later engine after a crash starts at the end
+        session.follow_output(OutputFiles.at(record.output), proc, from_end=True)
     threading.Thread(target=session.watch_exit, args=(proc,), daemon=True).start()
     save(session)
     return proc.pid

@@ -347,12 +347,14 @@ class Session:
             if hello.mode != runtime:
                 raise ChannelError(f"the app's runtime says it is {hello.mode}, but it should be {runtime}")
             slide = hello.slide(self.exe.address(ANCHOR))
-        except ChannelError as e:
+        except BaseException as e:  # a channel error, or Ctrl-C / `kill` while waiting for it
             channel.close()
             proc.kill()  # an app we cannot patch is not left running behind the user's back
             proc.wait()
             app_record.clear(self.app_record)
-            raise HotlineError(f"cannot attach to the app: {e}; it was stopped") from e
+            if isinstance(e, ChannelError):
+                raise HotlineError(f"cannot attach to the app: {e}; it was stopped") from e
+            raise
         prior = ProcessSymbols()
         self.running = _Running(
             proc,
@@ -388,14 +390,14 @@ class Session:
         return "injected", preload_env(library, os.environ.get("LD_PRELOAD"))
 
     def follow_output(
-        self, files: OutputFiles, proc: subprocess.Popen | AdoptedProcess, start: dict[str, int] | None = None
+        self, files: OutputFiles, proc: subprocess.Popen | AdoptedProcess, from_end: bool = False
     ) -> Follower:
         """`app-output` events for each line the app writes to its output files."""
         follower = Follower(
             files,
             lambda stream, line: self.on_event({"event": "app-output", "stream": stream, "line": line}),
             lambda: proc.poll() is None,
-            start,
+            from_end,
         )
         if self.running is not None and self.running.proc is proc:
             self.running.output = follower
@@ -456,9 +458,8 @@ class Session:
         if running is None:
             self.lock.release()
             return
-        if running.output is not None and running.record is not None:
-            running.record.output_from = running.output.stop()  # the next engine goes on there
-            app_record.write(self.app_record, running.record)
+        if running.output is not None:
+            running.output.stop()
         running.channel.close(keep_path=True)
         if running.debug is not None:
             running.debug.close()
