@@ -509,6 +509,9 @@ class Runner:
 
 def run(args: argparse.Namespace) -> int:
     """`hotline run`: exit status 0 after q, Ctrl-C or `kill`; 1 when the app cannot be run."""
+    # SIGINT too: a process started in the background of a non-interactive shell (CI) inherits
+    # it ignored, and Python then leaves Ctrl-C ignored.
+    signal.signal(signal.SIGINT, _stop_on_signal)
     signal.signal(signal.SIGTERM, _stop_on_signal)
     signal.signal(signal.SIGHUP, _stop_on_signal)
     signal.signal(signal.SIGUSR1, _hand_over_on_signal)

@@ -218,11 +218,11 @@ def _reap(target_dir: Path, grace_s: float) -> None:
     lock = EngineLock(target_dir / "engine.lock")
     if lock.acquire() is not None:
         return  # an engine owns the app again
-    try:
+    try:  # no engine can start meanwhile: the lock is held
         _, app = app_record.read(target_dir / "app.json")
+        app_record.clear(target_dir / "app.json")
         if app is not None:
             app_record.stop(*app)
-        app_record.clear(target_dir / "app.json")
     finally:
         lock.release()
 

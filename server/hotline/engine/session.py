@@ -321,28 +321,28 @@ class Session:
         finally:
             for fd in fds.values():
                 os.close(fd)
-        record = AppRecord(
-            app_pid=proc.pid,
-            app_start=app_record.start_time(proc.pid) or "",
-            build_id=self.build_id,
-            executable=str(executable),
-            runtime=runtime,
-            socket=str(channel.path),
-            token=channel.token,
-            debug_dir=str(debug_dir),
-            output={k: str(v) for k, v in files.paths.items()} if files else None,
-            build_key=self.build_key,
-            manifests=handover.manifests(self.restart_files),
-            app_args=self.app_args,
-        )
-        app_record.write(self.app_record, record)
-        # Announced before its output is forwarded: no `app-output` of this app precedes it.
-        self.on_event(
-            {"event": "app-started", "pid": proc.pid, "executable": str(executable), "runtime": runtime}
-        )
-        follower = self.follow_output(files, proc) if files else None
-        threading.Thread(target=self.watch_exit, args=(proc,), daemon=True).start()
-        try:
+        try:  # from here until it is recorded as running, any interruption stops the app
+            record = AppRecord(
+                app_pid=proc.pid,
+                app_start=app_record.start_time(proc.pid) or "",
+                build_id=self.build_id,
+                executable=str(executable),
+                runtime=runtime,
+                socket=str(channel.path),
+                token=channel.token,
+                debug_dir=str(debug_dir),
+                output={k: str(v) for k, v in files.paths.items()} if files else None,
+                build_key=self.build_key,
+                manifests=handover.manifests(self.restart_files),
+                app_args=self.app_args,
+            )
+            app_record.write(self.app_record, record)
+            # Announced before its output is forwarded: no `app-output` of this app precedes it.
+            self.on_event(
+                {"event": "app-started", "pid": proc.pid, "executable": str(executable), "runtime": runtime}
+            )
+            follower = self.follow_output(files, proc) if files else None
+            threading.Thread(target=self.watch_exit, args=(proc,), daemon=True).start()
             hello = channel.accept(proc.pid, self.connect_timeout, lambda: proc.poll() is None)
             if hello.mode != runtime:
                 raise ChannelError(f"the app's runtime says it is {hello.mode}, but it should be {runtime}")
