@@ -169,6 +169,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
+def gone(pid: int, timeout: float = 10.0) -> bool:
+    """The process has exited (and is reaped, or a zombie nobody waits for)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+        except (FileNotFoundError, IndexError):
+            return True
+        if "zombie" in state:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def fields(line: str) -> dict[str, str]:
     """`a=1 b=x` -> {'a': '1', 'b': 'x'}."""
     return dict(part.split("=", 1) for part in line.split() if "=" in part)

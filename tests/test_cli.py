@@ -12,6 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from conftest import gone
 from hotline.examples import copy_app
 
 GREETING = 'fn greeting() -> &\'static str {\n    "hello"\n}'
@@ -21,20 +22,6 @@ def _edit(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new, 1))
-
-
-def _gone(pid: int, timeout: float = 10.0) -> bool:
-    """The process has exited (and is reaped, or a zombie nobody waits for)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
-        except (FileNotFoundError, IndexError):
-            return True
-        if "zombie" in state:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_hotline_run_bin_runs_and_patches_the_named_one_of_two_binaries(tmp_path, hotline_run):
@@ -127,7 +114,7 @@ def test_ctrl_c_stops_hotline_run_and_the_app_it_launched(tmp_path, hotline_run)
     run.until(lambda e: e["event"] == "app-output")
     os.killpg(run.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C: the whole group
     assert run.proc.wait(timeout=20) == 0
-    assert _gone(pid), f"the app (pid {pid}) outlived hotline run"
+    assert gone(pid), f"the app (pid {pid}) outlived hotline run"
 
 
 def _snapshot(root: Path, skip: str | None = None) -> dict[str, tuple[str, int]]:

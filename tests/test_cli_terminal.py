@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import gone
 from hotline import REPO_ROOT
 from hotline.cli import Console, HumanPrinter, parse_args
 from hotline.examples import copy_app
@@ -50,20 +51,6 @@ def _edit(path: Path, old: str, new: str, *more: str) -> None:
     saving = path.with_suffix(".saving")
     saving.write_text(text)
     saving.replace(path)
-
-
-def _gone(pid: int, timeout: float = 10.0) -> bool:
-    """The process has exited (and is reaped, or a zombie nobody waits for)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
-        except (FileNotFoundError, IndexError):
-            return True
-        if "zombie" in state:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +165,7 @@ def test_r_restarts_the_app_as_a_new_process_whose_static_counter_starts_over(tm
     asked, _ = term.wait(r"^\[hotline\] restart requested \(r\): full rebuild and relaunch$", start)
     _, second = _app_started(term, asked)
     assert second != first
-    assert _gone(first), f"the first app (pid {first}) still runs"
+    assert gone(first), f"the first app (pid {first}) still runs"
     # TICKS is a static: only a new process counts from 1 (the app writes to the terminal
     # itself, so its first line may come before hotline's `app started`)
     term.wait(r"^hello tick=1 ", asked)
@@ -222,7 +209,7 @@ def test_q_quits_with_status_0_stops_the_app_and_gives_the_terminal_its_mode_bac
     term.press("q")
     ended, found = term.wait(r"^hotline-exit=(\d+)$", start)
     assert found[1] == "0"
-    assert _gone(pid), f"the app (pid {pid}) outlived hotline run"
+    assert gone(pid), f"the app (pid {pid}) outlived hotline run"
     term.wait(r"\bicanon\b", ended)  # stty -a has printed its local modes
     assert _mode_is_cooked("\n".join(term.lines()[ended:])), term.lines()[ended:]
 
@@ -235,7 +222,7 @@ def test_kill_stops_the_app_and_gives_the_terminal_its_mode_back(tmp_path, termi
     os.kill(engine, signal.SIGTERM)
     ended, found = term.wait(r"^hotline-exit=(\d+)$", start)
     assert found[1] == "0"
-    assert _gone(pid), f"the app (pid {pid}) outlived hotline run"
+    assert gone(pid), f"the app (pid {pid}) outlived hotline run"
     term.wait(r"\bicanon\b", ended)
     assert _mode_is_cooked("\n".join(term.lines()[ended:])), term.lines()[ended:]
     assert "Traceback" not in term.raw()
@@ -432,7 +419,7 @@ def test_a_new_hotline_run_says_it_re_attached_to_the_app_a_killed_one_left_runn
         "(the app does not depend on it: no hotline::call safe points); watching for changes"
     )
     second.stop()
-    assert _gone(pid), f"the app (pid {pid}) outlived the second hotline run"
+    assert gone(pid), f"the app (pid {pid}) outlived the second hotline run"
 
 
 def _printed(*events: dict) -> str:

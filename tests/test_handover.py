@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import LiveApp, fields
+from conftest import LiveApp, fields, gone
 from hotline.engine import app_record
 from hotline.examples import copy_app
 
@@ -18,17 +18,6 @@ def _ticks(run) -> int:
     """The next tick number the app prints, from `hotline run --json` events."""
     event = run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("tick="))
     return int(fields(event["line"])["tick"])
-
-
-def _gone(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_a_new_hotline_run_re_attaches_to_the_app_a_killed_one_left_running_and_patches_it(
@@ -89,7 +78,7 @@ def test_an_app_left_running_is_stopped_with_the_reason_when_cargo_toml_changed_
         "pid": pid,
         "reason": "Cargo.toml changed since it was built",
     }
-    assert _gone(pid)
+    assert gone(pid)
     started = second.until(lambda e: e["event"] == "app-started")
     assert started["pid"] != pid
 
@@ -99,7 +88,7 @@ def test_a_detached_app_is_stopped_when_no_engine_re_attaches_within_the_grace_p
     pid = app.session.running.proc.pid
     app.session.detach(reap_after_s=1.0)
     os.kill(pid, 0)  # still running right after the engine let go
-    assert _gone(pid, timeout=15)
+    assert gone(pid, timeout=15)
     assert not app.session.app_record.exists()
 
 
@@ -169,6 +158,6 @@ def test_an_app_left_running_with_other_arguments_is_stopped_with_the_reason_not
         assert stopped == [
             {"event": "orphan-stopped", "pid": pid, "reason": "it was launched with other arguments"}
         ]
-        assert new_pid != pid and _gone(pid)
+        assert new_pid != pid and gone(pid)
     finally:
         successor.session.stop()
