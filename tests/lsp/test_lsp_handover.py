@@ -108,6 +108,55 @@ async def test_a_restarted_language_server_re_attaches_to_the_app_and_patches_it
             os.kill(pid, signal.SIGKILL)
 
 
+async def test_a_language_server_killed_with_sigkill_is_followed_by_one_that_re_attaches_and_patches(
+    counter: Path,
+):
+    """A crash of the server: no shutdown, no detach, no reaper. The app keeps running (its
+    output goes to files, its runtime retries the connection) and the next server takes it."""
+    first = await start_server(counter)
+    pid = _get(await command(first, "hotline.run", 240), "pid")
+    try:
+        await until(lambda: len(frames(first)) >= 3, 30, "the app's output")
+        server = first._server
+        assert server is not None
+        server.kill()  # SIGKILL
+        await asyncio.wait_for(server.wait(), 10)
+        await first.stop()
+        last = frames(first)[-1]
+        await asyncio.sleep(1.5)  # the app runs on with no engine, and would crash on a dead pipe
+        assert alive(pid)
+
+        second = await start_server(counter)
+        try:
+            running = await until(
+                lambda: [s for s in second.statuses if s["state"] == "running"], 60, "re-attached"
+            )
+            assert running[0]["pid"] == pid
+            await until(lambda: frames(second), 10, "output after the re-attach")
+            assert frames(second)[0] > last + 1  # the same World, counting all along
+
+            main_rs = counter / "src" / "main.rs"
+            mark = len(second.statuses)
+            text = main_rs.read_text().replace('    "hello"\n', '    "after a crash"\n')
+            await save(second, main_rs, text, 1)
+            patched = await until(
+                lambda: [s for s in second.statuses[mark:] if s["state"] in ("patched", "error")],
+                60,
+                "the patch",
+            )
+            assert patched[0]["state"] == "patched", patched
+            await until(
+                lambda: any(line.startswith("after a crash frame=") for _, line in second.output),
+                10,
+                "new code",
+            )
+        finally:
+            await asyncio.wait_for(second.shutdown_session(), 15)
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 async def test_a_server_offers_to_take_over_an_app_hotline_run_owns_and_re_attaches_to_it(
     counter: Path, tmp_path: Path
 ):
