@@ -1,30 +1,33 @@
 """Save -> patched with speculative builds (issue 18), next to today's save path and bare rustc.
 
-One running app per example, driven through its Session as the language server drives it:
-the edit's new text goes to `Session.speculate` (the build the language server starts once a
-buffer has been left unchanged for speculativeDelayMs), then after a pause of P ms the file is
-written (atomically, as editors save) and patched. With --delay-ms D (default 0) the language
-server's quiet period is modelled too: the build starts D ms into the pause, and not at all if
-P < D. So with D = 0, P counts from the start of the speculative build; in an editor with the
-default speculativeDelayMs of 300, the pause after the last keystroke is P + 300 ms.
+One running app per example, under a real `hotline lsp` driven over stdio as an editor
+drives it (lsp_client.py): `didChange` with the edit's new text, a pause of P ms, then the
+file written (atomically, as editors save) and `didSave`. The server's own quiet period
+applies (speculativeDelayMs, default 300 ms): a speculative build starts 300 ms after the
+last change, so with P = 300 it starts just as the save arrives, and with P = 0 never.
 
 Arms, each a separate edit of the same running app, the order rotated per edit (edit k
 starts with arm k mod the number of arms):
-  * save: the file written and patched, no speculation (today's path, and the CLI's);
-  * P=0, P=300, P=1000, P=2000: speculate, pause P ms, save;
-  * typing: one keystroke, a 500 ms pause (a build starts), another keystroke (that build is
-    thrown away), a 1000 ms pause, save: what a pause in the middle of an edit costs;
+  * save: speculativeBuilds off (didChangeConfiguration), then the same didChange, save:
+    today's save path, and the CLI's;
+  * P=0, P=300, P=1000, P=2000: didChange, pause P ms, save;
+  * typing: one keystroke, a 500 ms pause (a build starts), another keystroke, a 1000 ms
+    pause (the first build is killed, the second runs), save: what a pause in the middle of
+    an edit costs;
   * bare rustc: the crate's captured rustc command alone, on its own copy of the app.
 
-save -> patched runs from the file written to the `patched` event (no file watcher: the
-language server is told of a save by didSave). Each edit makes the literal one character
-longer (two for typing). The first round warms the caches (the shadow's incremental cache is
-cold at first) and is kept out of the medians. Ratios are paired: per round, one arm's time over
-the save arm's, then their median (min-max). CPU seconds are those of the speculative rustc
-processes (wait4), used by a save or thrown away (killed, superseded, or not what was saved).
+save -> patched runs from the file written to the arrival of the server's `hotline/status`
+notification `patched`. The phases are those `hotline.showLastPatch` shows (what the save
+itself spent: with a speculative build planned ahead, diff and link are near zero). Each
+edit makes the literal one character longer (two for typing). The first round warms the
+caches (the shadow's incremental cache is cold at first) and is kept out of the medians.
+Ratios are paired: per round, one arm's time over the save arm's, then their median
+(min-max). CPU seconds are those of the speculative rustc processes, from the server's
+"Hotline speculative builds" log line: used by a save, or thrown away (killed, superseded,
+or not what was saved).
 
 Usage: python bench/speculative.py [--app counter axum-server web-service] [--edits 15]
-           [--delay-ms 0] [--cache DIR] [--json bench/speculative.json]
+           [--cache DIR] [--json bench/speculative.json]
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -41,8 +45,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hotline.engine.session import Session
 from hotline.examples import copy_app
+from lsp_client import LspClient
 from save_to_patch import APPS, SETTLE_S, App, BareRustc, edit, git_commit, paired, summary
 
 PAUSES_MS = (0, 300, 1000, 2000)
@@ -50,77 +54,136 @@ TYPING_MS = (500, 1000)  # pause within the edit, then before the save
 ARMS = ["save", *(f"P={p}" for p in PAUSES_MS), "typing", "bare rustc"]
 ROWS = ["save -> patched", "rustc", "diff", "link", "deliver", "apply"]
 CPU_ROWS = ["speculative CPU s used", "speculative CPU s thrown away", "speculative builds"]
-IDLE_TIMEOUT_S = 600.0
+BUILD_TIMEOUT_S = 3600.0
+EDIT_TIMEOUT_S = 300.0
+TRACE = re.compile(
+    r"Hotline speculative builds: (\d+) started, (\d+) ended, (\d+) used by a save, (\d+) killed; "
+    r"rustc CPU ([\d.]+) s used, ([\d.]+) s thrown away"
+)
+PHASE = re.compile(r"^\| (\w+) \| ([\d.]+) \|$", re.M)
 
 
 class Speculating:
-    """A running app under a Session; each `measure` is one edit of its src/main.rs."""
+    """A running app under `hotline lsp`; each `measure` is one edit of its src/main.rs."""
 
-    def __init__(self, crate: Path, app: App, target: Path, delay_ms: float) -> None:
-        self.crate, self.app, self.delay_s = crate, app, delay_ms / 1000
+    def __init__(self, crate: Path, app: App, target: Path, log: Path) -> None:
+        self.crate, self.app = crate, app
         self.main = crate / "src" / "main.rs"
-        self.stamps: dict[str, float] = {}
-        self.session = Session(crate, self._on_event, app_args=list(app.args), target_dir=target)
-        self.session.start()
+        self.uri = self.main.as_uri()
+        env = os.environ | {"HOTLINE_TARGET_DIR": str(target)}  # dependencies built once
+        self.client = LspClient(crate, env, log.open("wb"))
+        self.settings: dict = {"appArgs": list(app.args)}
+        self.client.request(
+            "initialize", {"processId": os.getpid(), "rootUri": crate.as_uri(), "capabilities": {},
+                           "initializationOptions": self.settings}, 60,
+        )  # fmt: skip
+        self.client.notify("initialized", {})
+        started = self.client.request(
+            "workspace/executeCommand", {"command": "hotline.run", "arguments": []}, BUILD_TIMEOUT_S
+        )
+        if not started.get("ok"):
+            raise SystemExit(f"bench: hotline.run failed: {started}")
+        self.version = 1
+        self.client.notify(
+            "textDocument/didOpen",
+            {
+                "textDocument": {
+                    "uri": self.uri,
+                    "languageId": "rust",
+                    "version": 1,
+                    "text": self.main.read_text(),
+                }
+            },
+        )
         self.length = self.start_length = 0  # of the literal's dashes: now, and before the edit
         time.sleep(1.0)  # let the app settle
 
-    def _on_event(self, event: dict) -> None:
-        if event["event"] == "patched":
-            self.stamps["patched"] = time.perf_counter()
+    def _configure(self, speculative: bool) -> None:
+        self.settings["speculativeBuilds"] = speculative
+        self.client.notify("workspace/didChangeConfiguration", {"settings": dict(self.settings)})
 
     def _keystroke(self, pause_s: float) -> None:
-        """The literal one character longer in the editor's buffer only, then a pause, during
-        which the language server starts a speculative build once `delay_s` has passed."""
+        """The literal one character longer in the editor's buffer (didChange), then a pause."""
         self.length += 1
         buffer = self.main.read_text().replace(
             self.app.text(self.start_length), self.app.text(self.length), 1
         )
-        if pause_s < self.delay_s:
-            time.sleep(pause_s)
-            return
-        time.sleep(self.delay_s)
-        self.session.speculate({self.main: buffer})
-        time.sleep(pause_s - self.delay_s)
+        self.version += 1
+        self.client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": self.uri, "version": self.version},
+                "contentChanges": [{"text": buffer}],
+            },
+        )
+        time.sleep(pause_s)
+
+    def _trace(self) -> tuple[int, int, int, int, float, float]:
+        """The newest speculative-builds totals the server logged (all zero before any)."""
+        found = (0, 0, 0, 0, 0.0, 0.0)
+        for _, method, params in self.client.notifications:
+            m = TRACE.match(params.get("message", "")) if method == "window/logMessage" else None
+            if m:
+                found = (*(int(g) for g in m.groups()[:4]), float(m[5]), float(m[6]))  # type: ignore[assignment]
+        return found
 
     def measure(self, arm: str) -> dict:
-        builder = self.session.speculative
-        before = dict(builder.stats)
+        before = self._trace()
         self.start_length = self.length
         if arm == "save":
-            self.length += 1
+            self._configure(False)
+            self._keystroke(0)
         elif arm == "typing":
             for pause_ms in TYPING_MS:
                 self._keystroke(pause_ms / 1000)
         else:
             self._keystroke(int(arm.removeprefix("P=")) / 1000)
+        mark = self.client.mark()
         saved = edit(self.crate, self.app.text(self.start_length), self.app.text(self.length))
-        outcome = self.session.patch()
-        if outcome.kind != "patched":
-            raise SystemExit(f"bench: {arm}: {outcome.event}")
-        event = outcome.event
-        deadline = time.monotonic() + IDLE_TIMEOUT_S
-        while builder.stats["ended"] < builder.stats["builds"]:  # thrown-away builds ending
+        self.client.notify("textDocument/didSave", {"textDocument": {"uri": self.uri}})
+        arrived, _, status = self.client.wait(
+            mark,
+            lambda m, p: m == "hotline/status" and p["state"] in ("patched", "error", "running", "stopped"),
+            EDIT_TIMEOUT_S,
+        )
+        if status["state"] != "patched":
+            raise SystemExit(f"bench: {arm}: {status}")
+        if arm == "save":
+            self._configure(True)
+        shown = self.client.request(
+            "workspace/executeCommand", {"command": "hotline.showLastPatch", "arguments": []}, 30
+        )
+        deadline = time.monotonic() + EDIT_TIMEOUT_S
+        while (after := self._trace())[0] > after[1]:  # thrown-away builds ending
             if time.monotonic() > deadline:
                 raise SystemExit("bench: a speculative build never ended")
             time.sleep(0.01)
-        after = builder.stats
         return {
-            "save -> patched": (self.stamps["patched"] - saved) * 1000,
-            **event["phases"],
-            "speculative": bool(event.get("speculative")),
-            "speculative builds": after["builds"] - before["builds"],
-            "speculative CPU s used": after["cpu_s_used"] - before["cpu_s_used"],
-            "speculative CPU s thrown away": after["cpu_s_wasted"] - before["cpu_s_wasted"],
+            "save -> patched": (arrived - saved) * 1000,
+            **{name: float(ms) for name, ms in PHASE.findall(shown)},
+            "speculative": "(compiled while you typed)" in shown,
+            "planned ahead": "Compiled, diffed and linked while you typed" in shown,
+            "speculative builds": after[0] - before[0],
+            "speculative CPU s used": after[4] - before[4],
+            "speculative CPU s thrown away": after[5] - before[5],
         }
 
+    def totals(self) -> dict:
+        builds, ended, used, killed, cpu_used, cpu_wasted = self._trace()
+        return {"builds": builds, "ended": ended, "used": used, "killed": killed,
+                "cpu_s_used": cpu_used, "cpu_s_wasted": cpu_wasted}  # fmt: skip
+
     def close(self) -> None:
-        self.session.stop()
+        try:
+            self.client.request("workspace/executeCommand", {"command": "hotline.stop", "arguments": []}, 30)
+        finally:
+            self.client.close()
 
 
-def bench_app(name: str, rounds: int, delay_ms: float, cache: Path, root: Path) -> dict:
+def bench_app(name: str, rounds: int, cache: Path, root: Path) -> dict:
     spec = APPS[name]
-    driver = Speculating(copy_app(name, root / "speculative"), spec, cache / name / "speculative", delay_ms)
+    log = root / f"{name}-lsp.log"
+    driver = Speculating(copy_app(name, root / "speculative"), spec, cache / name / "speculative", log)
     try:
         bare = BareRustc(copy_app(name, root / "bare"), spec, cache / name / "spec-bare")
         samples = []
@@ -132,7 +195,7 @@ def bench_app(name: str, rounds: int, delay_ms: float, cache: Path, root: Path) 
                 time.sleep(SETTLE_S)
             samples.append(sample)
             print(f"{name} round {k + 1}/{rounds}: " + json.dumps(sample), file=sys.stderr, flush=True)
-        cpu = dict(driver.session.speculative.stats)
+        cpu = driver.totals()
     finally:
         driver.close()
     measured = samples[1:]  # the first round warms the caches
@@ -141,6 +204,7 @@ def bench_app(name: str, rounds: int, delay_ms: float, cache: Path, root: Path) 
         for row in ROWS + CPU_ROWS:
             stats[f"{arm}: {row}"] = summary([s[arm][row] for s in measured])
         stats[f"{arm}: speculative build used"] = sum(s[arm]["speculative"] for s in measured)
+        stats[f"{arm}: planned ahead"] = sum(s[arm]["planned ahead"] for s in measured)
     stats["bare rustc"] = summary([s["bare rustc"] for s in measured])
     saves = [s["save"]["save -> patched"] for s in measured]
     ratios = {
@@ -163,14 +227,14 @@ def _cell(s: dict) -> str:
 
 
 def print_table(results: dict[str, dict]) -> None:
-    head = ("", "save -> patched", "rustc phase", "used spec.", "CPU s used", "CPU s thrown away")
+    head = ("", "save -> patched", "rustc phase", "spec./ahead", "CPU s used", "CPU s thrown away")
     for name, r in results.items():
         rounds = r["rounds"] - 1
         print(f"\n{name}: median ms (min-max) over {rounds} rounds after the first; CPU s: medians per edit")
         print("{:<12}{:>22}{:>20}{:>12}{:>12}{:>18}".format(*head))
         for arm in ARMS[:-1]:
             stats = {row: r["stats"][f"{arm}: {row}"] for row in ROWS + CPU_ROWS}
-            used = f"{r['stats'][f'{arm}: speculative build used']}/{rounds}"
+            used = f"{r['stats'][f'{arm}: speculative build used']}/{r['stats'][f'{arm}: planned ahead']}"
             cpu = stats["speculative CPU s used"]["median"]
             wasted = stats["speculative CPU s thrown away"]["median"]
             print(
@@ -189,7 +253,6 @@ def main() -> None:
     )
     parser.add_argument("--app", nargs="+", default=["counter"], choices=sorted(APPS))
     parser.add_argument("--edits", type=int, default=15, help="rounds per app (the first is a warm-up)")
-    parser.add_argument("--delay-ms", type=float, default=0.0, help="the language server's quiet period")
     parser.add_argument(
         "--cache",
         type=Path,
@@ -207,14 +270,14 @@ def main() -> None:
         "commit": git_commit(),
         "command": shlex.join(["python", *sys.argv]),
         "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "delay ms": args.delay_ms,
+        "driver": "hotline lsp over stdio, default settings (speculativeDelayMs 300)",
         "load average at the start (1, 5, 15 min)": os.getloadavg(),
     }
     began = time.perf_counter()
     results = {}
     for name in args.app:
         with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
-            results[name] = bench_app(name, args.edits, args.delay_ms, args.cache, Path(tmp))
+            results[name] = bench_app(name, args.edits, args.cache, Path(tmp))
     meta["duration s"] = round(time.perf_counter() - began, 1)
     meta["load average at the end (1, 5, 15 min)"] = os.getloadavg()
     print_table(results)

@@ -74,6 +74,7 @@ def test_a_speculated_change_saved_is_applied_once_without_rustc(live_app) -> No
     assert event["speculative"] is True
     assert event["functions"] == ["counter::greeting"]
     assert event["phases"]["rustc"] < 50  # no rustc: the objects were ready
+    assert event["planned_ahead"] is True  # diffed and linked before the save, too
     app.wait_line(lambda s: s.startswith("hello spec frame="), after=mark)
     assert len(patched_events(app)) == 1
     stats = app.session.speculative.stats

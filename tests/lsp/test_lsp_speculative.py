@@ -80,6 +80,12 @@ async def last_patch(client: LanguageClient) -> str:
     return await command(client, "hotline.showLastPatch", 10)
 
 
+def speculation_trace(client: LanguageClient) -> list[str]:
+    """The server's log lines with the speculative builds' running totals."""
+    prefix = "Hotline speculative builds: "
+    return [m.message.removeprefix(prefix) for m in client.log_messages if m.message.startswith(prefix)]
+
+
 async def test_a_change_typed_paused_and_saved_is_patched_from_the_speculative_build(
     client: LanguageClient, crate: Path
 ):
@@ -107,7 +113,14 @@ async def test_a_change_typed_paused_and_saved_is_patched_from_the_speculative_b
     mark = len(client.output)
     save(client, main_rs, bonjour)
     await until(lambda: any(s.startswith("bonjour frame=") for s in lines_since(client, mark)), 20, "bonjour")
-    assert SPECULATED in await last_patch(client)
+    shown = await last_patch(client)
+    assert SPECULATED in shown
+    assert "Compiled, diffed and linked while you typed: the save only sent it." in shown
+    await until(lambda: speculation_trace(client), 5, "the speculation trace")
+    assert speculation_trace(client)[-1].startswith(
+        "1 started, 1 ended, 1 used by a save, 0 killed; rustc CPU "
+    )
+    assert speculation_trace(client)[-1].endswith(" s used, 0.00 s thrown away")
     found = await lenses(client, main_rs)  # the lens names the real file's line
     patched = [line for line, titles in found.items() if any(t.startswith("patched in") for t in titles)]
     assert patched == [line_of(bonjour, "fn greeting")], found
@@ -122,6 +135,12 @@ async def test_a_change_typed_then_undone_is_never_applied(client: LanguageClien
     await until(lambda: speculative_objects(crate), 60, "the speculative build")
     type_text(client, main_rs, original, 3)  # undone: the buffer is the file again
     await until(lambda: not speculative_objects(crate), 10, "the build thrown away")
+    await until(lambda: "0 used by a save" in "".join(speculation_trace(client)[-1:]), 5, "the trace")
+    wasted = float(speculation_trace(client)[-1].split("s used, ")[1].split(" s thrown away")[0])
+    assert speculation_trace(client)[-1].startswith(
+        "1 started, 1 ended, 0 used by a save, 0 killed; rustc CPU 0.00"
+    )
+    assert wasted > 0  # the build of text since undone was thrown away, and counted
 
     mark = len(client.output)
     saved = original.replace('"hello"', '"saved"')

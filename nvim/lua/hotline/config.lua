@@ -30,7 +30,7 @@
 ---@field entry_jumps boolean             Redirect each patched function's old entry to its new code, so every caller runs it; false: only code reached through hotline::call switches (settings.entryJumps)
 ---@field rustc_warnings boolean         Also show rustc's warnings as diagnostics (settings.rustcWarnings); false: only what blocks a patch (rustc's errors and Hotline's rules), as rust-analyzer shows rustc's warnings already
 ---@field speculative_builds boolean     Compile unsaved buffers in the background while you pause, so a save of that text skips rustc (settings.speculativeBuilds)
----@field speculative_delay_ms integer   How long a buffer must stay unchanged before that build starts (settings.speculativeDelayMs)
+---@field speculative_delay_ms? integer  How long a buffer must stay unchanged before that build starts (settings.speculativeDelayMs; nil: the last build's time, 100-300 ms)
 ---@field dap_adapter? string             nvim-dap adapter :HotlineAttach uses; nil: the first of gdb, codelldb, lldb, lldb-dap that is configured
 ---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
 ---@field notify boolean                  vim.notify() on errors, refused patches and app exits
@@ -62,7 +62,7 @@ M.defaults = {
   entry_jumps = true,
   rustc_warnings = false,
   speculative_builds = true,
-  speculative_delay_ms = 300,
+  speculative_delay_ms = nil,
   dap_adapter = nil,
   codelens = true,
   notify = true,
@@ -120,7 +120,7 @@ function M.setup(opts)
   validate("entry_jumps", merged.entry_jumps, "boolean")
   validate("rustc_warnings", merged.rustc_warnings, "boolean")
   validate("speculative_builds", merged.speculative_builds, "boolean")
-  validate("speculative_delay_ms", merged.speculative_delay_ms, "number")
+  validate("speculative_delay_ms", merged.speculative_delay_ms, "number", true)
   validate("dap_adapter", merged.dap_adapter, "string", true)
   validate("on_status", merged.on_status, "function", true)
   M.options = merged

@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.engine import app_record, handover, patch_warnings
@@ -28,19 +28,15 @@ from hotline.engine.channel import ChannelError, PatchChannel
 from hotline.engine.debug_elf import SLOT, DebugInfoWriter
 from hotline.engine.demangle import demangle
 from hotline.engine.disassembly import function_diff
-from hotline.engine.dwarf_reader import DwarfFormatError
 from hotline.engine.engine_lock import EngineLock
-from hotline.engine.entry_jumps import EntryJumps, JumpPlan
+from hotline.engine.entry_jumps import EntryJumps
 from hotline.engine.executable import ANCHOR, Executable, load_executable
 from hotline.engine.object_cache import Build, ObjectCache
-from hotline.engine.object_diff import FunctionChanges, diff_functions
-from hotline.engine.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
-from hotline.engine.patch_scope import patch_scope
+from hotline.engine.patch_link import LinkedPatch, ProcessSymbols
+from hotline.engine.patch_plan import PatchBase, PatchPlan, Verdict, plan_patch
 from hotline.engine.patch_scope import prepare as prepare_patch_scope
 from hotline.engine.preload import PreloadError, preload_env, preload_library
-from hotline.engine.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.shims import write_shims
-from hotline.engine.source_map import locate
 from hotline.engine.speculative import SpeculativeBuilder
 from hotline.engine.workspace import (
     REPLAYED_MARK,
@@ -50,7 +46,6 @@ from hotline.engine.workspace import (
     extract_objects,
     forget_replayed_outputs,
     load_crates,
-    namespace,
     owning_crate,
     pick_binary,
 )
@@ -99,6 +94,21 @@ class _Running:
     runtime: str = "linked"  # "injected": preloaded into an app that does not link the runtime crate
     record: AppRecord | None = None  # what the next engine needs to re-attach (handover.py)
     output: Follower | None = None  # the app's output files, followed into `app-output` events
+
+
+@dataclass
+class _Save:
+    """One save's patch on its way to the app: what it rebuilt, and where."""
+
+    seq: int
+    dirty: list[Crate]  # the crates it rebuilt, dependencies first
+    folders: dict[str, Path]  # per crate key: their new objects
+    new: dict[str, Build]  # per crate key: those objects, loaded
+    diags: list[dict]  # rustc's
+    work: Path  # this patch's folder
+    speculative: bool  # compiled while the user typed
+    planned_ahead: bool  # and diffed and linked then too
+    started: float
 
 
 def _cargo_metadata(crate_dir: Path) -> dict:
@@ -200,7 +210,12 @@ class Session:
         self.build_id = ""
         self.running: _Running | None = None
         self._lock = threading.Lock()
-        self.speculative = SpeculativeBuilder(self.target_dir, self.workspace_root)
+        self.speculative = SpeculativeBuilder(
+            self.target_dir,
+            self.workspace_root,
+            plan_ahead=self._plan_ahead,
+            on_stats=lambda stats: self.on_event({"event": "speculation", **stats}),
+        )
 
     @property
     def crate_name(self) -> str:
@@ -591,18 +606,46 @@ class Session:
             )
         work = self.target_dir / "patches" / str(seq)
         shutil.rmtree(work, ignore_errors=True)
-
-        diags: list[dict] = []
-        folders: dict[str, Path] = {}
+        folders = {crate.key: work / "objects" / crate.key for crate in dirty}
         (self.capture_dir / REPLAYED_MARK).touch()
         # the binary alone, compiled while the user typed from exactly the files now saved
-        speculated = self.speculative.take(dirty, work / "objects" / dirty[-1].key)
+        speculated = self.speculative.take(dirty, folders[dirty[-1].key])
+        if speculated is not None:
+            diags = _diagnostics(speculated.stderr)
+            dirty[-1].pending_at = speculated.hashed_at
+        else:
+            compiled = self._compile(dirty, folders, started)
+            if isinstance(compiled, Outcome):
+                return compiled
+            diags = compiled
+        t_rustc = time.perf_counter()
+
+        base = self._base(running)
+        ahead = speculated.plan if speculated is not None else None
+        planned_ahead = ahead is not None and ahead[0] == base.key
+        if ahead is not None and planned_ahead:  # while the user paused
+            new, plan = ahead[1], ahead[2]
+            t_diff = time.perf_counter()
+        else:
+            new = {key: self.objects.load(folder) for key, folder in folders.items()}
+            plan = plan_patch(base, new, diags)
+            t_diff = plan.diff_done if isinstance(plan, PatchPlan) else time.perf_counter()
+        self.objects.forget_all_but(*self.builds.values(), *new.values())
+        if isinstance(plan, Verdict):
+            if plan.accept:
+                self._accept(dirty, new, folders)
+            ms = {"ms": _ms(started)} if plan.kind == "no-change" else {}
+            return self._emit(plan.kind, **plan.fields, **ms)
+        t_link = time.perf_counter()
+        save = _Save(seq, dirty, folders, new, diags, work, speculated is not None, planned_ahead, started)
+        phases = {"rustc": _ms(started, t_rustc), "diff": _ms(t_rustc, t_diff), "link": _ms(t_diff, t_link)}
+        return self._deliver(running, save, plan, phases, t_link)
+
+    def _compile(self, dirty: list[Crate], folders: dict[str, Path], started: float) -> list[dict] | Outcome:
+        """The dirty crates' captured rustc commands replayed (workspace.py), dependencies
+        first; rustc's diagnostics, or the `compile-error` outcome."""
+        diags: list[dict] = []
         for crate in dirty:
-            folders[crate.key] = work / "objects" / crate.key
-            if speculated is not None:
-                diags += _diagnostics(speculated.stderr)
-                crate.pending_at = speculated.hashed_at
-                continue
             folders[crate.key].mkdir(parents=True)
             crate_started = time.time()
             rc, stderr = crate.replay(folders[crate.key])
@@ -615,75 +658,56 @@ class Session:
             if rc != 0:
                 return self._emit("compile-error", diagnostics=diags, crate=crate.name, ms=_ms(started))
             crate.pending_at = crate_started
-        t_rustc = time.perf_counter()
+        return diags
 
-        new = {key: self.objects.load(folder) for key, folder in folders.items()}
-        self.objects.forget_all_but(*self.builds.values(), *new.values())
-        changes = FunctionChanges([], [], [])
-        rude: list[RudeEdit] = []
-        for key, build in new.items():
-            name = namespace(key)  # a binary's key is `name.bin` (Crate.key)
-            changes = changes.merge(diff_functions(self.builds[key].fingerprints, build.fingerprints))
-            try:
-                found = find_rude_edits(self.builds[key], build, name, self.allow_layout_changes)
-            except DwarfFormatError as e:  # without layouts a patch cannot be checked: refuse it
-                return self._emit(
-                    "patch-refused", rule="HL1099", reason=f"cannot read {name}'s debug info: {e}"
-                )
-            rude += [self._with_location(r) for r in found]
-        t_diff = time.perf_counter()
-        errors = [r for r in rude if r.severity == "error"]
-        warnings = [r.to_json() for r in rude if r.severity == "warning"]
-        if errors:
-            return self._emit(
-                "patch-refused",
-                rule=errors[0].rule,
-                symbol=errors[0].symbol,
-                reason="; ".join(r.message for r in errors) + ": restart required",
-                rude_edits=[r.to_json() for r in errors] + warnings,
-                diagnostics=diags,
-            )
-        if not changes.any:
-            self._accept(dirty, new, folders)
-            return self._emit("no-change", diagnostics=diags, warnings=warnings, ms=_ms(started))
-        running_main = patch_warnings.running_main(self.crate_name, changes)
-        if running_main is not None and running_main.get("refuse"):
-            return self._emit(
-                "patch-refused",
-                rule="HL1010",
-                symbol=running_main["symbol"],
-                reason=running_main["message"] + ": restart required",
-                diagnostics=diags,
-            )
-        if running_main is not None:
-            warnings.append(
-                patch_warnings.warning(
-                    self.crate_dir, new, "HL1010", running_main["symbol"], running_main["message"]
-                )
-            )
-        prior = running.prior
-        rebuilt = [obj for build in new.values() for obj in build.objects]
-        resigned = patch_warnings.signature_changes(self.builds, new, changes)
-        scope = patch_scope(
-            rebuilt,
-            changes.changed + changes.added,
-            lambda name: name not in prior.code and self.exe.is_ambiguous(name),
-            (lambda n: n not in resigned and running.jumps.obstacle(n) is None) if self.entry_jumps else None,
+    def _base(self, running: _Running) -> PatchBase:
+        assert self.exe is not None
+        return PatchBase(
+            exe=self.exe,
+            crate_name=self.crate_name,
+            crate_dir=self.crate_dir,
+            builds=dict(self.builds),
+            slide=running.slide,
+            prior=running.prior,
+            jumps=running.jumps,
+            region_next=running.region_next,
+            region_end=running.region_end,
+            allow_layout_changes=self.allow_layout_changes,
+            entry_jumps=self.entry_jumps,
+            key=(
+                id(running),
+                running.seq,
+                running.region_next,
+                tuple((k, id(b)) for k, b in self.builds.items()),
+            ),
         )
-        objects = scope.objects
+
+    def _plan_ahead(self, folder: Path) -> tuple | None:
+        """Called by the speculative builder when a build is done: its patch planned now,
+        against what the app runs, so that a save of these texts only sends it. Skipped
+        while a save or another patch holds the session (that save plans for itself)."""
+        if not self._lock.acquire(blocking=False):
+            return None
         try:
-            linked = link_patch(objects, self.exe, running.slide, running.prior, running.region_next)
-        except PatchLinkError as e:
-            return self._emit("patch-refused", rule=e.rule, reason=str(e), symbol=e.symbol, diagnostics=diags)
-        redirect = [n for n in scope.redirect if n not in resigned]
-        plan = running.jumps.plan(redirect, linked.functions) if self.entry_jumps else JumpPlan()
-        if running.region_next + linked.size > running.region_end:
-            return self._emit(
-                "patch-refused", rule="HL1098", reason="the patch region is full: restart the app"
-            )
-        t_link = time.perf_counter()
-        image = work / "patch.img"
+            running = self.running
+            binary = self.crates[-1] if self.crates else None
+            if running is None or running.proc.poll() is not None or binary is None:
+                return None
+            base = self._base(running)
+            new = {binary.key: self.objects.load(folder)}
+            plan = plan_patch(base, new, [])
+            return (base.key, new, plan) if isinstance(plan, PatchPlan) else None
+        finally:
+            self._lock.release()
+
+    def _deliver(
+        self, running: _Running, save: _Save, plan: PatchPlan, phases: dict[str, float], t_link: float
+    ) -> Outcome:
+        """Sends the linked patch to the app, and reports what it did with it."""
+        linked, changes, seq, new, diags = plan.linked, plan.changes, save.seq, save.new, save.diags
+        image = save.work / "patch.img"
         try:
+            image.parent.mkdir(parents=True, exist_ok=True)
             image.write_bytes(linked.image)
         except OSError as e:  # disk full, say: the app is untouched
             return self._emit("patch-refused", rule="HL1097", reason=f"cannot write the patch image: {e}")
@@ -694,7 +718,7 @@ class Session:
             "imports": [{"slot": s, "name": n} for s, n in linked.imports],
             "eh_frame": linked.eh_frame,
             "table": [list(p) for p in linked.table],
-            "entry_jumps": [[site, target] for _, site, target in plan.jumps],
+            "entry_jumps": [[site, target] for _, site, target in plan.jumps.jumps],
         }
         try:
             result = running.channel.send_patch(message)
@@ -709,7 +733,7 @@ class Session:
         running.region_next += -(-linked.size // SLOT) * SLOT  # each patch starts a debug slot
         running.prior.record(linked)
         if result["self_check"]:  # applied, yet not all in place: never reported as patched
-            self._accept(dirty, new, folders)
+            self._accept(save.dirty, new, save.folders)
             reason = "; ".join(result["self_check"])
             return self._emit(
                 "patch-refused",
@@ -717,28 +741,26 @@ class Session:
                 reason=f"the app applied the patch, but its self-check failed ({reason}): restart required",
                 diagnostics=diags,
             )
+        warnings = list(plan.warnings)
         jump_report = result.get("entry_jumps") or {}
         if self.entry_jumps:
-            warnings += patch_warnings.jump_warnings(self.crate_dir, new, changes, plan, jump_report)
-        warnings += patch_warnings.signature_warnings(self.crate_dir, new, resigned)
-        self._accept(dirty, new, folders)
+            warnings += patch_warnings.jump_warnings(self.crate_dir, new, changes, plan.jumps, jump_report)
+        warnings += patch_warnings.signature_warnings(self.crate_dir, new, plan.resigned)
+        self._accept(save.dirty, new, save.folders)
         self.last_patched = {
             "seq": seq,
             "functions": [demangle(n) for n in changes.changed + changes.added],
             "symbols": changes.changed + changes.added,
         }
         apply_ms = result["apply_us"] / 1000
-        phases = {
-            "rustc": _ms(started, t_rustc),
-            "diff": _ms(t_rustc, t_diff),
-            "link": _ms(t_diff, t_link),
+        phases |= {
             "deliver": max(0.0, round(_ms(t_link, t_done) - apply_ms, 1)),
             "apply": round(apply_ms, 1),
         }
         outcome = self._emit(
             "patched",
             seq=seq,
-            ms=_ms(started, t_done),
+            ms=_ms(save.started, t_done),
             phases=phases,
             # only what the user edited; functions relinked because a line above them moved
             # (their panic Locations) are patched all the same, and counted in `relinked`
@@ -746,12 +768,13 @@ class Session:
             relinked=len(changes.moved),
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
-            crates=[c.name for c in dirty],
-            speculative=speculated is not None,
-            units={"linked": len(objects), "total": len(rebuilt)},
+            crates=[c.name for c in save.dirty],
+            speculative=save.speculative,
+            planned_ahead=save.planned_ahead,
+            units=plan.units,
             entry_jumps={
                 "written": jump_report.get("written", 0),
-                "skipped": len(plan.skipped) + len(jump_report.get("busy", [])),
+                "skipped": len(plan.jumps.skipped) + len(jump_report.get("busy", [])),
             },
             locations=patch_warnings.locations(new, changes.edited + changes.added),
             diagnostics=diags,
@@ -789,16 +812,6 @@ class Session:
         self.build_folders.update(folders)
         for crate in dirty:
             crate.compiled_at = crate.pending_at
-
-    def _with_location(self, edit: RudeEdit) -> RudeEdit:
-        """Adds the source line of the type or static an edit is about, when debug info had none."""
-        if edit.file or not edit.symbol:
-            return edit
-        keyword = {"HL1004": "static", "HL1005": "static"}.get(edit.rule, edit.message.split(" ", 1)[0])
-        if keyword not in ("struct", "enum", "union", "static"):
-            return edit
-        found = locate(self.crate_dir, edit.symbol, keyword)
-        return replace(edit, file=found[0], line=found[1]) if found else edit
 
 
 def error_count(diagnostics: list[dict]) -> int:

@@ -14,6 +14,9 @@ ones ("completely ignoring cache because of differing commandline arguments").
 
 A result is keyed by content: the digest of every file the build read. A save uses it only
 if the files on disk have exactly those contents (and the linked rlibs are unchanged).
+
+Once a build is done, `plan_ahead` (the session's) diffs and links its objects against what
+the app runs (patch_plan.py), so a save of those texts only sends the patch.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ import subprocess
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hotline.engine.workspace import Crate, owning_crate
 
@@ -134,10 +139,12 @@ def _extern_stats(args: list[str]) -> tuple:
 
 @dataclass
 class Speculated:
-    """A speculative build a save uses: rustc's stderr, and when the files were compared."""
+    """A speculative build a save uses: rustc's stderr, when the files were compared, and
+    the patch planned from it ahead of the save, if any (`plan_ahead`'s result)."""
 
     stderr: list[str]
     hashed_at: float
+    plan: Any = None
 
 
 @dataclass
@@ -150,6 +157,8 @@ class _Build:
     started: float = field(default_factory=time.perf_counter)
     ready: threading.Event = field(default_factory=threading.Event)  # `prepared` is known
     done: threading.Event = field(default_factory=threading.Event)
+    planned: threading.Event = field(default_factory=threading.Event)  # `plan` is final
+    plan: Any = None
     prepared: dict[Path, bytes] | None = None  # real path -> digest of what the shadow holds
     key: dict[Path, bytes] | None = None  # real path -> digest, of the files rustc read
     depinfo: str = ""  # the dep-info rustc wrote, shadow paths and all
@@ -164,8 +173,19 @@ class _Build:
 class SpeculativeBuilder:
     """At most one background rustc at a time, niced; a newer start kills the one in flight."""
 
-    def __init__(self, target_dir: Path, workspace_root: Path) -> None:
+    def __init__(
+        self,
+        target_dir: Path,
+        workspace_root: Path,
+        plan_ahead: Callable[[Path], Any] | None = None,
+        on_stats: Callable[[dict], None] | None = None,
+    ) -> None:
+        """`plan_ahead(objects folder)` runs after each build that a save could use; what it
+        returns comes back with the build (`Speculated.plan`). `on_stats(stats)` is called
+        when a build ends, is used, or is thrown away."""
         self.root = workspace_root.resolve()
+        self.plan_ahead = plan_ahead
+        self.on_stats = on_stats
         self.shadow = target_dir / "shadow" / self.root.name
         self.out_dir = target_dir / "shadow-out"
         self.incremental = target_dir / "shadow-incremental"
@@ -242,6 +262,13 @@ class SpeculativeBuilder:
                 log.debug("speculative build failed", exc_info=True)
             finally:
                 self._finish(build)
+        try:
+            if self.plan_ahead is not None and build.outcome == "ok" and not build.cancelled:
+                build.plan = self.plan_ahead(build.folder)
+        except Exception:  # the save then plans the patch itself
+            log.debug("planning a speculative build's patch failed", exc_info=True)
+        finally:
+            build.planned.set()
 
     def _run(self, binary: Crate, build: _Build) -> None:
         if self._fresh:
@@ -361,8 +388,16 @@ class SpeculativeBuilder:
             self.stats["ended"] += 1
             ms = round((time.perf_counter() - build.started) * 1000, 1)
             self.history.append({"outcome": build.outcome, "ms": ms, "cpu_s": round(build.cpu_s, 3)})
+            self._report()
             build.ready.set()
             build.done.set()
+            if build.outcome != "ok":
+                build.planned.set()
+
+    def _report(self) -> None:
+        """Under `_lock`: the running totals, to `on_stats`."""
+        if self.on_stats is not None:
+            self.on_stats({k: round(v, 3) if isinstance(v, float) else v for k, v in self.stats.items()})
 
     def _waste(self, build: _Build) -> None:
         self.stats["cpu_s_wasted"] += build.cpu_s
@@ -377,9 +412,17 @@ class SpeculativeBuilder:
         if build.done.is_set():
             if build.outcome == "ok":
                 self._waste(build)
+                self._report()
         elif build.proc is not None and not build.reaped:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(build.proc.pid, signal.SIGKILL)
+
+    @property
+    def last_build_ms(self) -> float | None:
+        """How long the newest finished build took, start to objects ready (None before one)."""
+        with self._lock:
+            done = [h["ms"] for h in self.history if h["outcome"] in ("ok", "superseded")]
+        return done[-1] if done else None
 
     @property
     def rustc_pid(self) -> int | None:
@@ -419,6 +462,7 @@ class SpeculativeBuilder:
             return None
         self._hurry(build)
         build.done.wait()
+        build.planned.wait()  # soon: planning needs the session, which this save holds
         hashed_at = time.time()
         if build.outcome != "ok" or build.key is None or not self._on_disk(build.key):
             self._keep_or_drop(build)
@@ -429,7 +473,8 @@ class SpeculativeBuilder:
         with self._lock:
             self.stats["used"] += 1
             self.stats["cpu_s_used"] += build.cpu_s
-        return Speculated(build.stderr, hashed_at)
+            self._report()
+        return Speculated(build.stderr, hashed_at, build.plan)
 
     def _keep_or_drop(self, build: _Build) -> None:
         """A finished build stays for a later save (of the other files it overlaid, say);

@@ -306,6 +306,14 @@ class HotlineLanguageServer(LanguageServer):
                 f"Hotline internal error: {event['message']} (details: {event['log']}); "
                 "the app keeps running its last good code"
             )
+        elif kind == "speculation":  # a trace in the client's log, like rust-analyzer's
+            message = (
+                f"Hotline speculative builds: {event['builds']} started, {event['ended']} ended, "
+                f"{event['used']} used by a save, "
+                f"{event['killed']} killed; rustc CPU {event['cpu_s_used']:.2f} s used, "
+                f"{event['cpu_s_wasted']:.2f} s thrown away"
+            )
+            self.window_log_message(types.LogMessageParams(type=types.MessageType.Log, message=message))
         elif kind == "debug-info-failed":
             message = f"Hotline [{event['rule']}]: {event['message']}"
             self.window_log_message(types.LogMessageParams(type=types.MessageType.Warning, message=message))
@@ -514,6 +522,8 @@ class HotlineLanguageServer(LanguageServer):
             return "No patch applied yet."
         speculative = " (compiled while you typed)" if e.get("speculative") else ""
         lines = [f"### Patch #{e['seq']}: {e['ms']:g} ms{speculative}", ""]
+        if e.get("planned_ahead"):
+            lines += ["Compiled, diffed and linked while you typed: the save only sent it.", ""]
         if e["functions"]:
             lines += ["Changed functions:", *(f"- `{f}`" for f in e["functions"]), ""]
         if e.get("added"):

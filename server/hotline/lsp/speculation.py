@@ -18,7 +18,11 @@ from pygls.workspace import Workspace
 from hotline.engine.session import Session
 
 log = logging.getLogger("hotline.lsp")
-DEFAULT_DELAY_MS = 300
+# Unset speculativeDelayMs: the quiet period is the binary's last speculative build time,
+# within these bounds (the longest until a build is known). A build that the next keystroke
+# throws away costs about what it took, so a quick one is worth starting sooner, while a
+# slow one waits for a real pause.
+MIN_DELAY_MS, MAX_DELAY_MS = 100, 300
 
 
 class _Server(Protocol):
@@ -48,7 +52,12 @@ class Speculation:
 
     @property
     def delay_s(self) -> float:
-        return self.server.settings.get("speculativeDelayMs", DEFAULT_DELAY_MS) / 1000
+        chosen = self.server.settings.get("speculativeDelayMs")
+        if chosen is not None:
+            return chosen / 1000
+        session = self.server.session
+        last = session.speculative.last_build_ms if session is not None else None
+        return min(MAX_DELAY_MS, max(MIN_DELAY_MS, last if last is not None else MAX_DELAY_MS)) / 1000
 
     def changed(self, uri: str) -> None:
         """A buffer changed (didChange): the quiet period starts again, if it is the crate's."""

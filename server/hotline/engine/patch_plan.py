@@ -1,0 +1,149 @@
+"""From the new objects of a save's crates to a linked patch ready to send, or the verdict
+why there is none: the diff, the rude-edit rules, the patch scope, the link and the entry
+jumps.
+
+Planning reads what the app runs (`PatchBase`) and changes nothing, so it can also run
+ahead of the save, on a speculative build's objects (speculative.py). A plan made ahead is
+used only if the app still runs exactly what it was planned against (`PatchBase.key`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from hotline.engine import patch_warnings
+from hotline.engine.dwarf_reader import DwarfFormatError
+from hotline.engine.entry_jumps import EntryJumps, JumpPlan
+from hotline.engine.executable import Executable
+from hotline.engine.object_cache import Build
+from hotline.engine.object_diff import FunctionChanges, diff_functions
+from hotline.engine.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
+from hotline.engine.patch_scope import patch_scope
+from hotline.engine.rude_edits import RudeEdit, find_rude_edits
+from hotline.engine.source_map import locate
+from hotline.engine.workspace import namespace
+
+
+@dataclass(frozen=True)
+class PatchBase:
+    """What the running app is made of now, and the settings a patch is planned with."""
+
+    exe: Executable
+    crate_name: str
+    crate_dir: Path
+    builds: dict[str, Build]  # per crate key: the objects the app runs
+    slide: int
+    prior: ProcessSymbols
+    jumps: EntryJumps
+    region_next: int
+    region_end: int
+    allow_layout_changes: frozenset[str]
+    entry_jumps: bool
+    #: Changes with every patch sent and every build accepted: a plan is for one key only.
+    key: tuple = ()
+
+
+@dataclass
+class Verdict:
+    """No patch to send: the event to emit (`patch-refused` or `no-change`)."""
+
+    kind: str
+    fields: dict
+    accept: bool = False  # the app already runs what these objects do (no-change)
+
+
+@dataclass
+class PatchPlan:
+    """A patch linked for the running app, with what the `patched` event reports."""
+
+    changes: FunctionChanges
+    resigned: list[str]
+    warnings: list[dict]
+    linked: LinkedPatch
+    jumps: JumpPlan
+    units: dict[str, int]  # linked, and total rebuilt
+    diff_done: float = field(default=0.0)  # perf_counter when the diff and rules were done
+
+
+def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> PatchPlan | Verdict:
+    """The patch that brings the app from `base.builds` to `new` (per crate key)."""
+    changes = FunctionChanges([], [], [])
+    rude: list[RudeEdit] = []
+    for key, build in new.items():
+        name = namespace(key)  # a binary's key is `name.bin` (Crate.key)
+        changes = changes.merge(diff_functions(base.builds[key].fingerprints, build.fingerprints))
+        try:
+            found = find_rude_edits(base.builds[key], build, name, base.allow_layout_changes)
+        except DwarfFormatError as e:  # without layouts a patch cannot be checked: refuse it
+            return Verdict(
+                "patch-refused", {"rule": "HL1099", "reason": f"cannot read {name}'s debug info: {e}"}
+            )
+        rude += [_with_location(base.crate_dir, r) for r in found]
+    diff_done = time.perf_counter()
+    errors = [r for r in rude if r.severity == "error"]
+    warnings = [r.to_json() for r in rude if r.severity == "warning"]
+    if errors:
+        return Verdict(
+            "patch-refused",
+            {
+                "rule": errors[0].rule,
+                "symbol": errors[0].symbol,
+                "reason": "; ".join(r.message for r in errors) + ": restart required",
+                "rude_edits": [r.to_json() for r in errors] + warnings,
+                "diagnostics": diags,
+            },
+        )
+    if not changes.any:
+        return Verdict("no-change", {"diagnostics": diags, "warnings": warnings}, accept=True)
+    running_main = patch_warnings.running_main(base.crate_name, changes)
+    if running_main is not None and running_main.get("refuse"):
+        return Verdict(
+            "patch-refused",
+            {
+                "rule": "HL1010",
+                "symbol": running_main["symbol"],
+                "reason": running_main["message"] + ": restart required",
+                "diagnostics": diags,
+            },
+        )
+    if running_main is not None:
+        warnings.append(
+            patch_warnings.warning(
+                base.crate_dir, new, "HL1010", running_main["symbol"], running_main["message"]
+            )
+        )
+    rebuilt = [obj for build in new.values() for obj in build.objects]
+    resigned = patch_warnings.signature_changes(base.builds, new, changes)
+    scope = patch_scope(
+        rebuilt,
+        changes.changed + changes.added,
+        lambda name: name not in base.prior.code and base.exe.is_ambiguous(name),
+        (lambda n: n not in resigned and base.jumps.obstacle(n) is None) if base.entry_jumps else None,
+    )
+    try:
+        linked = link_patch(scope.objects, base.exe, base.slide, base.prior, base.region_next)
+    except PatchLinkError as e:
+        return Verdict(
+            "patch-refused", {"rule": e.rule, "reason": str(e), "symbol": e.symbol, "diagnostics": diags}
+        )
+    redirect = [n for n in scope.redirect if n not in resigned]
+    jumps = base.jumps.plan(redirect, linked.functions) if base.entry_jumps else JumpPlan()
+    if base.region_next + linked.size > base.region_end:
+        return Verdict(
+            "patch-refused", {"rule": "HL1098", "reason": "the patch region is full: restart the app"}
+        )
+    units = {"linked": len(scope.objects), "total": len(rebuilt)}
+    return PatchPlan(changes, resigned, warnings, linked, jumps, units, diff_done)
+
+
+def _with_location(crate_dir: Path, edit: RudeEdit) -> RudeEdit:
+    """Adds the source line of the type or static an edit is about, when debug info had none."""
+    if edit.file or not edit.symbol:
+        return edit
+    keyword = {"HL1004": "static", "HL1005": "static"}.get(edit.rule, edit.message.split(" ", 1)[0])
+    if keyword not in ("struct", "enum", "union", "static"):
+        return edit
+    found = locate(crate_dir, edit.symbol, keyword)
+    return replace(edit, file=found[0], line=found[1]) if found else edit
