@@ -114,6 +114,40 @@ def test_an_app_at_opt_level_0_with_dependencies_at_opt_level_3_is_patched(works
     assert event["functions"] == ["app::scaled"] and event["crates"] == ["app"]
 
 
+def test_editing_a_path_dependency_outside_the_workspace_is_refused_naming_it(workspace_app):
+    # cargo builds vendor/fastmath like a registry crate: no captured command, no patch.
+    app = workspace_app
+    lib = (app.crate / ".." / ".." / "vendor" / "fastmath" / "src" / "lib.rs").resolve()
+    before = lib.read_text()
+    running = fields(app.wait_line(lambda s: "scaled=" in s, after=app.mark()))["scaled"]
+    lib.write_text(before.replace("x * 7", "x * 9"))
+    try:
+        event = app.session.patch([lib]).event
+    finally:
+        lib.write_text(before)
+    assert event["event"] == "patch-refused"
+    assert (event["rule"], event["symbol"]) == ("HL1006", "fastmath")
+    assert event["reason"] == (
+        f"fastmath ({lib.parent.parent}) is a path dependency outside the workspace, which Hotline does "
+        "not rebuild per save: full rebuild required (or add it to the workspace's members)"
+    )
+    mark = app.mark()
+    assert fields(app.wait_line(lambda s: "scaled=" in s, after=mark))["scaled"] == running  # last good code
+
+
+def test_hotline_run_watches_a_path_dependency_outside_the_workspace_and_refuses_its_edit(
+    tmp_path, hotline_run
+):
+    root = _copy("shape_workspace", tmp_path)
+    run = hotline_run(root / "ws" / "app")
+    run.until(lambda e: e["event"] == "app-output", timeout=240)
+    time.sleep(1.5)  # let the watcher take its first look
+    lib = root / "vendor" / "fastmath" / "src" / "lib.rs"
+    lib.write_text(lib.read_text().replace("x * 7", "x * 9"))
+    outcome = run.until(lambda e: e["event"] in ("patched", "patch-refused", "no-change", "compile-error"))
+    assert (outcome["event"], outcome["rule"], outcome["symbol"]) == ("patch-refused", "HL1006", "fastmath")
+
+
 def test_editing_the_library_of_a_proc_macro_is_refused_naming_the_macro(workspace_app):
     # macro_support is built for the host alone, without debug info, and that is no reason
     # to refuse the app's build; its edit changes what the macro expands to: a restart.

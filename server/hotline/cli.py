@@ -383,6 +383,7 @@ class Runner:
             missed: set | None = None
             for changes in watch(
                 self.session.workspace_root,
+                *self.session.outside_packages.values(),  # their edits are refused, not missed
                 watch_filter=lambda _change, path: _watched(path) or self._read_by_the_build(path),
                 debounce=50,
                 step=1,

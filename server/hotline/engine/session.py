@@ -46,6 +46,7 @@ from hotline.engine.workspace import (
     extract_objects,
     forget_replayed_outputs,
     load_crates,
+    outside_path_packages,
     owning_crate,
     pick_binary,
 )
@@ -181,6 +182,7 @@ class Session:
         except ProjectShapeError as e:
             raise HotlineError(str(e)) from e
         self.workspace_root = Path(meta["workspace_root"])
+        self.outside_packages = outside_path_packages(meta)  # path dependencies, not members
         # What decides the fat build: an app left running is re-attached only if they agree.
         self.build_key = {
             "bin": self.bin_name,
@@ -588,6 +590,16 @@ class Session:
         seq = running.seq + 1
         self.on_event({"event": "patch-started", "seq": seq})
         outside = [p for p in changed if p.suffix == ".rs" and owning_crate(self.crates, p) is None]
+        foreign = sorted({name for p in outside if (name := self.outside_package(p)) is not None})
+        if foreign:
+            folder = self.outside_packages[foreign[0]]
+            return self._emit(
+                "patch-refused",
+                rule="HL1006",
+                symbol=foreign[0],
+                reason=f"{foreign[0]} ({folder}) is a path dependency outside the workspace, which Hotline "
+                "does not rebuild per save: full rebuild required (or add it to the workspace's members)",
+            )
         if changed and len(outside) == len(changed):
             shown = ", ".join(str(p) for p in outside)
             return self._emit(
@@ -640,6 +652,13 @@ class Session:
         save = _Save(seq, dirty, folders, new, diags, work, speculated is not None, planned_ahead, started)
         phases = {"rustc": _ms(started, t_rustc), "diff": _ms(t_rustc, t_diff), "link": _ms(t_diff, t_link)}
         return self._deliver(running, save, plan, phases, t_link)
+
+    def outside_package(self, path: Path) -> str | None:
+        """The path dependency outside the workspace that `path` belongs to, if any."""
+        resolved = path.resolve()
+        return next(
+            (n for n, d in self.outside_packages.items() if resolved.is_relative_to(d.resolve())), None
+        )
 
     def _compile(self, dirty: list[Crate], folders: dict[str, Path], started: float) -> list[dict] | Outcome:
         """The dirty crates' captured rustc commands replayed (workspace.py), dependencies

@@ -20,6 +20,18 @@ class ProjectShapeError(Exception):
     """A project Hotline cannot run as it is; the message names the cause and the fix."""
 
 
+def outside_path_packages(meta: dict) -> dict[str, Path]:
+    """Path dependencies that are not workspace members (name -> package folder): cargo
+    builds them like registry crates, so their rustc commands are not captured and their
+    edits cannot be patched."""
+    members = set(meta["workspace_members"])
+    return {
+        p["name"]: Path(p["manifest_path"]).parent
+        for p in meta["packages"]
+        if p.get("source") is None and p["id"] not in members
+    }
+
+
 def pick_binary(meta: dict, crate_dir: Path, wanted: str | None) -> tuple[dict, str]:
     """The package and binary target to run, from `cargo metadata`, as `cargo run` picks
     them: the crate directory's own package, or at a virtual workspace's root its
