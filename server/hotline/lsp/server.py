@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
+from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
@@ -35,6 +36,7 @@ from hotline.engine.session import (
 from hotline.lsp import lenses, logs
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from hotline.lsp.speculation import Speculation
+from hotline.lsp.stdio import pipe_reader
 
 DISTRIBUTION = "hotline-reload"
 try:
@@ -75,6 +77,31 @@ def environment() -> str:
 
 
 class HotlineLanguageServer(LanguageServer):
+    def _start_io_async(self, stdin: Any = None, stdout: Any = None) -> None:
+        """pygls's own, with stdin read on the event loop (stdio.py), not on a thread pool."""
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        source = stdin or sys.stdin.buffer
+
+        async def serve() -> None:
+            reader = await pipe_reader(source) or StdinAsyncReader(source, self.thread_pool)
+            await run_async(
+                stop_event=self._stop_event,
+                reader=reader,
+                protocol=self.protocol,
+                logger=log,
+                error_handler=self.report_server_error,
+            )
+
+        try:
+            asyncio.run(serve())
+        except BrokenPipeError:
+            log.error("the connection to the editor is lost: shutting down")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
     def __init__(self) -> None:
         super().__init__("hotline", VERSION)
         self.loop: asyncio.AbstractEventLoop | None = None
