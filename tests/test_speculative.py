@@ -176,3 +176,24 @@ def test_only_the_binary_of_a_workspace_is_speculated_on(live_app) -> None:
     event = app.patch()
     assert event["speculative"] is True and event["crates"] == ["app"]
     app.wait_line(lambda s: s.startswith("lib-v2") and "speculated wrapped=[7]" in s, after=mark)
+
+
+def test_a_patch_planned_before_another_patch_is_planned_again_at_the_save(live_app) -> None:
+    app = live_app("counter")
+    app.wait_line(lambda s: s.startswith("hello frame="))
+    buffer = speculate(app, '"hello"', '"typed"')
+    assert outcomes(app, 1) == ["ok"]
+    deadline = time.monotonic() + 10
+    while app.session.speculative._current is None or not app.session.speculative._current.planned.is_set():
+        assert time.monotonic() < deadline, "the speculative build was never planned"
+        time.sleep(0.02)
+    mark = app.mark()
+    app.edit('"hello"', '"other tool"')  # another text saved first: patched from its own build
+    assert app.patch()["speculative"] is False
+    app.wait_line(lambda s: s.startswith("other tool frame="), after=mark)
+
+    (app.crate / "src" / "main.rs").write_text(buffer)  # now the typed text is saved
+    event = app.patch()
+    assert event["speculative"] is True  # the build kept for it is used
+    assert event["planned_ahead"] is False  # its plan was for the code before "other tool"
+    app.wait_line(lambda s: s.startswith("typed frame="), after=mark)

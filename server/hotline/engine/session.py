@@ -693,11 +693,13 @@ class Session:
             region_end=running.region_end,
             allow_layout_changes=self.allow_layout_changes,
             entry_jumps=self.entry_jumps,
-            key=(
+            key=(  # the launch, the patches sent to it, and what each crate runs
+                self.build_id,
                 id(running),
                 running.seq,
                 running.region_next,
                 tuple((k, id(b)) for k, b in self.builds.items()),
+                tuple(sorted(self.allow_layout_changes)),  # a setting the editor changes live
             ),
         )
 
