@@ -163,3 +163,35 @@ async def test_speculative_builds_can_be_turned_off(client: LanguageClient, crat
     save(client, main_rs, bonjour)
     await until(lambda: any(s.startswith("bonjour frame=") for s in lines_since(client, mark)), 20, "bonjour")
     assert SPECULATED not in await last_patch(client)
+
+
+async def test_with_speculative_diagnostics_a_typed_error_is_published_before_the_save_and_cleared_when_fixed(
+    client: LanguageClient, crate: Path
+):
+    await start(client, crate, {"speculativeDiagnostics": True, "speculativeDelayMs": 100})
+    main_rs, uri = crate / "src" / "main.rs", (crate / "src" / "main.rs").as_uri()
+    original = main_rs.read_text()
+    broken = original.replace('    "hello"', '    let x: u32 = "s";\n    "hello"')
+    open_document(client, main_rs)
+    type_text(client, main_rs, broken, 2)
+
+    def e0308():
+        return [d for d in client.diagnostics.get(uri, []) if d.code == "E0308"]
+
+    diags = await until(e0308, 60, "E0308 from the typed text")
+    assert diags[0].range.start.line == line_of(broken, "let x: u32")  # the real file's line
+    assert diags[0].source == "hotline (rustc)"
+    assert main_rs.read_text() == original  # not saved: the app runs on
+    type_text(client, main_rs, original.replace('"hello"', '"fixed"'), 3)
+    await until(lambda: uri in client.diagnostics and not client.diagnostics[uri], 60, "diagnostics cleared")
+
+
+async def test_by_default_a_typed_error_is_not_published(client: LanguageClient, crate: Path):
+    await start(client, crate, {"speculativeDelayMs": 100})
+    main_rs = crate / "src" / "main.rs"
+    broken = main_rs.read_text().replace('    "hello"', '    let x: u32 = "s";\n    "hello"')
+    open_document(client, main_rs)
+    type_text(client, main_rs, broken, 2)
+    await until(lambda: speculation_trace(client), 60, "the speculative build's end")
+    await asyncio.sleep(0.5)
+    assert not client.diagnostics.get(main_rs.as_uri())

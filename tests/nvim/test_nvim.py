@@ -597,7 +597,11 @@ def test_config_entry_jumps_is_validated_and_sent_to_the_server(tmp_path):
             n.close()
 
 
-def test_config_rustc_warnings_is_validated_and_sent_to_the_server_off_by_default(tmp_path):
+@pytest.mark.parametrize(
+    ("option", "setting"),
+    [("rustc_warnings", "rustcWarnings"), ("speculative_diagnostics", "speculativeDiagnostics")],
+)
+def test_config_flag_is_validated_and_sent_to_the_server_off_by_default(tmp_path, option, setting):
     pkg = '[package]\nname = "{}"\nversion = "0.1.0"\nedition = "2021"\n'
     crates = {}
     for name in ("default", "on"):
@@ -610,11 +614,11 @@ def test_config_rustc_warnings_is_validated_and_sent_to_the_server_off_by_defaul
     try:
         bad = n.exec_lua(
             "local ok, err = pcall(require('hotline').setup, ...); return ok and '' or tostring(err)",
-            {"rustc_warnings": "yes"},
+            {option: "yes"},
         )
-        assert "rustc_warnings" in bad and "boolean" in bad, bad
-        assert n.exec_lua("return require('hotline.config').defaults.rustc_warnings") is False
-        for name, opts in (("default", {}), ("on", {"rustc_warnings": True})):
+        assert option in bad and "boolean" in bad, bad
+        assert n.exec_lua(f"return require('hotline.config').defaults.{option}") is False
+        for name, opts in (("default", {}), ("on", {option: True})):
             n.exec_lua(
                 "local opts = ...; require('hotline').setup(opts)",
                 {"python": sys.executable, "cmd": cmd, **opts},
@@ -629,7 +633,7 @@ def test_config_rustc_warnings_is_validated_and_sent_to_the_server_off_by_defaul
             )
             wait_for(n, lambda: status(n) == "Hotline idle", 15, f"status idle in {name}")
         sent = [json.loads(line) for line in record.read_text().splitlines()]
-        assert [s["rustcWarnings"] for s in sent] == [False, True], sent
+        assert [s[setting] for s in sent] == [False, True], sent
     finally:
         n.exec_lua("for _, c in ipairs(vim.lsp.get_clients({ name = 'hotline' })) do c:stop() end")
         try:

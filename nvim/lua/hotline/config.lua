@@ -31,6 +31,7 @@
 ---@field rustc_warnings boolean         Also show rustc's warnings as diagnostics (settings.rustcWarnings); false: only what blocks a patch (rustc's errors and Hotline's rules), as rust-analyzer shows rustc's warnings already
 ---@field speculative_builds boolean     Compile unsaved buffers in the background while you pause, so a save of that text skips rustc (settings.speculativeBuilds)
 ---@field speculative_delay_ms? integer  How long a buffer must stay unchanged before that build starts (settings.speculativeDelayMs; nil: the last build's time, 100-300 ms)
+---@field speculative_diagnostics boolean Publish the speculative builds' errors as you type (settings.speculativeDiagnostics); false: rust-analyzer shows errors as you type already
 ---@field dap_adapter? string             nvim-dap adapter :HotlineAttach uses; nil: the first of gdb, codelldb, lldb, lldb-dap that is configured
 ---@field codelens boolean                Show Hotline code lenses and refresh them after patches and on BufEnter/InsertLeave/BufWritePost
 ---@field notify boolean                  vim.notify() on errors, refused patches and app exits
@@ -63,6 +64,7 @@ M.defaults = {
   rustc_warnings = false,
   speculative_builds = true,
   speculative_delay_ms = nil,
+  speculative_diagnostics = false,
   dap_adapter = nil,
   codelens = true,
   notify = true,
@@ -121,6 +123,7 @@ function M.setup(opts)
   validate("rustc_warnings", merged.rustc_warnings, "boolean")
   validate("speculative_builds", merged.speculative_builds, "boolean")
   validate("speculative_delay_ms", merged.speculative_delay_ms, "number", true)
+  validate("speculative_diagnostics", merged.speculative_diagnostics, "boolean")
   validate("dap_adapter", merged.dap_adapter, "string", true)
   validate("on_status", merged.on_status, "function", true)
   M.options = merged
@@ -145,6 +148,7 @@ function M.settings(crate)
     rustcWarnings = o.rustc_warnings,
     speculativeBuilds = o.speculative_builds,
     speculativeDelayMs = o.speculative_delay_ms,
+    speculativeDiagnostics = o.speculative_diagnostics,
   }
   local c = o.crate or crate
   if c then

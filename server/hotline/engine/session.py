@@ -217,6 +217,9 @@ class Session:
             self.workspace_root,
             plan_ahead=self._plan_ahead,
             on_stats=lambda stats: self.on_event({"event": "speculation", **stats}),
+            on_ended=lambda outcome, stderr: self.on_event(
+                {"event": "speculative-build", "ok": outcome == "ok", "diagnostics": _diagnostics(stderr)}
+            ),
         )
 
     @property

@@ -179,13 +179,16 @@ class SpeculativeBuilder:
         workspace_root: Path,
         plan_ahead: Callable[[Path], Any] | None = None,
         on_stats: Callable[[dict], None] | None = None,
+        on_ended: Callable[[str, list[str]], None] | None = None,
     ) -> None:
         """`plan_ahead(objects folder)` runs after each build that a save could use; what it
         returns comes back with the build (`Speculated.plan`). `on_stats(stats)` is called
-        when a build ends, is used, or is thrown away."""
+        when a build ends, is used, or is thrown away; `on_ended(outcome, rustc's stderr)`
+        when rustc ran to its end ("ok" or "failed")."""
         self.root = workspace_root.resolve()
         self.plan_ahead = plan_ahead
         self.on_stats = on_stats
+        self.on_ended = on_ended
         self.shadow = target_dir / "shadow" / self.root.name
         self.out_dir = target_dir / "shadow-out"
         self.incremental = target_dir / "shadow-incremental"
@@ -389,6 +392,8 @@ class SpeculativeBuilder:
             ms = round((time.perf_counter() - build.started) * 1000, 1)
             self.history.append({"outcome": build.outcome, "ms": ms, "cpu_s": round(build.cpu_s, 3)})
             self._report()
+            if self.on_ended is not None and build.outcome in ("ok", "failed") and not build.cancelled:
+                self.on_ended(build.outcome, build.stderr)
             build.ready.set()
             build.done.set()
             if build.outcome != "ok":

@@ -61,6 +61,7 @@ LIVE_SETTINGS = {  # they apply at once
     "allowLayoutChanges",
     "speculativeBuilds",
     "speculativeDelayMs",
+    "speculativeDiagnostics",
 }
 
 
@@ -333,6 +334,8 @@ class HotlineLanguageServer(LanguageServer):
                 f"Hotline internal error: {event['message']} (details: {event['log']}); "
                 "the app keeps running its last good code"
             )
+        elif kind == "speculative-build" and self.settings.get("speculativeDiagnostics", False):
+            self.publish(event["diagnostics"], self.diagnostics[1])  # the typed text's errors, or none
         elif kind == "speculation":  # a trace in the client's log, like rust-analyzer's
             message = (
                 f"Hotline speculative builds: {event['builds']} started, {event['ended']} ended, "

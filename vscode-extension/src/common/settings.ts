@@ -18,12 +18,13 @@ export interface ServerSettings {
     rustcWarnings?: boolean;
     speculativeBuilds?: boolean;
     speculativeDelayMs?: number;
+    speculativeDiagnostics?: boolean;
 }
 
 /** Keys passed to the server; each is contributed as `hotline.<key>` in package.json. */
 export const SERVER_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
     'crate', 'bin', 'appArgs', 'patchOnSave', 'env', 'features', 'profile', 'linker', 'allowLayoutChanges',
-    'entryJumps', 'rustcWarnings', 'speculativeBuilds', 'speculativeDelayMs',
+    'entryJumps', 'rustcWarnings', 'speculativeBuilds', 'speculativeDelayMs', 'speculativeDiagnostics',
 ];
 
 /**
@@ -32,6 +33,7 @@ export const SERVER_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
  */
 export const LIVE_SETTING_KEYS: readonly (keyof ServerSettings)[] = [
     'rustcWarnings', 'patchOnSave', 'allowLayoutChanges', 'speculativeBuilds', 'speculativeDelayMs',
+    'speculativeDiagnostics',
 ];
 
 /** What a settings change needs: nothing, a didChangeConfiguration to the server, or a server restart. */
@@ -89,7 +91,7 @@ export function toInitializationOptions(
     if (Array.isArray(appArgs)) {
         out.appArgs = appArgs.filter((a): a is string => typeof a === 'string').map((a) => substitute(a, vars));
     }
-    for (const key of ['patchOnSave', 'entryJumps', 'rustcWarnings', 'speculativeBuilds'] as const) {
+    for (const key of ['patchOnSave', 'entryJumps', 'rustcWarnings', 'speculativeBuilds', 'speculativeDiagnostics'] as const) {
         const flag = get(key);
         if (typeof flag === 'boolean') {
             out[key] = flag;

@@ -125,6 +125,7 @@ test('changing rustcWarnings, patchOnSave, allowLayoutChanges or the speculative
     const only = (...keys: string[]) => (key: string) => keys.includes(key);
     assert.deepEqual([...LIVE_SETTING_KEYS].sort(), [
         'allowLayoutChanges', 'patchOnSave', 'rustcWarnings', 'speculativeBuilds', 'speculativeDelayMs',
+        'speculativeDiagnostics',
     ]);
     assert.equal(settingsChangeAction(only('speculativeDelayMs')), 'notify');
     assert.equal(settingsChangeAction(only('rustcWarnings')), 'notify');
