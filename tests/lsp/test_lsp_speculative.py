@@ -195,3 +195,27 @@ async def test_by_default_a_typed_error_is_not_published(client: LanguageClient,
     await until(lambda: speculation_trace(client), 60, "the speculative build's end")
     await asyncio.sleep(0.5)
     assert not client.diagnostics.get(main_rs.as_uri())
+
+
+async def test_a_keystroke_kills_the_speculative_build_in_flight_and_the_next_pause_builds_the_new_text(
+    client: LanguageClient, crate: Path
+):
+    await start(client, crate, {"speculativeDelayMs": 100})
+    main_rs = crate / "src" / "main.rs"
+    original = main_rs.read_text()
+    first, second = original.replace('"hello"', '"first"'), original.replace('"hello"', '"second"')
+    open_document(client, main_rs)
+    type_text(client, main_rs, first, 2)
+    shadow = shadow_of(crate) / "src" / "main.rs"
+    # written just before its rustc starts; the first build in a cold shadow takes a while
+    await until(lambda: shadow.exists() and shadow.read_text() == first, 20, "the first build's start")
+    type_text(client, main_rs, second, 3)
+    await until(
+        lambda: speculation_trace(client)[-1:] and "2 ended" in speculation_trace(client)[-1], 60, "both"
+    )
+    assert speculation_trace(client)[-1].startswith("2 started, 2 ended, 0 used by a save, 1 killed;")
+    mark = len(client.output)
+    save(client, main_rs, second)
+    await until(lambda: any(s.startswith("second frame=") for s in lines_since(client, mark)), 20, "second")
+    assert SPECULATED in await last_patch(client)
+    assert not [s for s in lines_since(client, 0) if s.startswith("first")]

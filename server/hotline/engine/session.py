@@ -555,6 +555,11 @@ class Session:
             return False
         return self.speculative.start(self.crates, overlays)
 
+    def buffers_changed(self) -> None:
+        """The editor's unsaved texts changed (a keystroke): a speculative build in flight
+        is of text that is gone, and stops."""
+        self.speculative.interrupt()
+
     def patch(self, changed: list[Path] | None = None) -> Outcome:
         """Rebuilds what the save changed and patches the running app; never stops the app.
 

@@ -438,6 +438,15 @@ class SpeculativeBuilder:
                 return None
             return build.proc.pid
 
+    def interrupt(self) -> None:
+        """The texts changed again: a build in flight is of stale text and is killed. A
+        finished one is kept: an undo may bring its text back before the save."""
+        with self._lock:
+            current = self._current
+            if current is not None and not current.done.is_set():
+                self._current = None
+                self._drop(current)
+
     def cancel(self) -> None:
         """Kills the build in flight and forgets any result (the app stopped or restarts)."""
         with self._lock:

@@ -60,8 +60,11 @@ class Speculation:
         return min(MAX_DELAY_MS, max(MIN_DELAY_MS, last if last is not None else MAX_DELAY_MS)) / 1000
 
     def changed(self, uri: str) -> None:
-        """A buffer changed (didChange): the quiet period starts again, if it is the crate's."""
+        """A buffer changed (didChange): the build in flight is stale, and the quiet period
+        starts again, if it is the crate's."""
         if self.enabled and self.server.running and self.server.in_crate(uri):
+            if self.server.session is not None:
+                self.server.session.buffers_changed()
             self._arm()
 
     def cancel(self) -> None:
