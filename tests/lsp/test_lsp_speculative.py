@@ -132,7 +132,8 @@ async def test_a_change_typed_then_undone_is_never_applied(client: LanguageClien
     original = main_rs.read_text()
     open_document(client, main_rs)
     type_text(client, main_rs, original.replace('"hello"', '"typed"'), 2)
-    await until(lambda: speculative_objects(crate), 60, "the speculative build")
+    await until(lambda: "1 ended" in "".join(speculation_trace(client)[-1:]), 60, "the speculative build")
+    assert speculative_objects(crate)  # finished, kept
     type_text(client, main_rs, original, 3)  # undone: the buffer is the file again
     await until(lambda: not speculative_objects(crate), 10, "the build thrown away")
     await until(lambda: "0 used by a save" in "".join(speculation_trace(client)[-1:]), 5, "the trace")
