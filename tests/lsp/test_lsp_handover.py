@@ -61,6 +61,20 @@ def alive(pid: int) -> bool:
     return True
 
 
+async def patch_greeting(client: LanguageClient, counter: Path, greeting: str) -> None:
+    """Saves the counter with a new greeting: `patched`, and the app prints it."""
+    main_rs = counter / "src" / "main.rs"
+    mark = len(client.statuses)
+    await save(client, main_rs, main_rs.read_text().replace('    "hello"\n', f'    "{greeting}"\n'), 1)
+    patched = await until(
+        lambda: [s for s in client.statuses[mark:] if s["state"] in ("patched", "error")], 60, "the patch"
+    )
+    assert patched[0]["state"] == "patched", patched
+    await until(
+        lambda: any(line.startswith(f"{greeting} frame=") for _, line in client.output), 10, "new code"
+    )
+
+
 @pytest.fixture
 def counter(tmp_path: Path) -> Path:
     return copy_app("counter", tmp_path)
@@ -85,21 +99,7 @@ async def test_a_restarted_language_server_re_attaches_to_the_app_and_patches_it
             await until(lambda: frames(second), 10, "output after the re-attach")
             assert frames(second)[0] > last  # the same World, still counting
 
-            main_rs = counter / "src" / "main.rs"
-            text = main_rs.read_text()
-            mark = len(second.statuses)
-            await save(second, main_rs, text.replace('    "hello"\n', '    "re-attached"\n'), 1)
-            patched = await until(
-                lambda: [s for s in second.statuses[mark:] if s["state"] in ("patched", "error")],
-                60,
-                "the patch",
-            )
-            assert patched[0]["state"] == "patched", patched
-            await until(
-                lambda: any(line.startswith("re-attached frame=") for _, line in second.output),
-                10,
-                "new code",
-            )
+            await patch_greeting(second, counter, "re-attached")
             assert alive(pid)
         finally:
             await asyncio.wait_for(second.shutdown_session(), 15)
@@ -135,21 +135,7 @@ async def test_a_language_server_killed_with_sigkill_is_followed_by_one_that_re_
             await until(lambda: frames(second), 10, "output after the re-attach")
             assert frames(second)[0] > last + 1  # the same World, counting all along
 
-            main_rs = counter / "src" / "main.rs"
-            mark = len(second.statuses)
-            text = main_rs.read_text().replace('    "hello"\n', '    "after a crash"\n')
-            await save(second, main_rs, text, 1)
-            patched = await until(
-                lambda: [s for s in second.statuses[mark:] if s["state"] in ("patched", "error")],
-                60,
-                "the patch",
-            )
-            assert patched[0]["state"] == "patched", patched
-            await until(
-                lambda: any(line.startswith("after a crash frame=") for _, line in second.output),
-                10,
-                "new code",
-            )
+            await patch_greeting(second, counter, "after a crash")
         finally:
             await asyncio.wait_for(second.shutdown_session(), 15)
     finally:
