@@ -142,7 +142,7 @@ def test_a_workspace_library_edit_is_patched_into_an_app_without_the_runtime(liv
 
 
 def test_a_static_executable_cannot_be_injected_and_the_error_says_what_to_do(live_app):
-    from hotline.engine.session import HotlineError
+    from hotline.engine.errors import HotlineError
 
     def link_statically(crate: Path) -> None:
         (crate / ".cargo").mkdir()

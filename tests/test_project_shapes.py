@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 from conftest import LiveApp, fields
-from hotline.engine.session import HotlineError, Session
+from hotline.engine.errors import HotlineError
+from hotline.engine.session import Session
 from hotline.examples import copy_app
 
 APPS = Path(__file__).parent / "apps"

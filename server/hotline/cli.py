@@ -27,15 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from hotline.engine.errors import HotlineError, InternalError
 from hotline.engine.preload import cache_root
-from hotline.engine.session import (
-    RESTART_FILES,
-    Event,
-    HotlineError,
-    InternalError,
-    Session,
-    error_count,
-)
+from hotline.engine.session import RESTART_FILES, Event, Session, error_count
 from hotline.engine.workspace import owning_crate
 
 #: SGR codes of the styles `Console.paint` knows.

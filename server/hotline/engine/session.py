@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import subprocess
 import threading
@@ -30,22 +29,19 @@ from hotline.engine.demangle import demangle
 from hotline.engine.disassembly import function_diff
 from hotline.engine.engine_lock import EngineLock
 from hotline.engine.entry_jumps import EntryJumps
-from hotline.engine.executable import ANCHOR, Executable, load_executable
+from hotline.engine.errors import EngineBusy, HotlineError, InternalError
+from hotline.engine.executable import ANCHOR, Executable
+from hotline.engine.fat_build import BuildSpec, cargo_metadata, fat_build
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.patch_link import LinkedPatch, ProcessSymbols
 from hotline.engine.patch_plan import PatchBase, PatchPlan, Verdict, plan_patch
-from hotline.engine.patch_scope import prepare as prepare_patch_scope
 from hotline.engine.preload import PreloadError, preload_env, preload_library
-from hotline.engine.shims import write_shims
 from hotline.engine.speculative import SpeculativeBuilder
 from hotline.engine.workspace import (
     REPLAYED_MARK,
     Crate,
     ProjectShapeError,
     dirty_crates,
-    extract_objects,
-    forget_replayed_outputs,
-    load_crates,
     outside_path_packages,
     owning_crate,
     pick_binary,
@@ -55,22 +51,6 @@ Event = dict
 #: Files whose change needs a full rebuild and relaunch (rule HL1006), not a patch.
 RESTART_FILES = ("Cargo.toml", "Cargo.lock", "build.rs")
 EventSink = Callable[[Event], None]
-
-
-class HotlineError(Exception):
-    """A failure the user must act on; the message says what to do."""
-
-
-class EngineBusy(HotlineError):
-    """Another engine owns this crate's build directory and app."""
-
-    def __init__(self, message: str, engine_pid: int, app_pid: int | None) -> None:
-        super().__init__(message)
-        self.engine_pid, self.app_pid = engine_pid, app_pid
-
-
-class InternalError(HotlineError):
-    """A bug in Hotline; already reported as an `engine-error` event, with the log file."""
 
 
 @dataclass
@@ -110,20 +90,6 @@ class _Save:
     speculative: bool  # compiled while the user typed
     planned_ahead: bool  # and diffed and linked then too
     started: float
-
-
-def _cargo_metadata(crate_dir: Path) -> dict:
-    if not crate_dir.is_dir():
-        raise HotlineError(f"{crate_dir} is not a directory: give the app's crate directory")
-    try:
-        out = subprocess.run(
-            ["cargo", "metadata", "--format-version", "1"], cwd=crate_dir, capture_output=True, text=True
-        )
-    except FileNotFoundError as e:
-        raise HotlineError("cargo was not found on PATH: install Rust with rustup (https://rustup.rs)") from e
-    if out.returncode != 0:
-        raise HotlineError(f"cargo metadata failed in {crate_dir}:\n{out.stderr.strip()}")
-    return json.loads(out.stdout)
 
 
 def _diagnostics(stderr_lines: list[str]) -> list[dict]:
@@ -176,7 +142,7 @@ class Session:
         self.debug_info = debug_info  # False: no debug ELF per patch (debug_elf.py), for the bench
         self.last_patched: dict | None = None  # seq, functions and symbols of the newest applied patch
         self.previous_builds: tuple[dict[str, Build], dict[str, Build]] | None = None  # (before, after) it
-        meta = _cargo_metadata(self.crate_dir)
+        meta = cargo_metadata(self.crate_dir)
         try:
             self.package, self.bin_name = pick_binary(meta, self.crate_dir, bin_name)
         except ProjectShapeError as e:
@@ -228,96 +194,21 @@ class Session:
 
     # -- fat build -----------------------------------------------------------------
     def fat_build(self) -> Path:
-        """Builds the app keeping every symbol; returns the executable to launch."""
-        started, wall_start = time.perf_counter(), time.time()
-        wrapper = write_shims(self.capture_dir)
-        env = {k: v for k, v in os.environ.items() if k != "HOTLINE_THIN_DIR"}
-        env |= {
-            "CARGO_TARGET_DIR": str(self.target_dir),
-            "RUSTC_WORKSPACE_WRAPPER": str(wrapper),
-            "HOTLINE_CAPTURE_DIR": str(self.capture_dir),
-        }
-        if self.linker:
-            env["HOTLINE_LINKER"] = self.linker
-        linker_note = self.capture_dir / "linker"
-        if linker_note.exists() and linker_note.read_text() != (self.linker or "default"):
-            (self.capture_dir / REPLAYED_MARK).touch()  # cargo cannot see a linker change: relink
-        forget_replayed_outputs(self.capture_dir)
-        linker_note.write_text(self.linker or "default")
-        meta_units = max(1, len(_cargo_metadata(self.crate_dir).get("resolve", {}).get("nodes", [])))
-        self.on_event({"event": "build-started", "kind": "fat", "total": meta_units})
-        cmd = ["cargo", "build", "--message-format=json-diagnostic-rendered-ansi", "--bin", self.bin_name]
-        cmd += ["--package", self.package["name"]]
-        if self.features:
-            cmd += ["--features", ",".join(self.features)]
-        if self.profile:
-            cmd += ["--profile", self.profile]
-        proc = subprocess.Popen(
-            cmd, cwd=self.crate_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        """Builds the app keeping every symbol (fat_build.py); returns the executable to launch."""
+        spec = BuildSpec(
+            crate_dir=self.crate_dir,
+            package=self.package["name"],
+            bin_name=self.bin_name,
+            features=self.features,
+            profile=self.profile,
+            linker=self.linker,
+            target_dir=self.target_dir,
+            capture_dir=self.capture_dir,
         )
-        done, exe_path, diags = 0, None, []
-        assert proc.stdout is not None and proc.stderr is not None
-        stderr_tail: list[str] = []
-        drain = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
-        drain.start()
-        for line in proc.stdout:
-            msg = json.loads(line) if line.startswith("{") else {}
-            reason = msg.get("reason")
-            if reason == "compiler-artifact":
-                done += 1
-                self.on_event(
-                    {
-                        "event": "build-progress",
-                        "done": min(done, meta_units),
-                        "total": meta_units,
-                        "crate": msg["target"]["name"],
-                    }
-                )
-                if msg.get("executable") and msg["target"]["name"] == self.bin_name:
-                    exe_path = Path(msg["executable"])
-            elif reason == "compiler-message" and msg["message"].get("level") in ("error", "warning"):
-                diags.append(msg["message"])
-        proc.wait()
-        drain.join()
-        if proc.returncode != 0 or exe_path is None:
-            self.on_event({"event": "build-finished", "ok": False, "ms": _ms(started), "diagnostics": diags})
-            errors = [d.get("rendered") or d["message"] for d in diags if d.get("level") == "error"]
-            raise HotlineError("the fat build failed:\n" + ("".join(errors) or "".join(stderr_tail[-30:])))
-        self.build_id = secrets.token_hex(8)
-        run_dir = self.target_dir / "run"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        run_dir.mkdir(parents=True)
-        launched = run_dir / f"{self.bin_name}-{self.build_id}"
-        shutil.copy2(exe_path, launched)
-        self.exe = load_executable(launched)
-        self.objects = ObjectCache()
-        self.crates = load_crates(self.capture_dir, self.crate_name)
-        self.builds, self.build_folders = {}, {}
-        for crate in self.crates:
-            crate.compiled_at = wall_start
-            if crate.kind == "proc-macro":
-                continue  # runs inside rustc, never in the app: an edit to it is refused (HL1006)
-            folder = self.capture_dir / "objects"
-            if crate.kind != "bin":
-                folder = self.capture_dir / f"objects-{crate.key}"
-                shutil.rmtree(folder, ignore_errors=True)
-                folder.mkdir(parents=True)
-                extract_objects(crate.rlib, folder)
-            self.builds[crate.key] = self.objects.load(folder)
-            self.build_folders[crate.key] = folder
-            # Analysed now, not during the first save.
-            self.builds[crate.key].layouts(crate.name)
-            prepare_patch_scope(self.builds[crate.key].objects)
-        self.on_event(
-            {
-                "event": "build-finished",
-                "ok": True,
-                "ms": _ms(started),
-                "diagnostics": diags,
-                "executable": str(launched),
-            }
-        )
-        return launched
+        built = fat_build(spec, self.on_event)
+        self.build_id, self.exe, self.crates = built.build_id, built.exe, built.crates
+        self.objects, self.builds, self.build_folders = built.objects, built.builds, built.folders
+        return built.executable
 
     # -- the app ---------------------------------------------------------------------
     def launch(self, executable: Path) -> int:

@@ -25,14 +25,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from hotline.engine import handover, schemas
-from hotline.engine.session import (
-    RESTART_FILES,
-    EngineBusy,
-    HotlineError,
-    InternalError,
-    Session,
-    error_count,
-)
+from hotline.engine.errors import EngineBusy, HotlineError, InternalError
+from hotline.engine.session import RESTART_FILES, Session, error_count
 from hotline.lsp import lenses, logs
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from hotline.lsp.speculation import Speculation

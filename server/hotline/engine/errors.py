@@ -1,0 +1,19 @@
+"""The errors the engine raises to its front ends."""
+
+from __future__ import annotations
+
+
+class HotlineError(Exception):
+    """A failure the user must act on; the message says what to do."""
+
+
+class EngineBusy(HotlineError):
+    """Another engine owns this crate's build directory and app."""
+
+    def __init__(self, message: str, engine_pid: int, app_pid: int | None) -> None:
+        super().__init__(message)
+        self.engine_pid, self.app_pid = engine_pid, app_pid
+
+
+class InternalError(HotlineError):
+    """A bug in Hotline; already reported as an `engine-error` event, with the log file."""
