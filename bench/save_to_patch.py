@@ -479,6 +479,21 @@ def markdown(data: dict) -> str:
     return "\n".join(lines)
 
 
+def run_metadata(**extra: object) -> dict:
+    """What a results file says about its run: machine, toolchain, commit, command, start and
+    load; `extra` adds the bench's own settings before the load average."""
+    rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True).stdout.strip()
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
+        f"python {platform.python_version()}, {rustc}",
+        "commit": git_commit(),
+        "command": shlex.join(["python", *sys.argv]),
+        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        **extra,
+        "load average at the start (1, 5, 15 min)": os.getloadavg(),
+    }
+
+
 def git_commit() -> str:
     """HEAD, with `-dirty` when the work tree differs from it (read-only: no index refresh)."""
     git = ["git", "--no-optional-locks", "-C", str(REPO)]
@@ -507,17 +522,7 @@ def main() -> None:
         return
     if args.edits < 3:
         parser.error("--edits must be at least 3: a warm-up and two measured edits")
-    rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True).stdout.strip()
-    meta = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-        f"python {platform.python_version()}, {rustc}",
-        "commit": git_commit(),
-        "command": shlex.join(["python", *sys.argv]),
-        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "poll ms": POLL_MS,
-        "new code wait s": NEW_CODE_WAIT_S,
-        "load average at the start (1, 5, 15 min)": os.getloadavg(),
-    }
+    meta = run_metadata(**{"poll ms": POLL_MS, "new code wait s": NEW_CODE_WAIT_S})
     began = time.perf_counter()
     results = {}
     for app in args.app:

@@ -33,13 +33,9 @@ Usage: python bench/speculative.py [--app counter axum-server web-service] [--ed
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import re
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +43,7 @@ from pathlib import Path
 
 from hotline.examples import copy_app
 from lsp_client import LspClient
-from save_to_patch import APPS, SETTLE_S, App, BareRustc, edit, git_commit, paired, summary
+from save_to_patch import APPS, SETTLE_S, App, BareRustc, edit, paired, run_metadata, summary
 
 PAUSES_MS = (0, 300, 1000, 2000)
 TYPING_MS = (500, 1000)  # pause within the edit, then before the save
@@ -263,16 +259,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.edits < 3:
         parser.error("--edits must be at least 3: a warm-up and two measured rounds")
-    rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True).stdout.strip()
-    meta = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}, "
-        f"python {platform.python_version()}, {rustc}",
-        "commit": git_commit(),
-        "command": shlex.join(["python", *sys.argv]),
-        "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "driver": "hotline lsp over stdio, default settings (speculativeDelayMs 300)",
-        "load average at the start (1, 5, 15 min)": os.getloadavg(),
-    }
+    meta = run_metadata(driver="hotline lsp over stdio, default settings (speculativeDelayMs unset)")
     began = time.perf_counter()
     results = {}
     for name in args.app:

@@ -61,6 +61,13 @@ def alive(pid: int) -> bool:
     return True
 
 
+async def reattached(client: LanguageClient, pid: int) -> None:
+    """The server says the app runs, with the pid of the app left running, and forwards its output."""
+    running = await until(lambda: [s for s in client.statuses if s["state"] == "running"], 60, "re-attached")
+    assert running[0]["pid"] == pid
+    await until(lambda: frames(client), 10, "output after the re-attach")
+
+
 async def patch_greeting(client: LanguageClient, counter: Path, greeting: str) -> None:
     """Saves the counter with a new greeting: `patched`, and the app prints it."""
     main_rs = counter / "src" / "main.rs"
@@ -91,13 +98,8 @@ async def test_a_restarted_language_server_re_attaches_to_the_app_and_patches_it
 
         second = await start_server(counter)
         try:
-            running = await until(
-                lambda: [s for s in second.statuses if s["state"] == "running"], 60, "re-attached"
-            )
-            assert running[0]["pid"] == pid
-            last = frames(first)[-1]
-            await until(lambda: frames(second), 10, "output after the re-attach")
-            assert frames(second)[0] > last  # the same World, still counting
+            await reattached(second, pid)
+            assert frames(second)[0] > frames(first)[-1]  # the same World, still counting
 
             await patch_greeting(second, counter, "re-attached")
             assert alive(pid)
@@ -128,11 +130,7 @@ async def test_a_language_server_killed_with_sigkill_is_followed_by_one_that_re_
 
         second = await start_server(counter)
         try:
-            running = await until(
-                lambda: [s for s in second.statuses if s["state"] == "running"], 60, "re-attached"
-            )
-            assert running[0]["pid"] == pid
-            await until(lambda: frames(second), 10, "output after the re-attach")
+            await reattached(second, pid)
             assert frames(second)[0] > last + 1  # the same World, counting all along
 
             await patch_greeting(second, counter, "after a crash")

@@ -67,6 +67,15 @@ class PatchPlan:
     diff_done: float = field(default=0.0)  # perf_counter when the diff and rules were done
 
 
+@dataclass
+class PlannedAhead:
+    """A patch planned from a speculative build before its save, for the base `key` only."""
+
+    key: tuple
+    new: dict[str, Build]  # per crate key: the build's objects
+    plan: PatchPlan
+
+
 def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> PatchPlan | Verdict:
     """The patch that brings the app from `base.builds` to `new` (per crate key)."""
     changes = FunctionChanges([], [], [])

@@ -34,7 +34,7 @@ from hotline.engine.executable import ANCHOR, Executable
 from hotline.engine.fat_build import BuildSpec, cargo_metadata, fat_build
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.patch_link import LinkedPatch, ProcessSymbols
-from hotline.engine.patch_plan import PatchBase, PatchPlan, Verdict, plan_patch
+from hotline.engine.patch_plan import PatchBase, PatchPlan, PlannedAhead, Verdict, plan_patch
 from hotline.engine.preload import PreloadError, preload_env, preload_library
 from hotline.engine.speculative import SpeculativeBuilder
 from hotline.engine.workspace import (
@@ -532,10 +532,10 @@ class Session:
         t_rustc = time.perf_counter()
 
         base = self._base(running)
-        ahead = speculated.plan if speculated is not None else None
-        planned_ahead = ahead is not None and ahead[0] == base.key
+        ahead: PlannedAhead | None = speculated.plan if speculated is not None else None
+        planned_ahead = ahead is not None and ahead.key == base.key
         if ahead is not None and planned_ahead:  # while the user paused
-            new, plan = ahead[1], ahead[2]
+            new, plan = ahead.new, ahead.plan
             t_diff = time.perf_counter()
         else:
             new = {key: self.objects.load(folder) for key, folder in folders.items()}
@@ -602,7 +602,7 @@ class Session:
             ),
         )
 
-    def _plan_ahead(self, folder: Path) -> tuple | None:
+    def _plan_ahead(self, folder: Path) -> PlannedAhead | None:
         """Called by the speculative builder when a build is done: its patch planned now,
         against what the app runs, so that a save of these texts only sends it. Skipped
         while a save or another patch holds the session (that save plans for itself)."""
@@ -616,7 +616,7 @@ class Session:
             base = self._base(running)
             new = {binary.key: self.objects.load(folder)}
             plan = plan_patch(base, new, [])
-            return (base.key, new, plan) if isinstance(plan, PatchPlan) else None
+            return PlannedAhead(base.key, new, plan) if isinstance(plan, PatchPlan) else None
         finally:
             self._lock.release()
 
@@ -627,7 +627,6 @@ class Session:
         linked, changes, seq, new, diags = plan.linked, plan.changes, save.seq, save.new, save.diags
         image = save.work / "patch.img"
         try:
-            image.parent.mkdir(parents=True, exist_ok=True)
             image.write_bytes(linked.image)
         except OSError as e:  # disk full, say: the app is untouched
             return self._emit("patch-refused", rule="HL1097", reason=f"cannot write the patch image: {e}")
