@@ -159,22 +159,49 @@ def test_panics_and_locations_of_a_speculative_build_name_the_real_file(live_app
     assert not [e for e in app.events if "shadow" in str(e)]
 
 
-def test_only_the_binary_of_a_workspace_is_speculated_on(live_app) -> None:
+def test_a_library_typed_in_is_compiled_with_the_crates_after_it_and_saved_without_rustc(live_app) -> None:
     app = live_app("workspace", member="app")
     app.wait_line(lambda s: s.startswith("lib-v1"))
-    library = app.crate.parent / "engine" / "src" / "lib.rs"
-    assert not app.session.speculate({library: library.read_text().replace("lib-v1", "lib-typed")})
-    main = app.crate / "src" / "main.rs"
-    buffer = main.read_text().replace("wrapped={}", "speculated wrapped={}")
-    app.edit("lib-v1", "lib-v2", file="../engine/src/lib.rs")  # saved, not yet patched
-    assert not app.session.speculate({main: buffer})  # it would link the library's old rlib
-    app.patch()
-    assert app.session.speculate({main: buffer})  # the member's cwd is the workspace root
+    macro = app.crate.parent / "stamp" / "src" / "lib.rs"  # a proc-macro: the save refuses it
+    assert not app.session.speculate({macro: macro.read_text().replace("stamp-v1", "stamp-typed")})
+    engine = next(c for c in app.session.crates if c.name == "engine")
+    before = engine.rlib.stat()
+    buffer = speculate(app, "lib-v1", "lib-typed", file="../engine/src/lib.rs")
     assert outcomes(app, 1) == ["ok"]
+    assert engine.rlib.stat() == before  # the user's rlib is not written before the save
     mark = app.mark()
-    main.write_text(buffer)
+    app.wait_lines(lambda s: "wrapped=" in s, 3, after=mark)
+    assert not [s for s in app.lines if "lib-typed" in s]
+
+    (app.crate.parent / "engine" / "src" / "lib.rs").write_text(buffer)
+    event = app.patch()
+    assert event["speculative"] is True and event["planned_ahead"] is True
+    assert event["crates"] == ["engine", "app"]  # the library, then the binary that links it
+    app.wait_line(lambda s: s.startswith("lib-typed"), after=mark)
+
+    # the save installed the library as its own build would have: the next saves build on it
+    app.edit("lib-typed", "lib-v3", file="../engine/src/lib.rs")
+    assert app.patch()["speculative"] is False
+    app.wait_line(lambda s: s.startswith("lib-v3"), after=mark)
+    speculate(app, "wrapped={}", "speculated wrapped={}")
+    assert outcomes(app, 2) == ["ok", "ok"]
+    main = app.crate / "src" / "main.rs"
+    main.write_text(main.read_text().replace("wrapped={}", "speculated wrapped={}", 1))
     event = app.patch()
     assert event["speculative"] is True and event["crates"] == ["app"]
+    app.wait_line(lambda s: s.startswith("lib-v3") and "speculated wrapped=[7]" in s, after=mark)
+
+
+def test_a_library_saved_but_not_yet_patched_is_compiled_with_the_binary_typed_after_it(live_app) -> None:
+    app = live_app("workspace", member="app")
+    app.wait_line(lambda s: s.startswith("lib-v1"))
+    app.edit("lib-v1", "lib-v2", file="../engine/src/lib.rs")  # saved, not yet patched
+    buffer = speculate(app, "wrapped={}", "speculated wrapped={}")  # the member's cwd is the root
+    assert outcomes(app, 1) == ["ok"]
+    mark = app.mark()
+    (app.crate / "src" / "main.rs").write_text(buffer)
+    event = app.patch()
+    assert event["speculative"] is True and event["crates"] == ["engine", "app"]
     app.wait_line(lambda s: s.startswith("lib-v2") and "speculated wrapped=[7]" in s, after=mark)
 
 

@@ -69,7 +69,7 @@ def save(client: LanguageClient, path: Path, text: str) -> None:
 
 def speculative_objects(crate: Path) -> list[Path]:
     """The objects of finished speculative builds not yet used or thrown away."""
-    return sorted((crate / "target" / "hotline" / "shadow-objects").glob("*/*.rcgu.o"))
+    return sorted((crate / "target" / "hotline" / "shadow-objects").glob("*/*/*.rcgu.o"))  # build/crate
 
 
 def shadow_of(crate: Path) -> Path:

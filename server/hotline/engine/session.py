@@ -438,8 +438,8 @@ class Session:
 
     # -- a save ------------------------------------------------------------------------
     def speculate(self, overlays: dict[Path, str]) -> bool:
-        """Compiles the binary crate in the background from the editor's unsaved texts
-        (`overlays`: path -> text), so that the save of exactly these texts skips rustc
+        """Compiles the crates a save would rebuild in the background from the editor's
+        unsaved texts (`overlays`: path -> text), so that the save of exactly these texts skips rustc
         (speculative.py). Returns at once, True if such a build runs or is done. Nothing
         reaches the app before the save."""
         if not self.app_alive:
@@ -519,11 +519,12 @@ class Session:
         shutil.rmtree(work, ignore_errors=True)
         folders = {crate.key: work / "objects" / crate.key for crate in dirty}
         (self.capture_dir / REPLAYED_MARK).touch()
-        # the binary alone, compiled while the user typed from exactly the files now saved
-        speculated = self.speculative.take(dirty, folders[dirty[-1].key])
+        # compiled while the user typed, from exactly the files now saved
+        speculated = self.speculative.take(dirty, folders)
         if speculated is not None:
             diags = _diagnostics(speculated.stderr)
-            dirty[-1].pending_at = speculated.hashed_at
+            for crate in dirty:
+                crate.pending_at = speculated.hashed_at
         else:
             compiled = self._compile(dirty, folders, started)
             if isinstance(compiled, Outcome):
@@ -602,7 +603,7 @@ class Session:
             ),
         )
 
-    def _plan_ahead(self, folder: Path) -> PlannedAhead | None:
+    def _plan_ahead(self, folders: dict[str, Path]) -> PlannedAhead | None:
         """Called by the speculative builder when a build is done: its patch planned now,
         against what the app runs, so that a save of these texts only sends it. Skipped
         while a save or another patch holds the session (that save plans for itself)."""
@@ -610,11 +611,10 @@ class Session:
             return None
         try:
             running = self.running
-            binary = self.crates[-1] if self.crates else None
-            if running is None or running.proc.poll() is not None or binary is None:
+            if running is None or running.proc.poll() is not None:
                 return None
             base = self._base(running)
-            new = {binary.key: self.objects.load(folder)}
+            new = {key: self.objects.load(folder) for key, folder in folders.items()}
             plan = plan_patch(base, new, [])
             return PlannedAhead(base.key, new, plan) if isinstance(plan, PatchPlan) else None
         finally:

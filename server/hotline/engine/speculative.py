@@ -1,12 +1,18 @@
-"""Speculative builds: the binary crate compiled from the editor's unsaved texts while the
-user pauses, so that the save of exactly those texts skips rustc.
+"""Speculative builds: the crates a save would rebuild, compiled from the editor's unsaved
+texts while the user pauses, so that the save of exactly those texts skips rustc.
 
-The captured rustc command runs again in a shadow of the workspace (`target/hotline/shadow/
-<root>`): the crate's source files mirrored from disk, the unsaved ones written with the
+The captured rustc commands run again in a shadow of the workspace (`target/hotline/shadow/
+<root>`): the crates' source files mirrored from disk, the unsaved ones written with the
 editor's text. Its outputs and incremental cache are the shadow's own; the user's files,
 rlibs and executable are never written. `--remap-path-prefix` maps the shadow back to the
 real root, and relative source paths (`src/main.rs`) stay as cargo gave them, so panic
 Locations, debug info and diagnostics are those of a save build, byte for byte.
+
+An edited library is compiled with every workspace crate after it up to the binary, as a
+save rebuilds them: each links the shadow's new rlibs (`--extern` pointed there, the
+shadow's outputs searched too: rustc's crate-hash check skips the real rlib, whose hash
+is older, and takes either of two copies that are the same). The save that uses the build
+copies those rlibs over the real ones, as its own replay would have written them.
 
 The incremental cache cannot be shared with save builds: the working directory and
 `--remap-path-prefix` are tracked options, and rustc discards a cache made with other
@@ -36,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotline.engine.workspace import Crate, owning_crate
+from hotline.engine.workspace import Crate, dirty_crates, extract_objects, owning_crate
 
 log = logging.getLogger("hotline")
 _JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")
@@ -123,18 +129,38 @@ def _redirect(flag: str, value: str, out_dir: Path) -> str:
     return ",".join(kinds)
 
 
-def _extern_stats(args: list[str]) -> tuple:
-    """What identifies the rlibs the crate links: a library save rewrites its rlib."""
+def _rebuilt_libraries(chain: list[Crate]) -> set[Path]:
+    """The real rlib and metadata files of the chain's libraries, which it builds anew."""
+    return {c.out_dir / f"lib{c.stem}{ext}" for c in chain if c.kind != "bin" for ext in (".rlib", ".rmeta")}
+
+
+def _linked_rlibs(chain: list[Crate]) -> tuple:
+    """What identifies the rlibs the chain's crates link, but for those the chain rebuilds
+    itself: a library save rewrites its rlib."""
+    rebuilt = _rebuilt_libraries(chain)
     out = []
-    for i, a in enumerate(args[:-1]):
-        if a == "--extern" and "=" in args[i + 1]:
-            path = args[i + 1].split("=", 1)[1]
-            try:
-                st = os.stat(path)
-                out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
-            except OSError:
-                out.append((path, None))
+    for crate in chain:
+        for path in crate.externs().values():
+            if path not in rebuilt:
+                try:
+                    st = os.stat(path)
+                    out.append((path, st.st_ino, st.st_size, st.st_mtime_ns))
+                except OSError:
+                    out.append((path, None))
     return tuple(out)
+
+
+def _linking_shadow(args: list[str], rebuilt: set[Path], out_dir: Path) -> list[str]:
+    """The crate's arguments with each `--extern` of a `rebuilt` library file pointed at the
+    shadow's output, and the shadow's outputs searched too: a crate rebuilt in the shadow
+    finds the crates it depends on, also rebuilt, by their new hash (rustc's hash check
+    skips the real ones)."""
+    out = list(args)
+    for i, a in enumerate(out[:-1]):
+        name, eq, path = out[i + 1].partition("=")
+        if a == "--extern" and eq and Path(path) in rebuilt:
+            out[i + 1] = f"{name}={out_dir / Path(path).name}"
+    return [*out, "-L", f"dependency={out_dir}"]
 
 
 @dataclass
@@ -149,11 +175,11 @@ class Speculated:
 
 @dataclass
 class _Build:
-    record: dict  # the binary's captured rustc command it replays
+    chain: list[Crate]  # what it compiles, dependencies first: the save's dirty crates
     overlays: dict[Path, bytes]  # real path -> the editor's text, written into the shadow
     signature: tuple  # overlays, disk stats and rlibs: the same again means no new build
     externs: tuple
-    folder: Path  # HOTLINE_THIN_DIR: its objects
+    folder: Path  # per crate key, a folder of its objects
     started: float = field(default_factory=time.perf_counter)
     ready: threading.Event = field(default_factory=threading.Event)  # `prepared` is known
     done: threading.Event = field(default_factory=threading.Event)
@@ -161,13 +187,21 @@ class _Build:
     plan: Any = None
     prepared: dict[Path, bytes] | None = None  # real path -> digest of what the shadow holds
     key: dict[Path, bytes] | None = None  # real path -> digest, of the files rustc read
-    depinfo: str = ""  # the dep-info rustc wrote, shadow paths and all
-    proc: subprocess.Popen | None = None
+    depinfo: dict[str, str] = field(default_factory=dict)  # per crate key, in shadow paths
+    proc: subprocess.Popen | None = None  # the chain's rustc running now
     reaped: bool = False
     cancelled: bool = False
+    hurried: bool = False  # a save waits for it: the rest of the chain runs un-niced
     outcome: str = "pending"  # ok, failed, killed, cancelled, superseded, unusable
     stderr: list[str] = field(default_factory=list)
     cpu_s: float = 0.0
+
+    @property
+    def rebuilt(self) -> set[Path]:
+        return _rebuilt_libraries(self.chain)
+
+    def objects(self, crate: Crate) -> Path:
+        return self.folder / crate.key
 
 
 class SpeculativeBuilder:
@@ -177,14 +211,14 @@ class SpeculativeBuilder:
         self,
         target_dir: Path,
         workspace_root: Path,
-        plan_ahead: Callable[[Path], Any] | None = None,
+        plan_ahead: Callable[[dict[str, Path]], Any] | None = None,
         on_stats: Callable[[dict], None] | None = None,
         on_ended: Callable[[str, list[str]], None] | None = None,
     ) -> None:
-        """`plan_ahead(objects folder)` runs after each build that a save could use; what it
-        returns comes back with the build (`Speculated.plan`). `on_stats(stats)` is called
-        when a build ends, is used, or is thrown away; `on_ended(outcome, rustc's stderr)`
-        when rustc ran to its end ("ok" or "failed")."""
+        """`plan_ahead(objects folder per crate key)` runs after each build that a save
+        could use; what it returns comes back with the build (`Speculated.plan`).
+        `on_stats(stats)` is called when a build ends, is used, or is thrown away;
+        `on_ended(outcome, rustc's stderr)` when rustc ran to its end ("ok" or "failed")."""
         self.root = workspace_root.resolve()
         self.plan_ahead = plan_ahead
         self.on_stats = on_stats
@@ -205,12 +239,13 @@ class SpeculativeBuilder:
 
     # -- while the user types ----------------------------------------------------------
     def start(self, crates: list[Crate], overlays: dict[Path, str]) -> bool:
-        """Compiles the binary crate from `overlays` (unsaved texts) on a thread, unless a
-        build of the same texts is under way or done. Returns whether one is: nothing is
-        built when an overlay is not the binary's or another crate changed on disk."""
-        binary = crates[-1] if crates else None
+        """Compiles, from `overlays` (unsaved texts) on a thread, the crates a save of them
+        would rebuild: the edited crates and those that depend on them, binary last. Unless
+        a build of the same texts is under way or done. Returns whether one is: nothing is
+        built for a text outside the app's crates, nor when a proc-macro would be rebuilt."""
         texts = {p.resolve(): t.encode() for p, t in overlays.items()}
-        plan = self._plan(crates, binary, texts) if binary is not None and texts else None
+        chain = self._chain(crates, texts) if texts else None
+        plan = self._plan(chain, texts) if chain is not None else None
         with self._lock:
             current = self._current
             if plan is not None and current is not None and self._same(current, plan[0]):
@@ -218,14 +253,13 @@ class SpeculativeBuilder:
             self._current = None
             if current is not None:
                 self._drop(current)
-            if plan is None:
+            if plan is None or chain is None:
                 return False
-            assert binary is not None
             self._seq += 1
-            build = _Build(binary.record, texts, plan[0], plan[1], self.objects / str(self._seq))
+            build = _Build(chain, texts, plan[0], plan[1], self.objects / str(self._seq))
             self._current = build
             self.stats["builds"] += 1
-        threading.Thread(target=self._work, args=(binary, build), daemon=True).start()
+        threading.Thread(target=self._work, args=(build,), daemon=True).start()
         return True
 
     @staticmethod
@@ -233,33 +267,44 @@ class SpeculativeBuilder:
         """The buffers did not change since `build` started, nor did the files and rlibs."""
         return not build.cancelled and build.signature == signature and build.outcome in ("pending", "ok")
 
-    def _plan(self, crates: list[Crate], binary: Crate, texts: dict[Path, bytes]) -> tuple | None:
-        """(signature, rlib stats) of a build, or None when speculation would be unsound."""
-        if binary.kind != "bin" or any(c.changed_since_compiled() for c in crates if c is not binary):
+    def _chain(self, crates: list[Crate], texts: dict[Path, bytes]) -> list[Crate] | None:
+        if not crates or crates[-1].kind != "bin":
             return None
-        if any(not p.is_relative_to(self.root) or owning_crate(crates, p) is not binary for p in texts):
+        edited: set[str] = set()
+        for path in texts:
+            owner = owning_crate(crates, path) if path.is_relative_to(self.root) else None
+            if owner is None:
+                return None
+            edited.add(owner.key)
+        chain = dirty_crates(crates, edited)  # what the save of these texts will rebuild
+        if any(c.kind == "proc-macro" for c in chain):  # the save refuses it (HL1006)
             return None
-        cwd = Path(binary.record["cwd"]).resolve()
-        if not cwd.is_relative_to(self.root):
-            return None
-        disk = []
-        for entry in depinfo_entries(_read(binary.out_dir / f"{binary.stem}.d")):
-            path = Path(os.path.normpath(cwd / entry))
-            if not Path(entry).is_absolute() and not path.is_relative_to(self.root):
-                return None  # a relative path out of the root would leave the shadow
-            if path not in texts:
-                with contextlib.suppress(OSError):
-                    st = path.stat()
-                    disk.append((path, st.st_size, st.st_mtime_ns))
-        externs = _extern_stats(binary.record["args"])
-        overlaid = tuple(sorted((p, _digest(t)) for p, t in texts.items()))
-        return (overlaid, tuple(disk), externs, id(binary.record)), externs
+        return chain
 
-    def _work(self, binary: Crate, build: _Build) -> None:
+    def _plan(self, chain: list[Crate], texts: dict[Path, bytes]) -> tuple | None:
+        """(signature, rlib stats) of a build, or None when speculation would be unsound."""
+        disk = []
+        for crate in chain:
+            cwd = Path(crate.record["cwd"]).resolve()
+            if not cwd.is_relative_to(self.root):
+                return None
+            for entry in depinfo_entries(_read(crate.out_dir / f"{crate.stem}.d")):
+                path = Path(os.path.normpath(cwd / entry))
+                if not Path(entry).is_absolute() and not path.is_relative_to(self.root):
+                    return None  # a relative path out of the root would leave the shadow
+                if path not in texts:
+                    with contextlib.suppress(OSError):
+                        st = path.stat()
+                        disk.append((path, st.st_size, st.st_mtime_ns))
+        externs = _linked_rlibs(chain)
+        overlaid = tuple(sorted((p, _digest(t)) for p, t in texts.items()))
+        return (overlaid, tuple(disk), externs, tuple(id(c.record) for c in chain)), externs
+
+    def _work(self, build: _Build) -> None:
         with self._serial:
             try:
                 if not build.cancelled:
-                    self._run(binary, build)
+                    self._run(build)
             except Exception as e:  # a background build: it only ever fails to be used
                 build.stderr = [f"{type(e).__name__}: {e}"]
                 log.debug("speculative build failed", exc_info=True)
@@ -267,33 +312,62 @@ class SpeculativeBuilder:
                 self._finish(build)
         try:
             if self.plan_ahead is not None and build.outcome == "ok" and not build.cancelled:
-                build.plan = self.plan_ahead(build.folder)
+                build.plan = self.plan_ahead({c.key: build.objects(c) for c in build.chain})
         except Exception:  # the save then plans the patch itself
             log.debug("planning a speculative build's patch failed", exc_info=True)
         finally:
             build.planned.set()
 
-    def _run(self, binary: Crate, build: _Build) -> None:
+    def _run(self, build: _Build) -> None:
         if self._fresh:
             shutil.rmtree(self.objects, ignore_errors=True)
             self._fresh = False
-        build.prepared = self._mirror(binary, build)
+        build.prepared = self._mirror(build)
         build.ready.set()
         if build.prepared is None:
             build.outcome = "unusable"
             return
-        build.folder.mkdir(parents=True, exist_ok=True)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        cwd = self.shadow / Path(binary.record["cwd"]).resolve().relative_to(self.root)
-        args = binary.record["args"]
+        key: dict[Path, bytes] = {}
+        for crate in build.chain:
+            build.objects(crate).mkdir(parents=True, exist_ok=True)
+            rc = self._rustc(crate, build)
+            if rc is None:  # cancelled before it started
+                return
+            if rc < 0:
+                build.outcome = "killed"
+                return
+            if rc != 0:
+                build.outcome = "failed"
+                return
+            if crate.kind != "bin":  # a library's objects are inside the rlib it wrote
+                extract_objects(self.out_dir / f"lib{crate.stem}.rlib", build.objects(crate))
+            crate_key = self._key(crate, build)
+            if crate_key is None:
+                build.outcome = "unusable"
+                return
+            key |= crate_key
+        build.key = key
+        build.outcome = "ok"
+
+    def _rustc(self, crate: Crate, build: _Build) -> int | None:
+        """One crate of the chain compiled in the shadow: rustc's exit status (negative when
+        killed), or None if the build was cancelled before rustc started."""
+        cwd = self.shadow / Path(crate.record["cwd"]).resolve().relative_to(self.root)
+        args = _linking_shadow(crate.record["args"], build.rebuilt, self.out_dir)
         remap = f"{self.shadow}={_remapped(self.root, args)}"
-        env = {k: v for k, v in binary.record["env"].items() if k not in _JOBSERVER_VARS}
-        env["HOTLINE_THIN_DIR"] = str(build.folder)
+        env = {k: v for k, v in crate.record["env"].items() if k not in _JOBSERVER_VARS}
+        env["HOTLINE_THIN_DIR"] = str(build.objects(crate))
         with self._lock:
             if build.cancelled:
-                return
+                return None
+            build.reaped = False
             build.proc = subprocess.Popen(
-                [*_NICE, binary.record["rustc"], *shadow_args(args, self.out_dir, self.incremental, remap)],
+                [
+                    *(() if build.hurried else _NICE),
+                    crate.record["rustc"],
+                    *shadow_args(args, self.out_dir, self.incremental, remap),
+                ],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -302,53 +376,38 @@ class SpeculativeBuilder:
                 text=True,
                 process_group=0,  # killed as a group, linker shim included
             )
-        assert build.proc.stderr is not None
-        build.stderr = build.proc.stderr.read().splitlines()
-        os.waitid(os.P_PID, build.proc.pid, os.WEXITED | os.WNOWAIT)
+        proc = build.proc
+        assert proc.stderr is not None
+        build.stderr += proc.stderr.read().splitlines()
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
         with self._lock:  # reaped under the lock: a kill never reaches a reused pid
-            _, status, usage = os.wait4(build.proc.pid, 0)
-            build.proc.returncode = os.waitstatus_to_exitcode(status)
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
             build.reaped = True
-        build.cpu_s = usage.ru_utime + usage.ru_stime
-        if build.proc.returncode < 0:
-            build.outcome = "killed"
-        elif build.proc.returncode != 0:
-            build.outcome = "failed"
-        else:
-            build.key = self._key(binary, build)
-            build.outcome = "ok" if build.key is not None else "unusable"
+        build.cpu_s += usage.ru_utime + usage.ru_stime
+        return proc.returncode
 
-    def _mirror(self, binary: Crate, build: _Build) -> dict[Path, bytes] | None:
+    def _mirror(self, build: _Build) -> dict[Path, bytes] | None:
         """Brings the shadow up to date: disk files copied when their size or mtime
         changed, overlays written. Returns the digest of each file rustc may read (None if
         one would lie outside the shadow)."""
-        cwd = Path(binary.record["cwd"]).resolve()
         prepared: dict[Path, bytes] = {}
-        for entry in depinfo_entries(_read(binary.out_dir / f"{binary.stem}.d")):
-            real = Path(os.path.normpath(cwd / entry))
-            if Path(entry).is_absolute():  # read in place by the shadow build too
-                digest = _file_digest(real)
+        for crate in build.chain:
+            cwd = Path(crate.record["cwd"]).resolve()
+            for entry in depinfo_entries(_read(crate.out_dir / f"{crate.stem}.d")):
+                real = Path(os.path.normpath(cwd / entry))
+                if Path(entry).is_absolute():  # read in place by the shadow build too
+                    digest = _file_digest(real)
+                    if digest is not None:
+                        prepared[real] = digest
+                    continue
+                if not real.is_relative_to(self.root):
+                    return None
+                if real in build.overlays:
+                    continue
+                digest = self._mirror_file(real)
                 if digest is not None:
                     prepared[real] = digest
-                continue
-            if not real.is_relative_to(self.root):
-                return None
-            shadow = self.shadow / real.relative_to(self.root)
-            if real in build.overlays:
-                continue
-            try:
-                st = real.stat()
-            except OSError:
-                shadow.unlink(missing_ok=True)
-                self._mirrored.pop(real, None)
-                continue
-            known = self._mirrored.get(real)
-            if known is None or known[:2] != (st.st_size, st.st_mtime_ns) or not shadow.exists():
-                data = real.read_bytes()  # after the stat: a newer file is copied again next time
-                shadow.parent.mkdir(parents=True, exist_ok=True)
-                shadow.write_bytes(data)
-                known = self._mirrored[real] = (st.st_size, st.st_mtime_ns, _digest(data))
-            prepared[real] = known[2]
         for real, text in build.overlays.items():
             shadow = self.shadow / real.relative_to(self.root)
             shadow.parent.mkdir(parents=True, exist_ok=True)
@@ -357,14 +416,32 @@ class SpeculativeBuilder:
             prepared[real] = _digest(text)
         return prepared
 
-    def _key(self, binary: Crate, build: _Build) -> dict[Path, bytes] | None:
-        """Digest of every file the build read (its dep-info), or None if it read a file
-        whose contents cannot be vouched for."""
+    def _mirror_file(self, real: Path) -> bytes | None:
+        """The disk file copied into the shadow if it changed since the last copy (a file
+        gone is gone from the shadow too): its digest."""
+        shadow = self.shadow / real.relative_to(self.root)
+        try:
+            st = real.stat()
+        except OSError:
+            shadow.unlink(missing_ok=True)
+            self._mirrored.pop(real, None)
+            return None
+        known = self._mirrored.get(real)
+        if known is None or known[:2] != (st.st_size, st.st_mtime_ns) or not shadow.exists():
+            data = real.read_bytes()  # after the stat: a newer file is copied again next time
+            shadow.parent.mkdir(parents=True, exist_ok=True)
+            shadow.write_bytes(data)
+            known = self._mirrored[real] = (st.st_size, st.st_mtime_ns, _digest(data))
+        return known[2]
+
+    def _key(self, crate: Crate, build: _Build) -> dict[Path, bytes] | None:
+        """Digest of every file the crate's build read (its dep-info), or None if it read a
+        file whose contents cannot be vouched for."""
         assert build.prepared is not None
-        cwd = self.shadow / Path(binary.record["cwd"]).resolve().relative_to(self.root)
+        cwd = self.shadow / Path(crate.record["cwd"]).resolve().relative_to(self.root)
         key: dict[Path, bytes] = {}
-        build.depinfo = _read(self.out_dir / f"{binary.stem}.d")  # the next build rewrites it
-        for entry in depinfo_entries(build.depinfo):
+        depinfo = build.depinfo[crate.key] = _read(self.out_dir / f"{crate.stem}.d")  # rewritten next build
+        for entry in depinfo_entries(depinfo):
             path = Path(os.path.normpath(cwd / entry))
             if path.is_relative_to(self.shadow):
                 real = self.root / path.relative_to(self.shadow)
@@ -455,21 +532,21 @@ class SpeculativeBuilder:
                 self._drop(current)
 
     # -- on save -------------------------------------------------------------------------
-    def take(self, dirty: list[Crate], dest: Path) -> Speculated | None:
-        """The speculative build of exactly the files now on disk, its objects moved to
-        `dest`; waits for it if it is still running. None otherwise (a build that cannot
-        match is killed, so the save build has the CPU)."""
+    def take(self, dirty: list[Crate], folders: dict[str, Path]) -> Speculated | None:
+        """The speculative build of exactly the files now on disk, each crate's objects
+        moved to its folder in `folders`; waits for it if it is still running. None
+        otherwise (a build that cannot match is killed, so the save build has the CPU)."""
         with self._lock:
             build, self._current = self._current, None
         if build is None:
             return None
-        usable = len(dirty) == 1 and dirty[0].record is build.record
+        usable = [id(c.record) for c in dirty] == [id(c.record) for c in build.chain]
         if usable:
             build.ready.wait()
             usable = (
                 build.prepared is not None
                 and self._on_disk(build.prepared)
-                and _extern_stats(build.record["args"]) == build.externs
+                and _linked_rlibs(build.chain) == build.externs
             )
         if not usable:
             self._keep_or_drop(build)
@@ -481,9 +558,10 @@ class SpeculativeBuilder:
         if build.outcome != "ok" or build.key is None or not self._on_disk(build.key):
             self._keep_or_drop(build)
             return None
-        self._adopt_depinfo(dirty[0], build.depinfo)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        build.folder.rename(dest)
+        for crate in build.chain:
+            self._adopt(crate, build.depinfo[crate.key])
+            folders[crate.key].parent.mkdir(parents=True, exist_ok=True)
+            build.objects(crate).rename(folders[crate.key])
         with self._lock:
             self.stats["used"] += 1
             self.stats["cpu_s_used"] += build.cpu_s
@@ -506,7 +584,9 @@ class SpeculativeBuilder:
     @staticmethod
     def _hurry(build: _Build) -> None:
         """The save waits for this build now: it is no longer background work (raising a
-        priority back needs CAP_SYS_NICE; without it the build stays niced)."""
+        priority back needs CAP_SYS_NICE; without it the build stays niced). The chain's
+        crates yet to compile start un-niced."""
+        build.hurried = True
         proc = build.proc
         if proc is None:
             return
@@ -515,13 +595,21 @@ class SpeculativeBuilder:
                 with contextlib.suppress(OSError):
                     os.setpriority(os.PRIO_PROCESS, int(tid), 0)
 
-    def _adopt_depinfo(self, binary: Crate, depinfo: str) -> None:
-        """The crate's dep-info becomes the speculative build's, in real paths: it lists the
-        files the running code was compiled from (`Crate.sources`)."""
-        text = depinfo.replace(str(self.out_dir), str(binary.out_dir)).replace(
+    def _adopt(self, crate: Crate, depinfo: str) -> None:
+        """The crate's outputs become the speculative build's, as a save build's replay
+        would have written them: a library's rlib and metadata, which later builds of the
+        crates after it link, and the dep-info in real paths, which lists the files the
+        running code was compiled from (`Crate.sources`). Copied: the shadow keeps its own."""
+        if crate.kind != "bin":
+            for name in (f"lib{crate.stem}.rlib", f"lib{crate.stem}.rmeta"):
+                if (self.out_dir / name).exists():
+                    temp = crate.out_dir / f"{name}.speculative"
+                    shutil.copyfile(self.out_dir / name, temp)
+                    temp.replace(crate.out_dir / name)
+        text = depinfo.replace(str(self.out_dir), str(crate.out_dir)).replace(
             str(self.shadow), str(self.root)
         )
         with contextlib.suppress(OSError):
-            temp = binary.out_dir / f"{binary.stem}.d.speculative"
+            temp = crate.out_dir / f"{crate.stem}.d.speculative"
             temp.write_text(text)
-            temp.replace(binary.out_dir / f"{binary.stem}.d")
+            temp.replace(crate.out_dir / f"{crate.stem}.d")

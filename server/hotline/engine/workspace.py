@@ -208,12 +208,13 @@ def forget_replayed_outputs(capture_dir: Path) -> None:
     mark.unlink()
 
 
-def dirty_crates(crates: list[Crate]) -> list[Crate]:
-    """Crates whose sources changed, and every crate after them that depends on one."""
+def dirty_crates(crates: list[Crate], edited: set[str] | None = None) -> list[Crate]:
+    """Crates whose sources changed (on disk, or by their keys in `edited`: unsaved texts),
+    and every crate after them that depends on one."""
     dirty: list[Crate] = []
     keys: set[str] = set()
     for crate in crates:  # dependencies come first
-        if crate.changed_since_compiled() or crate.deps & keys:
+        if crate.key in (edited or ()) or crate.deps & keys or crate.changed_since_compiled():
             dirty.append(crate)
             keys.add(crate.key)
     return dirty

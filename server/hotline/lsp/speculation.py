@@ -1,7 +1,7 @@
 """Speculative builds from the language server: once the crate's Rust buffers have been left
-unchanged for `speculativeDelayMs`, the binary is compiled from their unsaved texts in the
-background (`Session.speculate`), so a save of those texts is patched without waiting for
-rustc. Saves go on exactly as before: the engine decides whether a build matches them.
+unchanged for `speculativeDelayMs`, the crates a save of them would rebuild are compiled
+from their unsaved texts in the background (`Session.speculate`), so a save of those texts
+is patched without waiting for rustc. Saves go on exactly as before: the engine decides whether a build matches them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pygls.workspace import Workspace
 from hotline.engine.session import Session
 
 log = logging.getLogger("hotline.lsp")
-# Unset speculativeDelayMs: the quiet period is the binary's last speculative build time,
+# Unset speculativeDelayMs: the quiet period is the last speculative build's time,
 # within these bounds (the longest until a build is known). A build that the next keystroke
 # throws away costs about what it took, so a quick one is worth starting sooner, while a
 # slow one waits for a real pause.
