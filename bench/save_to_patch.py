@@ -28,6 +28,9 @@ The end point "new code ran" is the same for every arm that runs the app:
     carries the new text; for cargo + restart, on the new process as soon as it prints its
     address, then every POLL_MS. (Polling faster costs the app, hence the machine and
     rustc, CPU: a debug-build web-service takes about 1 ms to answer.)
+  * workspace (only with --app; tests/apps/workspace): the edit is in a library of the
+    workspace, whose save rebuilds the library and then the binary; the first line the app
+    prints with the new literal.
 
 Each edit makes the literal one character longer, as typing does. The first edit warms the
 caches: it is reported apart and kept out of the medians. Ratios are paired: per edit, one
@@ -58,6 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.engine.session import Session
+from hotline.engine.workspace import dirty_crates, owning_crate
 from hotline.examples import copy_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,6 +79,8 @@ class App:
     shows: str  # what only the code of edit i prints (stdout line) or answers (HTTP body)
     args: tuple[str, ...]
     http: bool  # the new code shows in the answer to GET /hello/x, else in a stdout line
+    member: str = ""  # the package run, within the app's folder (a workspace member)
+    file: str = "src/main.rs"  # the edited file, from the member's folder
 
     def text(self, i: int) -> str:
         return self.literal.format("-" * i)
@@ -87,16 +93,25 @@ APPS = {
     "counter": App('"hello{}"', "hello{} frame=", (), http=False),
     "axum-server": App('format!("hello{}, {{name}}\\n")', "hello{}, x", ("127.0.0.1:0",), http=True),
     "web-service": App('format!("hello{}, {{name}}\\n")', "hello{}, x", ("127.0.0.1:0",), http=True),
+    # an edit in a library of a workspace: the library and the binary after it are rebuilt
+    "workspace": App(
+        '"lib-v1{} calls=', "lib-v1{} calls=", (), http=False, member="app", file="../engine/src/lib.rs"
+    ),
 }
+EXAMPLES = ["counter", "axum-server", "web-service"]
 ARMS = ["hotline", "strict", "no debug info", "bare rustc", "cargo build + restart"]
 HOT_ROWS = ["watch", "rustc", "diff", "link", "deliver", "apply", "save -> patched", "save -> new code ran"]
 HOT_COUNTS = ["units linked", "entry jumps written", "entry jumps skipped"]
 STRICT_ROWS = ["link", "apply", "save -> patched", "save -> new code ran", "units linked"]
 
 
-def edit(crate: Path, old: str, new: str) -> float:
+def app_copy(name: str, dest: Path) -> Path:
+    """A fresh copy of a bundled app (hotline.examples): the folder of the package it runs."""
+    return copy_app(name, dest) / APPS[name].member
+
+
+def edit(path: Path, old: str, new: str) -> float:
     """Saves the edit atomically, as editors do; the clock starts just before the rename."""
-    path = crate / "src" / "main.rs"
     temp = path.with_suffix(".rs.saving")
     temp.write_text(path.read_text().replace(old, new, 1))
     saved = time.perf_counter()
@@ -196,7 +211,7 @@ class HotlineRun:
         if self.http is not None:
             self.http.get()  # the connection is open (and was used) before the clock starts
         marker = self.app.marker(i)
-        saved = edit(self.crate, self.app.text(i - 1), self.app.text(i))
+        saved = edit(self.crate / self.app.file, self.app.text(i - 1), self.app.text(i))
         seen: dict[str, tuple[float, dict]] = {}
         ran = None
         poll = saved  # servers: when to send the next GET
@@ -242,35 +257,41 @@ class HotlineRun:
 
 
 class BareRustc:
-    """The crate's captured rustc command alone, replayed after the edit."""
+    """The captured rustc commands alone, replayed after the edit: those of the crates a save
+    of the edited file rebuilds (the binary; for a library, it and the crates after it)."""
 
     def __init__(self, crate: Path, app: App, target: Path) -> None:
         self.crate, self.app = crate, app
         self.session = Session(crate, lambda e: None, target_dir=target)
         self.session.fat_build()
+        owner = owning_crate(self.session.crates, crate / app.file)
+        if owner is None:
+            raise SystemExit(f"bench: {app.file} is not a source of the app")
+        self.chain = dirty_crates(self.session.crates, {owner.key})
 
     def measure(self, i: int) -> float:
-        edit(self.crate, self.app.text(i - 1), self.app.text(i))
-        scratch = self.session.target_dir / "bench-objects" / str(i)
-        scratch.mkdir(parents=True, exist_ok=True)
+        edit(self.crate / self.app.file, self.app.text(i - 1), self.app.text(i))
         started = time.perf_counter()
-        rc, _ = self.session.crates[-1].replay(scratch)
-        if rc != 0:
-            raise SystemExit("bench: bare rustc failed")
+        for crate in self.chain:
+            scratch = self.session.target_dir / "bench-objects" / str(i) / crate.key
+            scratch.mkdir(parents=True, exist_ok=True)
+            rc, _ = crate.replay(scratch)
+            if rc != 0:
+                raise SystemExit(f"bench: bare rustc of {crate.name} failed")
         return (time.perf_counter() - started) * 1000
 
 
 class CargoRestart:
     """Incremental `cargo build`, then the new binary until its first output of the new code."""
 
-    def __init__(self, crate: Path, name: str, app: App, target: Path) -> None:
-        self.crate, self.name, self.app, self.target = crate, name, app, target
+    def __init__(self, crate: Path, app: App, target: Path) -> None:
+        self.crate, self.name, self.app, self.target = crate, crate.name, app, target  # the binary
         self.env = os.environ | {"CARGO_TARGET_DIR": str(target)}
         subprocess.run(["cargo", "build", "-q"], cwd=crate, check=True, env=self.env)
 
     def measure(self, i: int) -> float:
         marker = self.app.marker(i)
-        started = edit(self.crate, self.app.text(i - 1), self.app.text(i))
+        started = edit(self.crate / self.app.file, self.app.text(i - 1), self.app.text(i))
         subprocess.run(["cargo", "build", "-q"], cwd=self.crate, check=True, env=self.env)
         proc = subprocess.Popen(
             [str(self.target / "debug" / self.name), *self.app.args], stdout=subprocess.PIPE, text=True
@@ -316,22 +337,22 @@ def paired(num: list[float | None], den: list[float | None]) -> dict:
 
 def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
     spec = APPS[app]
-    hot_run = HotlineRun(copy_app(app, root / "hotline"), spec, cache / app / "hotline")
+    hot_run = HotlineRun(app_copy(app, root / "hotline"), spec, cache / app / "hotline")
     strict_run = plain_run = None
     try:
         strict_run = HotlineRun(
-            copy_app(app, root / "strict"), spec, cache / app / "strict", ("--no-entry-jumps",)
+            app_copy(app, root / "strict"), spec, cache / app / "strict", ("--no-entry-jumps",)
         )
         plain_run = HotlineRun(
-            copy_app(app, root / "nodebug"), spec, cache / app / "nodebug", ("--no-debug-info",)
+            app_copy(app, root / "nodebug"), spec, cache / app / "nodebug", ("--no-debug-info",)
         )
         arms = {
             "hotline": hot_run.measure,
             "strict": strict_run.measure,
             "no debug info": plain_run.measure,
-            "bare rustc": BareRustc(copy_app(app, root / "bare"), spec, cache / app / "bare").measure,
+            "bare rustc": BareRustc(app_copy(app, root / "bare"), spec, cache / app / "bare").measure,
             "cargo build + restart": CargoRestart(
-                copy_app(app, root / "cargo"), app, spec, cache / app / "cargo"
+                app_copy(app, root / "cargo"), spec, cache / app / "cargo"
             ).measure,
         }
         samples = []
@@ -506,7 +527,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--app", nargs="+", default=list(APPS), choices=sorted(APPS))
+    parser.add_argument("--app", nargs="+", default=EXAMPLES, choices=sorted(APPS))
     parser.add_argument("--edits", type=int, default=15, help="edits per app (the first is a warm-up)")
     parser.add_argument(
         "--cache",

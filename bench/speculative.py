@@ -3,8 +3,8 @@
 One running app per example, under a real `hotline lsp` driven over stdio as an editor
 drives it (lsp_client.py): `didChange` with the edit's new text, a pause of P ms, then the
 file written (atomically, as editors save) and `didSave`. The server's own quiet period
-applies (speculativeDelayMs, default 300 ms): a speculative build starts 300 ms after the
-last change, so with P = 300 it starts just as the save arrives, and with P = 0 never.
+applies (speculativeDelayMs unset: the last speculative build's time, 100 to 300 ms), so
+with P = 0 no build starts, and with P = 300 a slow build has not finished at the save.
 
 Arms, each a separate edit of the same running app, the order rotated per edit (edit k
 starts with arm k mod the number of arms):
@@ -26,7 +26,10 @@ Ratios are paired: per round, one arm's time over the save arm's, then their med
 "Hotline speculative builds" log line: used by a save, or thrown away (killed, superseded,
 or not what was saved).
 
-Usage: python bench/speculative.py [--app counter axum-server web-service] [--edits 15]
+The `workspace` app edits a library of a workspace (tests/apps/workspace): its save
+rebuilds the library and the binary after it, and so does a speculative build.
+
+Usage: python bench/speculative.py [--app counter axum-server web-service workspace] [--edits 15]
            [--cache DIR] [--json bench/speculative.json]
 """
 
@@ -41,9 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from hotline.examples import copy_app
 from lsp_client import LspClient
-from save_to_patch import APPS, SETTLE_S, App, BareRustc, edit, paired, run_metadata, summary
+from save_to_patch import APPS, SETTLE_S, App, BareRustc, app_copy, edit, paired, run_metadata, summary
 
 PAUSES_MS = (0, 300, 1000, 2000)
 TYPING_MS = (500, 1000)  # pause within the edit, then before the save
@@ -60,12 +62,12 @@ PHASE = re.compile(r"^\| (\w+) \| ([\d.]+) \|$", re.M)
 
 
 class Speculating:
-    """A running app under `hotline lsp`; each `measure` is one edit of its src/main.rs."""
+    """A running app under `hotline lsp`; each `measure` is one edit of its edited file."""
 
     def __init__(self, crate: Path, app: App, target: Path, log: Path) -> None:
         self.crate, self.app = crate, app
-        self.main = crate / "src" / "main.rs"
-        self.uri = self.main.as_uri()
+        self.file = crate / app.file
+        self.uri = self.file.resolve().as_uri()
         env = os.environ | {"HOTLINE_TARGET_DIR": str(target)}  # dependencies built once
         self.client = LspClient(crate, env, log.open("wb"))
         self.settings: dict = {"appArgs": list(app.args)}
@@ -87,7 +89,7 @@ class Speculating:
                     "uri": self.uri,
                     "languageId": "rust",
                     "version": 1,
-                    "text": self.main.read_text(),
+                    "text": self.file.read_text(),
                 }
             },
         )
@@ -101,7 +103,7 @@ class Speculating:
     def _keystroke(self, pause_s: float) -> None:
         """The literal one character longer in the editor's buffer (didChange), then a pause."""
         self.length += 1
-        buffer = self.main.read_text().replace(
+        buffer = self.file.read_text().replace(
             self.app.text(self.start_length), self.app.text(self.length), 1
         )
         self.version += 1
@@ -135,7 +137,7 @@ class Speculating:
         else:
             self._keystroke(int(arm.removeprefix("P=")) / 1000)
         mark = self.client.mark()
-        saved = edit(self.crate, self.app.text(self.start_length), self.app.text(self.length))
+        saved = edit(self.file, self.app.text(self.start_length), self.app.text(self.length))
         self.client.notify("textDocument/didSave", {"textDocument": {"uri": self.uri}})
         arrived, _, status = self.client.wait(
             mark,
@@ -179,9 +181,9 @@ class Speculating:
 def bench_app(name: str, rounds: int, cache: Path, root: Path) -> dict:
     spec = APPS[name]
     log = root / f"{name}-lsp.log"
-    driver = Speculating(copy_app(name, root / "speculative"), spec, cache / name / "speculative", log)
+    driver = Speculating(app_copy(name, root / "speculative"), spec, cache / name / "speculative", log)
     try:
-        bare = BareRustc(copy_app(name, root / "bare"), spec, cache / name / "spec-bare")
+        bare = BareRustc(app_copy(name, root / "bare"), spec, cache / name / "spec-bare")
         samples = []
         for k in range(rounds):
             order = ARMS[k % len(ARMS) :] + ARMS[: k % len(ARMS)]
