@@ -30,7 +30,9 @@ def crate(tmp_path: Path) -> Path:
     return copy_app("counter", tmp_path)
 
 
-async def start(client: LanguageClient, crate: Path, options: dict | None = None) -> None:
+async def start(
+    client: LanguageClient, crate: Path, options: dict | None = None, first: str = "hello frame="
+) -> None:
     await request(
         client.initialize_session(
             types.InitializeParams(
@@ -43,7 +45,7 @@ async def start(client: LanguageClient, crate: Path, options: dict | None = None
     )
     result = await command(client, "hotline.run")
     assert _get(result, "ok") is True, result
-    await until(lambda: any(s.startswith("hello frame=") for s in lines_since(client, 0)), 30, "output")
+    await until(lambda: any(s.startswith(first) for s in lines_since(client, 0)), 60, "output")
 
 
 def open_document(client: LanguageClient, path: Path) -> None:
@@ -154,6 +156,24 @@ async def test_a_change_typed_then_undone_is_never_applied(client: LanguageClien
     await until(lambda: any(s.startswith("saved frame=") for s in lines_since(client, mark)), 20, "saved")
     assert SPECULATED not in await last_patch(client)
     assert not [s for s in lines_since(client, 0) if s.startswith("typed")]
+
+
+async def test_a_library_of_the_workspace_typed_paused_and_saved_is_patched_from_the_speculative_build(
+    client: LanguageClient, tmp_path: Path
+):
+    member = copy_app("workspace", tmp_path) / "app"
+    await start(client, member, {"speculativeDelayMs": 100}, first="lib-v1")
+    library = member.parent / "engine" / "src" / "lib.rs"
+    typed = library.read_text().replace("lib-v1", "lib-typed")
+    open_document(client, library)
+    type_text(client, library, typed, 2)
+    await until(lambda: "1 ended" in "".join(speculation_trace(client)[-1:]), 60, "the speculative build")
+    mark = len(client.output)
+    save(client, library, typed)
+    await until(lambda: any(s.startswith("lib-typed") for s in lines_since(client, mark)), 20, "lib-typed")
+    shown = await last_patch(client)
+    assert SPECULATED in shown and "Compiled, diffed and linked while you typed" in shown
+    await until(lambda: "1 used by a save" in "".join(speculation_trace(client)[-1:]), 5, "the trace")
 
 
 async def test_speculative_builds_can_be_turned_off(client: LanguageClient, crate: Path):
