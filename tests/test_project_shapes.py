@@ -100,6 +100,20 @@ def test_a_staticlib_member_that_is_also_an_rlib_is_patched(workspace_app):
     assert event["functions"] == ["sta::word"] and event["crates"] == ["sta", "app"]
 
 
+def test_library_members_of_every_crate_type_typed_in_are_patched_from_a_speculative_build(workspace_app):
+    """The editor's speculative builds (issue 18) compile a dylib, a cdylib and a staticlib
+    member with the binary after it, as their saves do."""
+    for member in ("dyl", "cdy", "sta"):
+        path = workspace_app.crate.parent / member / "src" / "lib.rs"
+        typed = re.sub(rf'"{member}-\w+"', f'"{member}-typed"', path.read_text())
+        assert workspace_app.session.speculate({path: typed})
+        mark = workspace_app.mark()
+        path.write_text(typed)  # the save waits for the build if it is still running
+        event = workspace_app.patch()
+        assert event["speculative"] is True and event["crates"] == [member, "app"]
+        workspace_app.wait_line(lambda s, m=member: fields(s).get(m) == f"{m}-typed", after=mark)
+
+
 def test_a_target_specific_dependency_member_is_patched(workspace_app):
     event = workspace_app.patch_and_see(
         "../linuxonly/src/lib.rs", '"linux-1"', '"linux-2"', "linux", "linux-2"
