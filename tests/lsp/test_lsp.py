@@ -571,7 +571,7 @@ class ReportedSession(server.Session):
                 second_save.wait(30)
 
         super().__init__(crate_dir, reported, **kwargs)
-        report(f"Session entry_jumps={self.entry_jumps!r} linker={self.linker!r} app_args={self.app_args!r}")
+        report(f"Session entry_jumps={self.entry_jumps!r} linker={self.build_spec.linker!r} app_args={self.app_args!r}")
 
     def patch(self, changed=None):
         report("patch-enter")

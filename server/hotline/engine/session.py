@@ -135,9 +135,7 @@ class Session:
         self.connect_timeout = connect_timeout
         self.allow_layout_changes = allow_layout_changes
         self.capture_output = capture_output
-        self.features = features or []
-        self.profile = profile
-        self.linker = None if linker in (None, "default") else linker
+        linker = None if linker in (None, "default") else linker
         self.entry_jumps = entry_jumps
         self.debug_info = debug_info  # False: no debug ELF per patch (debug_elf.py), for the bench
         self.last_patched: dict | None = None  # seq, functions and symbols of the newest applied patch
@@ -152,9 +150,9 @@ class Session:
         # What decides the fat build: an app left running is re-attached only if they agree.
         self.build_key = {
             "bin": self.bin_name,
-            "features": sorted(self.features),
+            "features": sorted(features or []),
             "profile": profile,
-            "linker": self.linker,
+            "linker": linker,
         }
         members = [Path(p["manifest_path"]) for p in meta["packages"] if p["id"] in meta["workspace_members"]]
         self.restart_files = sorted(
@@ -167,6 +165,16 @@ class Session:
         # One per build key: the commands and objects captured for one binary, profile and
         # feature set are never taken for another's, whichever outputs cargo finds fresh.
         self.capture_dir = self.target_dir / "capture" / _digest(self.build_key)
+        self.build_spec = BuildSpec(
+            crate_dir=self.crate_dir,
+            package=self.package["name"],
+            bin_name=self.bin_name,
+            features=features or [],
+            profile=profile,
+            linker=linker,
+            target_dir=self.target_dir,
+            capture_dir=self.capture_dir,
+        )
         self.app_record = self.target_dir / "app.json"  # the app this engine launched
         self.lock = EngineLock(self.target_dir / "engine.lock")
         self.log_file = self.target_dir / "engine.log"
@@ -195,17 +203,7 @@ class Session:
     # -- fat build -----------------------------------------------------------------
     def fat_build(self) -> Path:
         """Builds the app keeping every symbol (fat_build.py); returns the executable to launch."""
-        spec = BuildSpec(
-            crate_dir=self.crate_dir,
-            package=self.package["name"],
-            bin_name=self.bin_name,
-            features=self.features,
-            profile=self.profile,
-            linker=self.linker,
-            target_dir=self.target_dir,
-            capture_dir=self.capture_dir,
-        )
-        built = fat_build(spec, self.on_event)
+        built = fat_build(self.build_spec, self.on_event)
         self.build_id, self.exe, self.crates = built.build_id, built.exe, built.crates
         self.objects, self.builds, self.build_folders = built.objects, built.builds, built.folders
         return built.executable
