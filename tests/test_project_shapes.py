@@ -176,6 +176,32 @@ def test_editing_the_library_of_a_proc_macro_is_refused_naming_the_macro(workspa
     assert fields(app.wait_line(lambda s: "macro=" in s, after=mark))["macro"] == "macro-1"
 
 
+def test_two_copies_of_an_app_sharing_a_cargo_target_dir_run_and_are_patched_side_by_side(
+    tmp_path, monkeypatch
+):
+    shared = tmp_path / "shared-target"
+    monkeypatch.setenv("CARGO_TARGET_DIR", str(shared))
+    monkeypatch.delenv("HOTLINE_TARGET_DIR", raising=False)
+    copies = [ShapeApp(copy_app("counter", tmp_path / name)) for name in ("first", "second")]
+    started: list[ShapeApp] = []
+    try:
+        for app in copies:
+            app.session.start()  # the second is not refused as "already under another Hotline"
+            started.append(app)
+        first, second = copies
+        assert first.session.target_dir.parent == second.session.target_dir.parent == shared / "hotline"
+        for app, text in ((first, "first copy"), (second, "second copy")):
+            app.edit('"hello"', f'"{text}"')
+            mark = app.mark()
+            assert app.patch()["functions"] == ["counter::greeting"]
+            app.wait_line(lambda s, t=text: s.startswith(f"{t} frame="), after=mark)
+        assert not [s for s in first.lines if s.startswith("second copy")]
+    finally:
+        for app in started:
+            app.session.stop()
+    assert not [p for app in copies for p in app.schema_problems]
+
+
 def test_a_dependency_built_as_a_rust_dylib_is_refused_naming_the_libraries(tmp_path):
     # As Bevy's dynamic_linking feature does: the executable would load libfastmath.so and
     # std's own shared library, outside the executable and out of the patches' reach.

@@ -160,8 +160,7 @@ class Session:
             | {m for m in members}
             | {m.parent / "build.rs" for m in members}
         )
-        default_target = Path(meta["target_directory"]) / "hotline"
-        self.target_dir = Path(target_dir or os.environ.get("HOTLINE_TARGET_DIR") or default_target)
+        self.target_dir = Path(target_dir or os.environ.get("HOTLINE_TARGET_DIR") or _hotline_dir(meta))
         # One per build key: the commands and objects captured for one binary, profile and
         # feature set are never taken for another's, whichever outputs cargo finds fresh.
         self.capture_dir = self.target_dir / "capture" / _digest(self.build_key)
@@ -738,6 +737,17 @@ def error_count(diagnostics: list[dict]) -> int:
         for d in diagnostics
         if d.get("level", "").startswith("error") and not d.get("message", "").startswith("aborting due to ")
     )
+
+
+def _hotline_dir(meta: dict) -> Path:
+    """Where Hotline builds and keeps its state (lock, app record, captures): `hotline/` in
+    cargo's target directory. A target directory outside the workspace (CARGO_TARGET_DIR or
+    build.target-dir) may be shared by other workspaces, or by copies of this one: each gets
+    a folder of its own there, so that one's engine never takes another's app or commands."""
+    cargo_target, root = Path(meta["target_directory"]), Path(meta["workspace_root"])
+    if cargo_target.resolve().is_relative_to(root.resolve()):
+        return cargo_target / "hotline"
+    return cargo_target / "hotline" / f"{root.name}-{_digest(str(root.resolve()))[:12]}"
 
 
 def _digest(value: object) -> str:
