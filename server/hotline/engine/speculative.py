@@ -268,6 +268,8 @@ class SpeculativeBuilder:
         return not build.cancelled and build.signature == signature and build.outcome in ("pending", "ok")
 
     def _chain(self, crates: list[Crate], texts: dict[Path, bytes]) -> list[Crate] | None:
+        """The crates a save of `texts` would rebuild, or None: a text outside the app's
+        crates, or a proc-macro among them (the save refuses it, HL1006)."""
         if not crates or crates[-1].kind != "bin":
             return None
         edited: set[str] = set()
@@ -276,10 +278,8 @@ class SpeculativeBuilder:
             if owner is None:
                 return None
             edited.add(owner.key)
-        chain = dirty_crates(crates, edited)  # what the save of these texts will rebuild
-        if any(c.kind == "proc-macro" for c in chain):  # the save refuses it (HL1006)
-            return None
-        return chain
+        chain = dirty_crates(crates, edited)
+        return None if any(c.kind == "proc-macro" for c in chain) else chain
 
     def _plan(self, chain: list[Crate], texts: dict[Path, bytes]) -> tuple | None:
         """(signature, rlib stats) of a build, or None when speculation would be unsound."""
