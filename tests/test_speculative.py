@@ -87,6 +87,20 @@ def test_a_speculated_change_saved_is_applied_once_without_rustc(live_app) -> No
     app.wait_line(lambda s: s.startswith("hello again frame="), after=mark)
 
 
+def test_an_unsaved_file_read_by_no_build_does_not_keep_the_app_from_being_speculated_on(live_app) -> None:
+    app = live_app("counter")
+    app.wait_line(lambda s: s.startswith("hello frame="))
+    notes = app.crate / "src" / "notes.rs"  # in the crate's folder, a source of no crate
+    main = app.crate / "src" / "main.rs"
+    buffer = main.read_text().replace('"hello"', '"with notes"', 1)
+    assert app.session.speculate({notes: "fn draft() {}\n", main: buffer})
+    assert outcomes(app, 1) == ["ok"]
+    mark = app.mark()
+    main.write_text(buffer)  # notes.rs stays unsaved
+    assert app.patch()["speculative"] is True
+    app.wait_line(lambda s: s.startswith("with notes frame="), after=mark)
+
+
 def test_a_speculated_change_undone_before_the_save_is_never_applied(live_app) -> None:
     app = live_app("counter")
     speculate(app, '"hello"', '"hello typed"')

@@ -242,8 +242,11 @@ class SpeculativeBuilder:
         """Compiles, from `overlays` (unsaved texts) on a thread, the crates a save of them
         would rebuild: the edited crates and those that depend on them, binary last. Unless
         a build of the same texts is under way or done. Returns whether one is: nothing is
-        built for a text outside the app's crates, nor when a proc-macro would be rebuilt."""
+        built without a text of the app's crates, nor when a proc-macro would be rebuilt.
+        A text of no crate's sources (a test, a crate the app does not use) is left out:
+        no build reads it."""
         texts = {p.resolve(): t.encode() for p, t in overlays.items()}
+        texts = {p: t for p, t in texts.items() if owning_crate(crates, p) is not None}
         chain = self._chain(crates, texts) if texts else None
         plan = self._plan(chain, texts) if chain is not None else None
         with self._lock:
@@ -268,16 +271,12 @@ class SpeculativeBuilder:
         return not build.cancelled and build.signature == signature and build.outcome in ("pending", "ok")
 
     def _chain(self, crates: list[Crate], texts: dict[Path, bytes]) -> list[Crate] | None:
-        """The crates a save of `texts` would rebuild, or None: a text outside the app's
-        crates, or a proc-macro among them (the save refuses it, HL1006)."""
-        if not crates or crates[-1].kind != "bin":
+        """The crates a save of `texts` (each a crate's source) would rebuild, or None: a
+        text outside the workspace (the shadow holds none), or a proc-macro among them (the
+        save refuses it, HL1006)."""
+        if not crates or crates[-1].kind != "bin" or not all(p.is_relative_to(self.root) for p in texts):
             return None
-        edited: set[str] = set()
-        for path in texts:
-            owner = owning_crate(crates, path) if path.is_relative_to(self.root) else None
-            if owner is None:
-                return None
-            edited.add(owner.key)
+        edited = {c.key for p in texts if (c := owning_crate(crates, p)) is not None}
         chain = dirty_crates(crates, edited)
         return None if any(c.kind == "proc-macro" for c in chain) else chain
 
