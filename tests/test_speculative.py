@@ -101,6 +101,28 @@ def test_an_unsaved_file_read_by_no_build_does_not_keep_the_app_from_being_specu
     app.wait_line(lambda s: s.startswith("with notes frame="), after=mark)
 
 
+def test_a_module_added_with_its_mod_line_typed_is_compiled_ahead_saved_or_not(live_app) -> None:
+    app = live_app("counter")
+    app.wait_line(lambda s: s.startswith("hello frame="))
+    main, returned = app.crate / "src" / "main.rs", '"hello"'
+    for k, (name, word) in enumerate((("saved", "from a saved module"), ("typed", "from a typed module"))):
+        module = app.crate / "src" / f"{name}.rs"  # a source of no build yet
+        text = f'pub fn word() -> &\'static str {{\n    "{word}"\n}}\n'
+        buffer = f"mod {name};\n" + main.read_text().replace(returned, f"{name}::word()", 1)
+        if name == "saved":
+            module.write_text(text)  # on disk before the `mod` line is typed
+            assert app.session.speculate({main: buffer})
+        else:  # only in the editor until the save
+            assert app.session.speculate({main: buffer, module: text})
+        assert outcomes(app, k + 1)[k] == "ok"  # the shadow has the module's file
+        mark = app.mark()
+        module.write_text(text)
+        main.write_text(buffer)
+        assert app.patch()["speculative"] is True
+        app.wait_line(lambda s, w=word: s.startswith(f"{w} frame="), after=mark)
+        returned = f"{name}::word()"
+
+
 def test_a_speculated_change_undone_before_the_save_is_never_applied(live_app) -> None:
     app = live_app("counter")
     speculate(app, '"hello"', '"hello typed"')

@@ -243,10 +243,16 @@ class SpeculativeBuilder:
         would rebuild: the edited crates and those that depend on them, binary last. Unless
         a build of the same texts is under way or done. Returns whether one is: nothing is
         built without a text of the app's crates, nor when a proc-macro would be rebuilt.
-        A text of no crate's sources (a test, a crate the app does not use) is left out:
-        no build reads it."""
+        A text of no crate's sources is left out (a test, a crate the app does not use: no
+        build reads it), unless it lies in a crate's source folder: it may be a module that
+        a `mod` line typed in its crate now reads."""
         texts = {p.resolve(): t.encode() for p, t in overlays.items()}
-        texts = {p: t for p, t in texts.items() if owning_crate(crates, p) is not None}
+        folders = [f for c in crates if (f := c.source_folder) is not None]
+        texts = {
+            p: t
+            for p, t in texts.items()
+            if owning_crate(crates, p) is not None or any(p.is_relative_to(f) for f in folders)
+        }
         chain = self._chain(crates, texts) if texts else None
         plan = self._plan(chain, texts) if chain is not None else None
         with self._lock:
@@ -271,14 +277,15 @@ class SpeculativeBuilder:
         return not build.cancelled and build.signature == signature and build.outcome in ("pending", "ok")
 
     def _chain(self, crates: list[Crate], texts: dict[Path, bytes]) -> list[Crate] | None:
-        """The crates a save of `texts` (each a crate's source) would rebuild, or None: a
-        text outside the workspace (the shadow holds none), or a proc-macro among them (the
+        """The crates a save of `texts` would rebuild, those whose sources they are, or None:
+        no text is a crate's source (a new module alone changes no build), a text lies
+        outside the workspace (the shadow holds none), or a proc-macro is among them (the
         save refuses it, HL1006)."""
         if not crates or crates[-1].kind != "bin" or not all(p.is_relative_to(self.root) for p in texts):
             return None
         edited = {c.key for p in texts if (c := owning_crate(crates, p)) is not None}
         chain = dirty_crates(crates, edited)
-        return None if any(c.kind == "proc-macro" for c in chain) else chain
+        return None if not edited or any(c.kind == "proc-macro" for c in chain) else chain
 
     def _plan(self, chain: list[Crate], texts: dict[Path, bytes]) -> tuple | None:
         """(signature, rlib stats) of a build, or None when speculation would be unsound."""
@@ -392,6 +399,7 @@ class SpeculativeBuilder:
         one would lie outside the shadow)."""
         prepared: dict[Path, bytes] = {}
         for crate in build.chain:
+            self._mirror_folder(crate.source_folder, build)
             cwd = Path(crate.record["cwd"]).resolve()
             for entry in depinfo_entries(_read(crate.out_dir / f"{crate.stem}.d")):
                 real = Path(os.path.normpath(cwd / entry))
@@ -403,17 +411,30 @@ class SpeculativeBuilder:
                 if not real.is_relative_to(self.root):
                     return None
                 if real in build.overlays:
+                    prepared[real] = _digest(build.overlays[real])
                     continue
                 digest = self._mirror_file(real)
                 if digest is not None:
                     prepared[real] = digest
-        for real, text in build.overlays.items():
+        for real, text in build.overlays.items():  # a new module's is not prepared: it may go unread
             shadow = self.shadow / real.relative_to(self.root)
             shadow.parent.mkdir(parents=True, exist_ok=True)
             shadow.write_bytes(text)
             self._mirrored.pop(real, None)  # refreshed from disk once no longer overlaid
-            prepared[real] = _digest(text)
         return prepared
+
+    def _mirror_folder(self, folder: Path | None, build: _Build) -> None:
+        """The `.rs` files of a crate's source folder mirrored too, though its last build
+        did not read them: a `mod` line typed since may (the dep-info then says so, and the
+        build's key has them)."""
+        if folder is None or not folder.is_relative_to(self.root):
+            return
+        for parent, dirs, files in os.walk(folder):
+            dirs[:] = [d for d in dirs if d != "target" and not d.startswith(".")]
+            for name in files:
+                real = Path(parent) / name
+                if name.endswith(".rs") and real not in build.overlays:
+                    self._mirror_file(real)
 
     def _mirror_file(self, real: Path) -> bytes | None:
         """The disk file copied into the shadow if it changed since the last copy (a file

@@ -116,6 +116,13 @@ class Crate:
         pairs = [args[i + 1].partition("=") for i, a in enumerate(args[:-1]) if a == "--extern"]
         return {name: Path(path) for name, _, path in pairs}
 
+    @property
+    def source_folder(self) -> Path | None:
+        """The folder of the crate's root file (`src/` for `src/main.rs`), where `mod x;`
+        finds `x.rs` and `x/mod.rs`."""
+        root = next((a for a in self.record["args"] if a.endswith(".rs") and not a.startswith("-")), None)
+        return (Path(self.record["cwd"]) / root).resolve().parent if root else None
+
     def sources(self) -> list[Path]:
         """The files rustc read for this crate (its dep-info), absolute."""
         depinfo = self.out_dir / f"{self.stem}.d"
