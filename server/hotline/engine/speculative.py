@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotline.engine.workspace import Crate, dirty_crates, extract_objects, owning_crate
+from hotline.engine.workspace import Crate, depinfo_entries, dirty_crates, extract_objects, owning_crate
 
 log = logging.getLogger("hotline")
 _JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")
@@ -60,13 +60,6 @@ def _file_digest(path: Path) -> bytes | None:
         return _digest(path.read_bytes())
     except OSError:
         return None
-
-
-def depinfo_entries(text: str) -> list[str]:
-    """The files a rustc dep-info names, as written: relative to rustc's cwd, or absolute."""
-    first = text.split("\n\n", 1)[0]
-    files = first.split(":", 1)[1].replace("\\ ", "\0").split() if ":" in first else []
-    return [f.replace("\0", " ") for f in files]
 
 
 def _read(path: Path) -> str:
@@ -247,13 +240,10 @@ class SpeculativeBuilder:
         build reads it), unless it lies in a crate's source folder: it may be a module that
         a `mod` line typed in its crate now reads."""
         texts = {p.resolve(): t.encode() for p, t in overlays.items()}
+        owners = {p: owner.key for p in texts if (owner := owning_crate(crates, p)) is not None}
         folders = [f for c in crates if (f := c.source_folder) is not None]
-        texts = {
-            p: t
-            for p, t in texts.items()
-            if owning_crate(crates, p) is not None or any(p.is_relative_to(f) for f in folders)
-        }
-        chain = self._chain(crates, texts) if texts else None
+        texts = {p: t for p, t in texts.items() if p in owners or any(p.is_relative_to(f) for f in folders)}
+        chain = self._chain(crates, texts, set(owners.values())) if texts else None
         plan = self._plan(chain, texts) if chain is not None else None
         with self._lock:
             current = self._current
@@ -276,14 +266,13 @@ class SpeculativeBuilder:
         """The buffers did not change since `build` started, nor did the files and rlibs."""
         return not build.cancelled and build.signature == signature and build.outcome in ("pending", "ok")
 
-    def _chain(self, crates: list[Crate], texts: dict[Path, bytes]) -> list[Crate] | None:
-        """The crates a save of `texts` would rebuild, those whose sources they are, or None:
-        no text is a crate's source (a new module alone changes no build), a text lies
-        outside the workspace (the shadow holds none), or a proc-macro is among them (the
-        save refuses it, HL1006)."""
+    def _chain(self, crates: list[Crate], texts: dict[Path, bytes], edited: set[str]) -> list[Crate] | None:
+        """The crates a save of `texts` would rebuild, from the `edited` ones whose sources
+        they are, or None: no text is a crate's source (a new module alone changes no
+        build), a text lies outside the workspace (the shadow holds none), or a proc-macro
+        is among them (the save refuses it, HL1006)."""
         if not crates or crates[-1].kind != "bin" or not all(p.is_relative_to(self.root) for p in texts):
             return None
-        edited = {c.key for p in texts if (c := owning_crate(crates, p)) is not None}
         chain = dirty_crates(crates, edited)
         return None if not edited or any(c.kind == "proc-macro" for c in chain) else chain
 
@@ -399,7 +388,7 @@ class SpeculativeBuilder:
         one would lie outside the shadow)."""
         prepared: dict[Path, bytes] = {}
         for crate in build.chain:
-            self._mirror_folder(crate.source_folder, build)
+            walked = self._mirror_folder(crate.source_folder, build)
             cwd = Path(crate.record["cwd"]).resolve()
             for entry in depinfo_entries(_read(crate.out_dir / f"{crate.stem}.d")):
                 real = Path(os.path.normpath(cwd / entry))
@@ -413,7 +402,7 @@ class SpeculativeBuilder:
                 if real in build.overlays:
                     prepared[real] = _digest(build.overlays[real])
                     continue
-                digest = self._mirror_file(real)
+                digest = walked[real] if real in walked else self._mirror_file(real)
                 if digest is not None:
                     prepared[real] = digest
         for real, text in build.overlays.items():  # a new module's is not prepared: it may go unread
@@ -423,18 +412,20 @@ class SpeculativeBuilder:
             self._mirrored.pop(real, None)  # refreshed from disk once no longer overlaid
         return prepared
 
-    def _mirror_folder(self, folder: Path | None, build: _Build) -> None:
+    def _mirror_folder(self, folder: Path | None, build: _Build) -> dict[Path, bytes | None]:
         """The `.rs` files of a crate's source folder mirrored too, though its last build
         did not read them: a `mod` line typed since may (the dep-info then says so, and the
-        build's key has them)."""
+        build's key has them). Their digests, by real path."""
+        walked: dict[Path, bytes | None] = {}
         if folder is None or not folder.is_relative_to(self.root):
-            return
+            return walked
         for parent, dirs, files in os.walk(folder):
             dirs[:] = [d for d in dirs if d != "target" and not d.startswith(".")]
             for name in files:
                 real = Path(parent) / name
                 if name.endswith(".rs") and real not in build.overlays:
-                    self._mirror_file(real)
+                    walked[real] = self._mirror_file(real)
+        return walked
 
     def _mirror_file(self, real: Path) -> bytes | None:
         """The disk file copied into the shadow if it changed since the last copy (a file

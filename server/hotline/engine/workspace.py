@@ -128,10 +128,8 @@ class Crate:
         depinfo = self.out_dir / f"{self.stem}.d"
         if not depinfo.exists():
             return []
-        first = depinfo.read_text().split("\n\n", 1)[0]
-        files = first.split(":", 1)[1].replace("\\ ", "\0").split() if ":" in first else []
         cwd = Path(self.record["cwd"])
-        return [cwd / f.replace("\0", " ") for f in files]
+        return [cwd / f for f in depinfo_entries(depinfo.read_text())]
 
     def changed_since_compiled(self) -> bool:
         return any(p.exists() and p.stat().st_mtime > self.compiled_at for p in self.sources())
@@ -159,6 +157,13 @@ class Crate:
         if proc.returncode == 0 and self.kind != "bin":
             extract_objects(self.rlib, thin_dir)
         return proc.returncode, proc.stderr.splitlines()
+
+
+def depinfo_entries(text: str) -> list[str]:
+    """The files a rustc dep-info names, as written: relative to rustc's cwd, or absolute."""
+    first = text.split("\n\n", 1)[0]
+    files = first.split(":", 1)[1].replace("\\ ", "\0").split() if ":" in first else []
+    return [f.replace("\0", " ") for f in files]
 
 
 def load_crates(capture_dir: Path, bin_crate: str) -> list[Crate]:

@@ -1,7 +1,8 @@
 """Speculative builds from the language server: once the crate's Rust buffers have been left
 unchanged for `speculativeDelayMs`, the crates a save of them would rebuild are compiled
 from their unsaved texts in the background (`Session.speculate`), so a save of those texts
-is patched without waiting for rustc. Saves go on exactly as before: the engine decides whether a build matches them.
+is patched without waiting for rustc. Saves go on exactly as before: the engine decides
+whether a build matches them.
 """
 
 from __future__ import annotations
