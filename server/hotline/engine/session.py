@@ -436,9 +436,9 @@ class Session:
     # -- a save ------------------------------------------------------------------------
     def speculate(self, overlays: dict[Path, str]) -> bool:
         """Compiles the crates a save would rebuild in the background from the editor's
-        unsaved texts (`overlays`: path -> text), so that the save of exactly these texts skips rustc
-        (speculative.py). Returns at once, True if such a build runs or is done. Nothing
-        reaches the app before the save."""
+        unsaved texts (`overlays`: path -> text), so that the save of exactly these texts
+        skips rustc (speculative.py). Returns at once, True if such a build runs or is done.
+        Nothing reaches the app before the save."""
         if not self.app_alive:
             return False
         return self.speculative.start(self.crates, overlays)
