@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import time
@@ -67,6 +68,27 @@ def test_terminating_hotline_run_stops_the_app_it_launched(tmp_path, hotline_run
     while os.path.exists(f"/proc/{pid}") and "zombie" not in _state(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in _state(pid)
+
+
+def test_an_interrupt_the_kernel_gives_to_another_thread_of_hotline_run_still_stops_it(tmp_path, hotline_run):
+    """A signal to a process goes to any of its threads; Python acts on it in the main thread
+    only, which must not sleep through it (seen in CI: hotline run ignored a Ctrl-C)."""
+    run = hotline_run(copy_app("counter", tmp_path))
+    pid = run.until(lambda e: e["event"] == "app-started")["pid"]
+    run.until(lambda e: e["event"] == "app-output")
+    time.sleep(1.0)  # idle: the main thread waits for a save
+    others = [int(t) for t in os.listdir(f"/proc/{run.proc.pid}/task") if int(t) != run.proc.pid]
+    assert others, "hotline run has no thread but its main one"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(SYS_TGKILL, run.proc.pid, others[0], signal.SIGINT) == 0, ctypes.get_errno()
+    assert run.proc.wait(timeout=10) == 0
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{pid}") and "zombie" not in _state(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{pid}") or "zombie" in _state(pid)
+
+
+SYS_TGKILL = 234  # x86-64: a signal to one thread of a process
 
 
 def _state(pid: int) -> str:

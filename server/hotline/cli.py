@@ -32,6 +32,8 @@ from hotline.engine.preload import cache_root
 from hotline.engine.session import RESTART_FILES, Event, Session, error_count
 from hotline.engine.workspace import owning_crate
 
+SIGNAL_POLL_S = 0.25  # how soon a signal another thread took is acted on while idle
+
 #: SGR codes of the styles `Console.paint` knows.
 _STYLES = {"prefix": "36", "ok": "32", "error": "31", "warn": "33", "dim": "2"}
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -416,9 +418,18 @@ class Runner:
             and path.stat().st_mtime > crate.compiled_at
         }
 
+    def _wait(self) -> tuple[str, Any]:
+        """The next queue item, waited for in short steps: Python runs a signal's handler
+        (Ctrl-C, `kill`) in the main thread only, and when the kernel delivered the signal to
+        another thread (the watcher's, say), a main thread blocked for good in `get()` would
+        never wake to run it, and hotline would not stop."""
+        while True:
+            with contextlib.suppress(queue.Empty):
+                return self.queue.get(timeout=SIGNAL_POLL_S)
+
     def _next(self) -> tuple[str, Any]:
         """The next queue item; saves queued behind each other are merged into one."""
-        item, self._held = self._held or self.queue.get(), None
+        item, self._held = self._held or self._wait(), None
         if item[0] != "changes":
             return item
         changes = set(item[1])
