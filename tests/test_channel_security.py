@@ -12,7 +12,7 @@ from conftest import fields
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
 from hotline.engine import schemas
-from hotline.engine.channel import PatchChannel
+from hotline.engine.channel import ChannelError, PatchChannel
 
 
 def _running(app):
@@ -225,25 +225,73 @@ def test_structural_fuzz_of_a_valid_patch_is_refused_and_the_app_runs_on(probe, 
     _still_patchable(probe)
 
 
-def test_the_socket_is_private_and_a_stranger_cannot_pass_for_the_app(tmp_path):
+def _hello(channel: PatchChannel, **wrong) -> dict:
+    """A schema-valid hello as the app launched on `channel` sends it, with `wrong` fields."""
+    hello = {
+        "type": "hello",
+        "protocol": 1,
+        "pid": os.getpid(),
+        "build_id": channel.build_id,
+        "token": channel.token,
+        "mode": "injected",
+        "exe_base": 0,
+        "region": {"start": 4096, "size": 4096},
+        "last_seq": 0,
+    } | wrong
+    assert not schemas.problems("channel-hello", hello), "a stranger's hello must pass the schema"
+    return hello
+
+
+def _say_hello(channel: PatchChannel, hello: dict) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX)
+    sock.connect(str(channel.path))
+    sock.sendall(json.dumps(hello).encode() + b"\n")
+    return sock
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{"token": "0" * 32}, {"build_id": "build-2"}, {"pid": 1}],
+    ids=["token", "build_id", "pid"],
+)
+def test_the_socket_is_private_and_a_stranger_cannot_pass_for_the_app(wrong):
+    """A well-formed hello with exactly one field not the launched app's (its token, build id
+    or pid) is ignored and its connection closed; the app's own hello is then accepted."""
     channel = PatchChannel("build-1")
     try:
         assert oct(os.stat(channel.path).st_mode & 0o777) == "0o600"
         assert oct(os.stat(channel.path.parent).st_mode & 0o777) == "0o700"
-        stranger = socket.socket(socket.AF_UNIX)
-        stranger.connect(str(channel.path))
-        hello = {
-            "type": "hello",
-            "protocol": 1,
-            "pid": os.getpid(),
-            "build_id": "build-1",
-            "token": "0" * 32,
-            "anchor": 4096,
-            "region": {"start": 4096, "size": 4096},
-        }
-        stranger.sendall(json.dumps(hello).encode() + b"\n")
+        stranger = _say_hello(channel, _hello(channel, **wrong))
         with pytest.raises(Exception, match="did not connect"):
-            channel.accept(os.getpid(), timeout=1.0)  # a wrong token is not the app we launched
+            channel.accept(os.getpid(), timeout=1.0)
+        stranger.settimeout(5)
+        assert stranger.recv(1) == b"", "the stranger's connection was not closed"
         stranger.close()
+        app = _say_hello(channel, _hello(channel, region={"start": 8192, "size": 4096}))
+        assert channel.accept(os.getpid(), timeout=5.0).region_start == 8192
+        app.close()
     finally:
         channel.close()
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o711, 0o770])
+def test_a_new_engine_refuses_to_listen_in_a_socket_folder_that_is_not_private(tmp_path, mode):
+    """Re-attaching reopens the recorded socket path (handover.py): a folder at that path that
+    is not this user's 0700 folder (someone made it in /tmp, say) never receives the socket."""
+    folder = tmp_path / "hotline-taken"
+    folder.mkdir()
+    os.chmod(folder, mode)
+    with pytest.raises(ChannelError, match="not a private directory of this user"):
+        PatchChannel("build-1", reopen=(folder / "patch.sock", "0" * 32))
+    assert not (folder / "patch.sock").exists()
+    os.chmod(folder, 0o700)
+    PatchChannel("build-1", reopen=(folder / "patch.sock", "0" * 32)).close()
+
+
+def test_a_socket_folder_that_is_a_symlink_is_refused(tmp_path):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    link = tmp_path / "hotline-link"
+    link.symlink_to(private)
+    with pytest.raises(ChannelError, match="not a private directory"):
+        PatchChannel("build-1", reopen=(link / "patch.sock", "0" * 32))

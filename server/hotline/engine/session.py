@@ -458,7 +458,7 @@ class Session:
                 with self._reported("patching"):
                     outcome = self._patch(changed or [])
                     self._prune_patch_dirs()
-                    handover.save(self)  # the next engine must know even a refused seq
+                    handover.save(self)  # outcomes that sent nothing: accepted builds, say
                     return outcome
             except InternalError as e:
                 return Outcome("engine-error", {"event": "engine-error", "message": str(e)})
@@ -642,7 +642,10 @@ class Session:
             return self._emit("patch-refused", rule="HL1097", reason=str(e), diagnostics=diags)
         t_done = time.perf_counter()
         running.seq = seq
+        # From here on the app has this seq: each outcome is saved for the next engine before
+        # it is reported, so that an engine killed right after the report is re-attached from.
         if result["status"] != "applied":
+            handover.save(self)
             return self._emit(
                 "patch-refused", rule="HL1096", reason=result.get("reason", ""), diagnostics=diags
             )
@@ -650,6 +653,7 @@ class Session:
         running.prior.record(linked)
         if result["self_check"]:  # applied, yet not all in place: never reported as patched
             self._accept(save.dirty, new, save.folders)
+            handover.save(self)
             reason = "; ".join(result["self_check"])
             return self._emit(
                 "patch-refused",
@@ -673,6 +677,7 @@ class Session:
             "deliver": max(0.0, round(_ms(t_link, t_done) - apply_ms, 1)),
             "apply": round(apply_ms, 1),
         }
+        handover.save(self)
         outcome = self._emit(
             "patched",
             seq=seq,
