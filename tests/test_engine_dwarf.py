@@ -14,7 +14,7 @@ from elftools.elf.elffile import ELFFile
 from engine_fixtures import HERE, rustc
 from hotline.engine.dwarf_reader import DieReader, DwarfFormatError, line_table_files
 from hotline.engine.elf_objects import ObjectFile, read_object
-from hotline.engine.type_layouts import _debug_sections, _Relocations, crate_layouts
+from hotline.engine.type_layouts import debug_sections, Relocations, crate_layouts
 
 SOURCE = HERE / "dwarf.rs"
 
@@ -34,7 +34,7 @@ def line_of(needle: str) -> int:
 
 
 def reader_for(obj: ObjectFile, unit: int = 0) -> DieReader:
-    sections, info = _debug_sections(obj)
+    sections, info = debug_sections(obj)
     return DieReader(
         sections["debug_info"],
         sections.get("debug_abbrev", b""),
@@ -42,7 +42,7 @@ def reader_for(obj: ObjectFile, unit: int = 0) -> DieReader:
         sections.get("debug_line_str", b""),
         sections.get("debug_str_offsets", b""),
         unit,
-        _Relocations(obj, info).at,
+        Relocations(obj, info).at,
     )
 
 

@@ -20,6 +20,7 @@ APPS = {
     "debuggable": REPO_ROOT / "tests" / "apps" / "debuggable",
     "twobins": REPO_ROOT / "tests" / "apps" / "twobins",
     "plain": REPO_ROOT / "tests" / "apps" / "plain",
+    "abi_shapes": REPO_ROOT / "tests" / "apps" / "abi_shapes",
     "axum-server": REPO_ROOT / "examples" / "axum-server",
     "tui": REPO_ROOT / "examples" / "tui",
     "web-service": REPO_ROOT / "examples" / "web-service",

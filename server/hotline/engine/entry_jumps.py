@@ -84,13 +84,17 @@ class EntryJumps:
                 else:
                     code = self.exe.code(address, size) if size else None
                     self._obstacles[at] = entry_obstacle(code, at) if code else "its size is unknown"
-            out.append((at, self._obstacles[at]))
+            out.append((at, self.prior.frozen.get(at, self._obstacles[at])))
         for at in self.prior.functions.get(name, []):
             if at not in self._obstacles:
                 code = self.prior.code_bytes(at)
                 self._obstacles[at] = entry_obstacle(code, at) if code else "its size is unknown"
-            out.append((at, self._obstacles[at]))
+            out.append((at, self.prior.frozen.get(at, self._obstacles[at])))
         return out
+
+    def copies(self, name: str) -> list[int]:
+        """Runtime addresses of every old copy of a function (executable, earlier patches)."""
+        return [at for at, _ in self._copies(name)]
 
     def obstacle(self, name: str) -> str | None:
         """Why some old copy of `name` cannot take an entry jump; None if all can."""

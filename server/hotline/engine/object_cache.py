@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotline.engine.elf_objects import ObjectFile, read_object
+from hotline.engine.function_abi import AbiIndex, FunctionAbi
 from hotline.engine.object_diff import fingerprints
 from hotline.engine.type_layouts import CrateLayouts, crate_layouts
 
@@ -23,6 +24,7 @@ class _Entry:
     prints: dict[str, bytes]
     layouts: dict[str, CrateLayouts] = field(default_factory=dict)  # by crate name
     analyses: dict[str, dict] = field(default_factory=dict)  # by analysis name
+    abis: AbiIndex | None = None  # read the first time one of its functions is asked for
 
 
 @dataclass
@@ -43,6 +45,15 @@ class Build:
             for key, value in e.analyses[name].items():
                 out.setdefault(key, value)
         return out
+
+    def abi(self, symbol: str) -> FunctionAbi | None:
+        """What callers see of the function `symbol` defined in this build (function_abi.py)."""
+        for e in self._entries:
+            if symbol in e.prints:
+                if e.abis is None:
+                    e.abis = AbiIndex(e.obj)
+                return e.abis.abi(symbol)
+        return None
 
     def layouts(self, crate: str) -> CrateLayouts:
         """The crate's type layouts, merged over every object (each object parsed once)."""

@@ -79,9 +79,11 @@ class ProcessSymbols:
     code: dict[str, int] = field(default_factory=dict)  # newest copy of other global symbols
     sizes: dict[int, int] = field(default_factory=dict)  # function address -> size
     code_images: list[tuple[int, bytes]] = field(default_factory=list)  # (address, rx bytes)
+    frozen: dict[int, str] = field(default_factory=dict)  # old copies no jump may leave
 
     def record(self, patch: LinkedPatch) -> None:
         """Remembers what an applied patch added, for the patches that follow it."""
+        self.frozen.update(patch.frozen)
         self.data.update(patch.new_data)
         self.code.update(patch.exports)
         for name, addr in patch.functions.items():
@@ -117,6 +119,9 @@ class LinkedPatch:
     # The linker that placed this patch, for its debug info (`debug_elf.py`), made off the
     # critical path; not part of the patch the runtime receives.
     linker: _Linker | None = field(default=None, repr=False, compare=False)
+    # Old copies that must never take an entry jump again (address -> why): their callers
+    # pass values of an older layout than this patch's (function_abi.py).
+    frozen: dict[int, str] = field(default_factory=dict)
 
 
 # A resolved target: ("abs", address) | ("tls", offset in the executable's TLS block) | ("import", name)

@@ -10,6 +10,7 @@ used only if the app still runs exactly what it was planned against (`PatchBase.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from hotline.engine import patch_warnings
 from hotline.engine.dwarf_reader import DwarfFormatError
 from hotline.engine.entry_jumps import EntryJumps, JumpPlan
 from hotline.engine.executable import Executable
+from hotline.engine.function_abi import AbiComparison, FunctionAbi
 from hotline.engine.object_cache import Build
 from hotline.engine.object_diff import FunctionChanges, diff_functions
 from hotline.engine.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
@@ -125,11 +127,17 @@ def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> Pat
         )
     rebuilt = [obj for build in new.values() for obj in build.objects]
     resigned = patch_warnings.signature_changes(base.builds, new, changes)
+    abi = AbiComparison(_abi_lookup([base.builds[k] for k in new]), _abi_lookup(list(new.values())))
+
+    def redirectable(name: str) -> bool:
+        """Every old copy may jump to the new one: old callers pass what it expects."""
+        return name not in resigned and base.jumps.obstacle(name) is None and abi.change(name) is None
+
     scope = patch_scope(
         rebuilt,
         changes.changed + changes.added,
         lambda name: name not in base.prior.code and base.exe.is_ambiguous(name),
-        (lambda n: n not in resigned and base.jumps.obstacle(n) is None) if base.entry_jumps else None,
+        redirectable if base.entry_jumps else None,
     )
     try:
         linked = link_patch(scope.objects, base.exe, base.slide, base.prior, base.region_next)
@@ -137,14 +145,26 @@ def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> Pat
         return Verdict(
             "patch-refused", {"rule": e.rule, "reason": str(e), "symbol": e.symbol, "diagnostics": diags}
         )
-    redirect = [n for n in scope.redirect if n not in resigned]
+    redirect = [n for n in scope.redirect if n not in resigned and abi.change(n) is None]
     jumps = base.jumps.plan(redirect, linked.functions) if base.entry_jumps else JumpPlan()
+    reshaped = abi.changed()
+    linked.frozen = {
+        at: f"it was compiled for an older ABI ({why})"
+        for n, why in reshaped.items()
+        for at in base.jumps.copies(n)
+    }
+    warnings += patch_warnings.abi_warnings(base.crate_dir, new, changes, reshaped)
     if base.region_next + linked.size > base.region_end:
         return Verdict(
             "patch-refused", {"rule": "HL1098", "reason": "the patch region is full: restart the app"}
         )
     units = {"linked": len(scope.objects), "total": len(rebuilt)}
     return PatchPlan(changes, resigned, warnings, linked, jumps, units, diff_done)
+
+
+def _abi_lookup(builds: list[Build]) -> Callable[[str], FunctionAbi | None]:
+    """A function's ABI in whichever of `builds` defines it."""
+    return lambda symbol: next((abi for b in builds if (abi := b.abi(symbol)) is not None), None)
 
 
 def _with_location(crate_dir: Path, edit: RudeEdit) -> RudeEdit:

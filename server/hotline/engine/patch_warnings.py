@@ -63,8 +63,17 @@ def signature_changes(
 
 
 def signature_warnings(crate_dir: Path, builds: dict[str, Build], resigned: list[str]) -> list[dict]:
-    """HL1007 for each function whose signature changed."""
-    return [
+    """HL1007 for each function of the user's sources whose signature changed; the generic
+    instances of other crates renamed with them (`Iterator::sum<…{closure}>`) are counted in
+    one warning, not listed one by one."""
+
+    def own(symbol: str) -> bool:
+        """Declared in the app's sources, not in the standard library's or a registry crate's."""
+        where = declared_at(builds, symbol)
+        return where is not None and not where[0].startswith("/rustc/") and "/.cargo/" not in where[0]
+
+    mine = [s for s in resigned if own(s)]
+    out = [
         warning(
             crate_dir,
             builds,
@@ -73,8 +82,40 @@ def signature_warnings(crate_dir: Path, builds: dict[str, Build], resigned: list
             f"the signature of {demangle(symbol)} changed: code compiled before the patch keeps "
             "calling the old version; callers compiled with the patch call the new one",
         )
-        for symbol in resigned
+        for symbol in mine
     ]
+    others = [demangle(s) for s in resigned if s not in mine]
+    if others:
+        names = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+        message = (
+            f"{len(others)} generic instances changed their signature with the edit ({names}): "
+            "code compiled before the patch keeps calling the old ones"
+        )
+        out.append({"rule": "HL1007", "severity": "warning", "message": message})
+    return out
+
+
+def abi_warnings(
+    crate_dir: Path, builds: dict[str, Build], changes: FunctionChanges, reshaped: dict[str, str]
+) -> list[dict]:
+    """HL1007 for each patched function whose ABI changed (function_abi.py): its old
+    callers are not sent into the new code. Named on the functions the user edited; the
+    copies compiled for their types (closures, instances such as `drop_in_place<…>`) are
+    listed in the first such message, not as warnings of their own."""
+    edited = [n for n in changes.edited if n in reshaped]
+    others = [n for n in reshaped if n not in edited]
+    out = []
+    for i, symbol in enumerate(edited or others):
+        message = (
+            f"{demangle(symbol)}: {reshaped[symbol]}, so code compiled before the patch (a "
+            "running loop, a stored closure or future) keeps calling the old version; callers "
+            "compiled with the patch call the new one"
+        )
+        if i == 0 and edited and others:
+            names = ", ".join(demangle(n) for n in others[:4]) + (", …" if len(others) > 4 else "")
+            message += f". The same holds for {len(others)} copies compiled for its types: {names}"
+        out.append(warning(crate_dir, builds, "HL1007", symbol, message))
+    return out
 
 
 def jump_warnings(

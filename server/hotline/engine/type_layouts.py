@@ -46,7 +46,7 @@ def _relocated(obj: ObjectFile, sec: Section) -> bytes:
     return bytes(out)
 
 
-class _Relocations:
+class Relocations:
     """S + A of one section's relocations, computed only for the offsets looked up."""
 
     def __init__(self, obj: ObjectFile, sec: Section) -> None:
@@ -62,10 +62,10 @@ class _Relocations:
         return None
 
 
-def _debug_sections(obj: ObjectFile) -> tuple[dict[str, bytes], Section] | None:
+def debug_sections(obj: ObjectFile) -> tuple[dict[str, bytes], Section] | None:
     """The object's DWARF sections by name without the dot, and the .debug_info section;
     None without DWARF. .debug_info, by far the largest, is left unrelocated: its reader
-    looks relocations up (`_Relocations`) for the few entries it decodes."""
+    looks relocations up (`Relocations`) for the few entries it decodes."""
     by_name = {sec.name[1:]: sec for sec in obj.sections.values() if sec.name[1:] in _DWARF_SECTIONS}
     info = by_name.get("debug_info")
     if info is None:
@@ -116,7 +116,7 @@ class CrateLayouts:
     signatures: dict[str, str] = field(default_factory=dict)  # symbol -> "(param types) -> return"
 
 
-def _name(die: Die) -> str | None:
+def die_name(die: Die) -> str | None:
     name = die.attrs.get("DW_AT_name")
     return name if isinstance(name, str) else None
 
@@ -138,7 +138,7 @@ class _UnitWalk:
         stack = [(d, 0, ()) for d in self.reader.children(self.reader.top())]
         while stack:
             die, depth, path = stack.pop()
-            name = _name(die)
+            name = die_name(die)
             if die.tag == "DW_TAG_namespace":
                 if depth > 0 or name in (self.crate, "hotline"):
                     inner = (*path, name) if name else path
@@ -155,7 +155,7 @@ class _UnitWalk:
                 self.record_function(die)
                 if (name or "").startswith(HOT_CALL):
                     for param in self.reader.children(die):
-                        if param.tag == "DW_TAG_template_type_param" and _name(param) == "F":
+                        if param.tag == "DW_TAG_template_type_param" and die_name(param) == "F":
                             self.hot_params.append(param.attrs["DW_AT_type"])  # type: ignore[arg-type]
         self.out.hot_closures |= {self.type_names[t] for t in self.hot_params if t in self.type_names}
 
@@ -172,14 +172,14 @@ class _UnitWalk:
         if not isinstance(target, int):
             return "()"
         t = self.reader.die(target)
-        return _name(t) or t.tag.removeprefix("DW_TAG_")
+        return die_name(t) or t.tag.removeprefix("DW_TAG_")
 
     def fields(self, children: list[Die]) -> list[tuple[str, int, str]]:
         out = []
         for child in children:
             if child.tag == "DW_TAG_member":
                 offset = _int(child, "DW_AT_data_member_location")
-                out.append((_name(child) or "?", -1 if offset is None else offset, self.type_name(child)))
+                out.append((die_name(child) or "?", -1 if offset is None else offset, self.type_name(child)))
             elif child.tag == "DW_TAG_variant_part":
                 for v in self.reader.children(child):
                     if v.tag == "DW_TAG_member":  # the discriminant
@@ -190,11 +190,13 @@ class _UnitWalk:
                         for m in self.reader.children(v):
                             if m.tag == "DW_TAG_member":
                                 offset = _int(m, "DW_AT_data_member_location")
-                                label = f"variant {_name(m)}" + (f" = {discr}" if discr is not None else "")
+                                label = f"variant {die_name(m)}" + (
+                                    f" = {discr}" if discr is not None else ""
+                                )
                                 out.append((label, -1 if offset is None else offset, self.type_name(m)))
             elif child.tag == "DW_TAG_enumerator":
                 value = _int(child, "DW_AT_const_value")
-                out.append((_name(child) or "?", -1 if value is None else value, "enumerator"))
+                out.append((die_name(child) or "?", -1 if value is None else value, "enumerator"))
         return out
 
     def file_of(self, die: Die) -> tuple[str | None, int | None]:
@@ -258,11 +260,11 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
     """Layouts of the types defined in `crate` (its namespace) across `objects`."""
     out = CrateLayouts({}, set(), {})
     for obj in objects:
-        found = _debug_sections(obj)
+        found = debug_sections(obj)
         if found is None:
             continue
         sections, info = found
-        relocations = _Relocations(obj, info)
+        relocations = Relocations(obj, info)
         unit = 0
         while unit < len(sections["debug_info"]):
             reader = DieReader(
