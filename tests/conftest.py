@@ -19,6 +19,39 @@ from hotline.engine import schemas
 from hotline.engine.session import Session
 from hotline.examples import copy_app
 
+#: Events that fail a test at teardown unless it said it expects them (`expect`).
+UNEXPECTED = ("engine-error", "debug-info-failed")
+
+
+def save_file(path: Path, text: str) -> None:
+    """Writes `text` to `path` in one atomic save, as editors save: a watcher never sees a
+    half-written file."""
+    temp = path.with_name(path.name + ".saving")
+    temp.write_text(text)
+    temp.replace(path)
+
+
+def edit_file(path: Path, old: str, new: str, *more: str) -> None:
+    """Replaces old with new (and each further pair in `more`) in one atomic save."""
+    text = path.read_text()
+    for before, after in [(old, new), *zip(more[::2], more[1::2], strict=True)]:
+        assert before in text, f"{before!r} not in {path}"
+        text = text.replace(before, after, 1)
+    save_file(path, text)
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie nobody waited for does not)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text().split("State:", 1)[1].split("\n", 1)[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return "zombie" not in state
+
+
+def _unexpected(events: list[dict], expected: set[str]) -> list[dict]:
+    return [e for e in events if e["event"] in UNEXPECTED and e["event"] not in expected]
+
 
 class LiveApp:
     """A Session plus everything it reported, with waits that fail loudly on timeout."""
@@ -28,6 +61,7 @@ class LiveApp:
         self.events: list[dict] = []
         self.lines: list[str] = []
         self.schema_problems: list[str] = []  # events that break schemas/events.schema.json
+        self.expected: set[str] = set()  # UNEXPECTED events this test provokes
         self._cv = threading.Condition()
         self.session = Session(crate, self._on_event, app_args=app_args, entry_jumps=entry_jumps)
 
@@ -79,12 +113,11 @@ class LiveApp:
             return len(self.lines)
 
     def edit(self, old: str, new: str, file: str = "src/main.rs") -> None:
-        path = self.crate / file
-        text = path.read_text()
-        assert old in text, f"{old!r} not in {file}"
-        temp = path.with_suffix(".rs.saving")
-        temp.write_text(text.replace(old, new, 1))
-        temp.replace(path)  # atomically, as editors save
+        edit_file(self.crate / file, old, new)
+
+    def expect(self, *events: str) -> None:
+        """This test provokes these UNEXPECTED events: teardown lets them pass."""
+        self.expected.update(events)
 
     def patch(self, expect: str = "patched") -> dict:
         outcome = self.session.patch()
@@ -117,13 +150,27 @@ def live_app(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callabl
         return app
 
     yield start
-    for app in apps:
-        app.session.stop()
+    _stop_all([app.session.stop for app in apps])
     assert not [p for app in apps for p in app.schema_problems]
+    unexpected = [e for app in apps for e in _unexpected(app.events, app.expected)]
+    assert not unexpected, f"unexpected events: {unexpected}"
+
+
+def _stop_all(stops: list[Callable[[], None]]) -> None:
+    """Calls every stop, even after one failed (timed out, say); then fails with the first."""
+    errors: list[BaseException] = []
+    for stop in stops:
+        try:
+            stop()
+        except Exception as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]
 
 
 def _apps_under(folder: Path) -> list[int]:
-    """Pids of processes whose executable lies under `folder` (apps a test launched)."""
+    """Pids of processes whose executable lies under `folder` (apps a test launched), and of
+    the reapers a language server left for them (`handover.spawn_reaper`)."""
     out = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -131,7 +178,25 @@ def _apps_under(folder: Path) -> list[int]:
                 exe = Path(os.readlink(proc / "exe"))
             except OSError:
                 continue
-            if exe.is_relative_to(folder):
+            if exe.is_relative_to(folder) or int(proc.name) in reapers_under(folder, [proc]):
+                out.append(int(proc.name))
+    return out
+
+
+def reapers_under(folder: Path, procs: list[Path] | None = None) -> list[int]:
+    """Pids of reaper processes (`python -m hotline.engine.handover TARGET GRACE`) whose
+    target folder lies under `folder`."""
+    out = []
+    for proc in procs if procs is not None else Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"hotline.engine.handover" in args and len(args) > 3:
+            target = Path(os.fsdecode(args[args.index(b"hotline.engine.handover") + 1]))
+            if target.is_relative_to(folder):
                 out.append(int(proc.name))
     return out
 
@@ -214,6 +279,7 @@ class HotlineRunProcess:
         self.stdout: list[str] = []  # raw lines, for a run without --json
         self.stderr: list[str] = []
         self.schema_problems: list[str] = []
+        self.expected: set[str] = set()  # UNEXPECTED events this test provokes
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stderr_cv = threading.Condition()
         threading.Thread(target=self._read_stdout, daemon=True).start()
@@ -276,11 +342,28 @@ class HotlineRunProcess:
         with contextlib.suppress(AssertionError):
             self.until(lambda e: False, timeout=0)
 
+    def watching(self, timeout: float = 180.0) -> dict:
+        """Waits until the file watcher is armed: from then on every save is seen."""
+        return self.until(lambda e: e["event"] == "watching", timeout)
+
+    def expect(self, *events: str) -> None:
+        """This test provokes these UNEXPECTED events: teardown lets them pass."""
+        self.expected.update(events)
+
     def stop(self) -> None:
+        """Ctrl-C; a run that has not stopped 20 s later is killed, and the test fails."""
         if self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, signal.SIGINT)
-        self.proc.wait(timeout=20)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise AssertionError(
+                f"hotline run (pid {self.proc.pid}) did not stop within 20 s of Ctrl-C"
+            ) from None
 
 
 @pytest.fixture
@@ -298,11 +381,12 @@ def hotline_run(tmp_path: Path) -> Iterator[Callable[..., HotlineRunProcess]]:
         return runs[-1]
 
     yield start
-    for run in runs:
-        run.stop()
+    _stop_all([run.stop for run in runs])
     for run in runs:
         run.drain()
     assert not [p for run in runs for p in run.schema_problems]
+    unexpected = [e for run in runs for e in _unexpected(run.events, run.expected)]
+    assert not unexpected, f"unexpected events: {unexpected}"
     # No front end ever shows a Python traceback (issue 14): errors are messages and events.
     assert not [line for run in runs for line in run.stderr + run.stdout if "Traceback" in line]
 

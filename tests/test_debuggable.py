@@ -137,11 +137,21 @@ def test_panic_backtraces_name_added_and_edited_functions_with_file_and_line(liv
     assert_symbolized(app, backtrace, ["debuggable::added", "debuggable::work", "debuggable::tick"])
 
 
+def gdb_sections(out: str) -> dict[str, str]:
+    """gdb -batch does not echo commands: `echo @@name\\n` before each one marks its output."""
+    return {name: text.strip() for name, text in re.findall(r"^@@(\w+)\n(.*?)(?=^@@|\Z)", out, re.M | re.S)}
+
+
 def test_gdb_breaks_in_the_patched_copy_names_every_frame_and_detaches(live_app):
     gdb()
     app = live_app("debuggable")
     app.wait_line(lambda line: line.startswith("tick"), timeout=30)
-    app.edit(WORK, "fn work(n: u32) -> u32 {\n    let m = n + 7;\n    m\n}")
+    old_lines = range(line_of(app, "fn work"), line_of(app, "fn work") + 3)
+    # Three lines above it: the new copy's lines are none of the old copy's.
+    app.edit(WORK, "// moved\n// down\n// three\nfn work(n: u32) -> u32 {\n    let m = n + 7;\n    m\n}")
+    body = line_of(app, "let m = n + 7")
+    new_lines = {line_of(app, "fn work"), body, body + 1}
+    assert not new_lines & set(old_lines)
     app.patch()
     debug_info_delivered(app)
     address, size = newest_copy(app, "debuggable::work")
@@ -151,26 +161,37 @@ def test_gdb_breaks_in_the_patched_copy_names_every_frame_and_detaches(live_app)
         "break debuggable::work",
         "continue",
         'printf "PC=%lu\\n", $pc',
+        "echo @@bt\\n",
         "bt",
+        "echo @@line\\n",
         "info line *$pc",
+        "echo @@symbol\\n",
         "info symbol $pc",
-        "list debuggable::work",
+        "echo @@copy\\n",
+        f"info symbol {address}",
+        "echo @@end\\n",
         "delete",
         "detach",
     )
     pc = int(re.search(r"PC=(\d+)", out).group(1))
     assert address <= pc < address + size, f"stopped at {pc:#x}, not in the patched copy {address:#x}\n{out}"
-    stack = [line for line in out.splitlines() if re.match(r"#\d+ ", line)]
+    sections = gdb_sections(out)
+    stack = [line for line in sections["bt"].splitlines() if re.match(r"#\d+ ", line)]
     assert stack and re.match(r"#0\s+(0x[0-9a-f]+ in )?debuggable::work ", stack[0]), out
     assert not [line for line in stack if "??" in line], out
     assert any("debuggable::tick" in line and "src/main.rs:" in line for line in stack), out
     assert any("debuggable::main" in line for line in stack), out
-    m = re.search(r'Line (\d+) of "src/main.rs" starts at address', out)
-    assert m and int(m.group(1)) in (line_of(app, "let m = n + 7"), line_of(app, "fn work")), out
-    assert "debuggable::work" in out.split("info symbol", 1)[-1] or "in section .text of <in-memory" in out, (
-        out
-    )
-    assert "let m = n + 7;" in out, out  # `list` shows the edited source
+    # The newest copy's own line table: the line at the pc is one of the edited function's
+    # new lines, and its code starts inside the copy.
+    m = re.match(r'Line (\d+) of "src/main.rs" starts at address (0x[0-9a-f]+)', sections["line"])
+    assert m, out
+    assert int(m.group(1)) in new_lines, (new_lines, out)
+    assert address <= int(m.group(2), 16) < address + size, out
+    # Its symbol: the pc and the copy's first byte are named as the edited function.
+    # (in the patch's debug ELF, which gdb reads from memory: the JIT interface)
+    in_patch = r"debuggable::work(::h[0-9a-f]{16})?%s in section \.text of <in-memory@"
+    assert re.match(in_patch % r"( \+ \d+)?", sections["symbol"]), out
+    assert re.match(in_patch % "", sections["copy"]), out
 
     # Detached: the app runs on and takes the next patch.
     mark = app.mark()
@@ -317,6 +338,7 @@ def test_a_patch_whose_debug_info_cannot_be_written_runs_and_is_reported_as_hl10
     folder = app.session.running.debug.dir
     shutil.rmtree(folder)
     folder.write_text("not a folder")  # the next patch's debug ELF cannot be written there
+    app.expect("debug-info-failed")
     app.edit("    n + 5", "    n + 7")
     patched = app.patch()
     assert app.session.running.debug.wait_idle(30)

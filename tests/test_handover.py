@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
-from conftest import LiveApp, fields, gone
+from conftest import LiveApp, alive, fields, gone, reapers_under
 from hotline.engine import app_record
 from hotline.examples import copy_app
 
@@ -104,8 +103,10 @@ def test_a_detached_app_is_re_attached_by_an_engine_started_within_the_grace_per
         assert [e["event"] for e in successor.events][:1] == ["app-adopted"]
         first = successor.wait_line(lambda line: line.startswith("tick="))
         assert int(fields(first)["tick"]) > last  # the same process, still counting
-        time.sleep(5)  # past the grace period: the reaper found the crate owned again
-        os.kill(pid, 0)
+        reapers = reapers_under(app.session.target_dir)
+        assert len(reapers) == 1, reapers
+        assert gone(reapers[0], timeout=15)  # past the grace period: it found the crate owned again
+        assert alive(pid)
         mark = successor.mark()
         successor.wait_line(lambda line: line.startswith("tick="), after=mark)
     finally:
@@ -123,6 +124,7 @@ def test_an_unexpected_engine_exception_is_an_engine_error_event_with_its_log_an
         raise RuntimeError("injected fault in the object cache")
 
     app.session.objects.load = broken  # type: ignore[method-assign]
+    app.expect("engine-error")
     app.edit('"hello".to_string()', '"after the fault".to_string()')
     outcome = app.session.patch()
     assert outcome.kind == "engine-error"
