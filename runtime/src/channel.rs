@@ -18,6 +18,7 @@ use crate::json::{self, quote, Value};
 use crate::jumps::{self, Report};
 use crate::loader::{self, CodeMap, Patch, Region, Segment};
 use crate::program::{self, Mode};
+use crate::quiet_stop::{self, Link};
 use crate::settings::{self, Settings};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -82,6 +83,7 @@ pub fn start_if_launched_by_engine() {
 }
 
 fn run(launch: Launch) {
+    quiet_stop::prepare();
     let program = program::main_program();
     let origin = Origin {
         mode: program.map_or(Mode::Linked, |p| p.mode),
@@ -176,13 +178,24 @@ fn serve(
                 "truncated message",
             ));
         }
-        let reply = handle(launch, region, &line, applied);
+        let mut link = Link {
+            reader: &mut reader,
+            token: &launch.token,
+            build_id: &launch.build_id,
+        };
+        let reply = handle(launch, region, &line, applied, Some(&mut link));
         out.write_all(reply.as_bytes())?;
     }
 }
 
 /// Handles one line from the engine and returns the result line to send back.
-fn handle(launch: &Launch, region: Region, line: &[u8], applied: &mut Applied) -> String {
+fn handle(
+    launch: &Launch,
+    region: Region,
+    line: &[u8],
+    applied: &mut Applied,
+    link: Option<&mut Link>,
+) -> String {
     if message_type(line).as_deref() == Some("debug-info") {
         return handle_debug_info(launch, line, applied);
     }
@@ -196,7 +209,7 @@ fn handle(launch: &Launch, region: Region, line: &[u8], applied: &mut Applied) -
         Ok(Ok((seq, patch))) => {
             applied.last_seq = seq;
             let outcome = guarded("applying the patch", || {
-                apply(region, &patch, &mut applied.code)
+                apply(region, seq, &patch, &mut applied.code, link)
             });
             if outcome.is_ok() {
                 applied.debug.note_applied(seq, &patch);
@@ -288,12 +301,19 @@ fn parse_debug_info(launch: &Launch, line: &[u8]) -> Result<(u64, String), Refus
 /// Once mapped the patch is applied: entry jumps that cannot be written are only reported.
 fn apply(
     region: Region,
+    seq: u64,
     patch: &Patch,
     code: &mut CodeMap,
+    link: Option<&mut Link>,
 ) -> Result<(Report, Vec<String>), String> {
     loader::load(region, patch, code)?;
     code.add_patch(patch);
-    let report = jumps::write(&patch.entry_jumps);
+    let report = match link {
+        Some(link) if patch.stop_by_engine && !patch.entry_jumps.is_empty() => {
+            quiet_stop::write(link, seq, &patch.entry_jumps)
+        }
+        _ => jumps::write(&patch.entry_jumps),
+    };
     if let Some(error) = &report.error {
         log(&format!("entry jumps: {error}"));
     }
@@ -430,6 +450,14 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
     };
     let table = pairs("table", "jump table")?;
     let entry_jumps = pairs("entry_jumps", "entry jump")?;
+    let stop_by_engine = match msg.get("stop") {
+        None => false,
+        Some(v) => match v.as_str() {
+            Some("engine") => true,
+            Some("runtime") => false,
+            _ => return Err(fail("stop must be \"engine\" or \"runtime\"".into())),
+        },
+    };
     let eh_frame = match msg.get("eh_frame") {
         None | Some(Value::Null) => None,
         Some(v) => Some(number(v, "eh_frame")?),
@@ -443,6 +471,7 @@ fn parse_patch(launch: &Launch, line: &[u8], last_seq: u64) -> Result<(u64, Patc
             eh_frame,
             table,
             entry_jumps,
+            stop_by_engine,
         },
     ))
 }
@@ -641,7 +670,13 @@ mod tests {
             code: CodeMap::of_executable(),
             debug: debug::Registry::default(),
         };
-        let outside = handle(&launch(), region, message(1, site).as_bytes(), &mut applied);
+        let outside = handle(
+            &launch(),
+            region,
+            message(1, site).as_bytes(),
+            &mut applied,
+            None,
+        );
         assert!(outside.contains("\"status\":\"refused\""), "{outside}");
         assert!(
             outside.contains("points outside the patch's code"),
@@ -653,6 +688,7 @@ mod tests {
             region,
             message(2, region.start).as_bytes(),
             &mut applied,
+            None,
         );
         std::fs::remove_file(&image).unwrap();
         let result = json::parse(reply.trim_end()).unwrap();

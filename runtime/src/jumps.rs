@@ -32,19 +32,32 @@ pub struct Report {
     pub busy: Vec<u64>,
     /// Why writing stopped, or why no jump could be written at all.
     pub error: Option<String>,
+    /// Sites held back: a debugger's breakpoint (0xCC) lies in their window, and writing
+    /// over it would be undone, or corrupted, when the debugger removes it.
+    pub held: Vec<u64>,
     /// Total microseconds the other threads were held stopped.
     pub stop_us: u64,
+    /// How they were stopped: "ptrace" (by the engine) or "signal" (`stop.rs`).
+    pub stop: &'static str,
 }
 
 impl Report {
     pub fn to_json(&self) -> String {
-        let busy: Vec<String> = self.busy.iter().map(u64::to_string).collect();
+        let list = |sites: &[u64]| {
+            sites
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         format!(
-            "{{\"written\":{},\"busy\":[{}],\"error\":{},\"stop_us\":{}}}",
+            "{{\"written\":{},\"busy\":[{}],\"held\":[{}],\"error\":{},\"stop_us\":{},\"stop\":{}}}",
             self.written,
-            busy.join(","),
+            list(&self.busy),
+            list(&self.held),
             self.error.as_deref().map_or("null".into(), quote),
-            self.stop_us
+            self.stop_us,
+            quote(if self.stop.is_empty() { "signal" } else { self.stop })
         )
     }
 }
@@ -80,15 +93,39 @@ struct Jump {
     site: u64,
     bytes: [u8; 5],
     busy: bool,
+    held: bool,
+}
+
+/// Whether a debugger traces this process (`TracerPid` in /proc/self/status).
+pub fn traced() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("TracerPid:"))
+            .is_some_and(|pid| pid.trim() != "0")
+    })
+}
+
+/// Whether the window at `site` holds a breakpoint byte (0xCC).
+fn holds_breakpoint(site: u64) -> bool {
+    let mut found = [0u8; 5];
+    // SAFETY: as in `in_place`: the loader validated [site, site+5), mapped and readable.
+    unsafe { std::ptr::copy_nonoverlapping(site as *const u8, found.as_mut_ptr(), 5) };
+    found.contains(&0xcc)
 }
 
 /// Writes `jumps` (site, target), which the loader validated, with every other thread
 /// stopped.
 pub fn write(jumps: &[(u64, u64)]) -> Report {
-    let mut report = Report::default();
+    let mut report = Report {
+        stop: "signal",
+        ..Report::default()
+    };
     if jumps.is_empty() {
         return report;
     }
+    // Under a debugger a 0xCC in a window may be its breakpoint: never written over.
+    let debugger = traced();
     // Everything used while the world is stopped is allocated here.
     let mut plan: Vec<Jump> = jumps
         .iter()
@@ -98,6 +135,7 @@ pub fn write(jumps: &[(u64, u64)]) -> Report {
                 site,
                 bytes,
                 busy: false,
+                held: false,
             })
         })
         .collect();
@@ -109,6 +147,9 @@ pub fn write(jumps: &[(u64, u64)]) -> Report {
             for jump in plan.iter_mut() {
                 let end = jump.site.saturating_add(JMP_LEN);
                 jump.busy = threads.iter().any(|&rip| rip > jump.site && rip < end);
+                // Read with the debugger's threads as stopped as ours: it inserts its
+                // breakpoints while the app runs, so this is what will be restored later.
+                jump.held = debugger && holds_breakpoint(jump.site);
                 any_busy |= jump.busy;
             }
             (!any_busy || last).then(|| write_stopped(&plan))
@@ -125,6 +166,7 @@ pub fn write(jumps: &[(u64, u64)]) -> Report {
             Ok((Some(outcome), held_us)) => {
                 report.stop_us = report.stop_us.saturating_add(held_us);
                 report.busy = plan.iter().filter(|j| j.busy).map(|j| j.site).collect();
+                report.held = plan.iter().filter(|j| j.held).map(|j| j.site).collect();
                 let (written, failure) = outcome;
                 report.written = written;
                 report.error = failure.map(|f| f.describe(written));
@@ -167,7 +209,7 @@ fn write_stopped(plan: &[Jump]) -> (usize, Option<ProtectFailure>) {
     let mut written = 0;
     let mut failure = None;
     let mut open: Option<(u64, u64)> = None; // the pages made writable so far
-    for jump in plan.iter().filter(|j| !j.busy) {
+    for jump in plan.iter().filter(|j| !j.busy && !j.held) {
         let (start, end) = pages(jump.site);
         let opened = match open {
             Some((from, to)) if start <= to && end <= to => Ok((from, to)),
@@ -344,6 +386,7 @@ mod tests {
             eh_frame: None,
             table: vec![],
             entry_jumps: vec![(site, region.start)],
+            stop_by_engine: false,
         };
         let mut map = CodeMap::of_executable();
         loader::load(region, &patch, &map).unwrap();
@@ -355,7 +398,7 @@ mod tests {
         assert_eq!(
             report.to_json(),
             format!(
-                "{{\"written\":1,\"busy\":[],\"error\":null,\"stop_us\":{}}}",
+                "{{\"written\":1,\"busy\":[],\"held\":[],\"error\":null,\"stop_us\":{},\"stop\":\"signal\"}}",
                 report.stop_us
             )
         );

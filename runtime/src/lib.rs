@@ -25,6 +25,8 @@ mod loader;
 #[cfg(debug_assertions)]
 mod program;
 #[cfg(debug_assertions)]
+mod quiet_stop;
+#[cfg(debug_assertions)]
 mod settings;
 #[cfg(debug_assertions)]
 mod stop;

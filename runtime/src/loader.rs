@@ -39,6 +39,8 @@ pub struct Patch {
     pub table: Vec<(u64, u64)>,
     /// (site, target): `jmp target` is written at each old function entry `site`.
     pub entry_jumps: Vec<(u64, u64)>,
+    /// The engine holds the threads and writes the jumps (`quiet_stop.rs`).
+    pub stop_by_engine: bool,
 }
 
 /// Code an entry jump may be written into, as [start, end) ranges: the executable
@@ -365,6 +367,7 @@ mod tests {
             eh_frame: Some(START + 8192),
             table: vec![(TEXT.0 + 0x40, START), (TEXT.0 + 0x80, START + 0x40)],
             entry_jumps: vec![(TEXT.0 + 0x40, START), (TEXT.0 + 0x80, START + 0x40)],
+            stop_by_engine: false,
         }
     }
 

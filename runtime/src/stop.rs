@@ -1,5 +1,12 @@
-//! Stop-the-world: every other thread of the process held still for a moment, so the
-//! patcher can rewrite code they might be running (Linux x86-64, glibc).
+//! Stop-the-world by signal: every other thread of the process held still for a moment, so
+//! the patcher can rewrite code they might be running (Linux x86-64, glibc).
+//!
+//! This is the fallback stop. The engine normally holds the threads itself with ptrace
+//! (`server/hotline/engine/thread_stop.py`), which the app cannot observe; this one is used
+//! when ptrace is not available (a debugger attached, no permission). Its handler runs in
+//! every thread, so a system call signal(7) does not restart after a handler (a socket call
+//! with a timeout, `epoll_wait`, `poll`, `nanosleep`...) fails with EINTR, as it does under
+//! any debugger's stops, and a thread that blocks the signal fails the stop.
 //!
 //! How: the patcher (the channel thread) sends a dedicated real-time signal to every other
 //! thread with `tgkill`; the handler records where the thread was interrupted and waits on
@@ -26,12 +33,13 @@
 //! - Released threads execute CPUID, a serializing instruction, before returning to the
 //!   interrupted code: the Intel SDM's cross-modifying-code protocol, so no core runs stale
 //!   prefetched bytes of rewritten code.
-//! - The app is not disturbed: the signal is the highest real-time one whose disposition is
-//!   still SIG_DFL, so an app's own handler is never replaced; SA_RESTART resumes the
-//!   system calls the kernel can restart (a `read` on a pipe sees no EINTR; `poll`,
-//!   `epoll_wait`, `nanosleep` fail with EINTR for any handled signal, signal(7), and Rust's
-//!   std and mio retry them); SA_ONSTACK uses the thread's alternate stack if it has one;
-//!   all signals are blocked inside the handler.
+//! - The app is spared what it can be: the signal is the highest real-time one whose
+//!   disposition is SIG_DFL, so an app's own handler is never replaced, and the disposition
+//!   is checked again before every stop (an app that reset it to SIG_DFL would be killed by
+//!   it); SA_RESTART resumes the system calls the kernel can restart (a `read` on a pipe sees
+//!   no EINTR); SA_ONSTACK uses the thread's alternate stack if it has one; all signals are
+//!   blocked inside the handler, and on the patcher while it writes (no handler of the app
+//!   runs half-rewritten code on it).
 //! - Bounded: if a thread has not arrived within 200 ms (it blocks the signal, say), every
 //!   thread is released and the caller gets an error naming it; nothing was rewritten.
 //!
@@ -41,7 +49,7 @@
 use crate::sys;
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The most threads one stop can hold; with more the stop fails.
@@ -80,7 +88,8 @@ static SLOTS: [Slot; MAX_THREADS] = [const {
     }
 }; MAX_THREADS];
 static SLOTS_USED: AtomicUsize = AtomicUsize::new(0);
-static SIGNAL: OnceLock<Result<c_int, String>> = OnceLock::new();
+/// The signal the handler is installed on (0: not yet); checked again before every stop.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// One stop at a time: a second patcher would be stopped by the first.
 static PATCHER: Mutex<()> = Mutex::new(());
 
@@ -91,8 +100,11 @@ static PATCHER: Mutex<()> = Mutex::new(());
 /// Returns what `f` returned and how long the other threads were held, in microseconds;
 /// or why they could not all be stopped (then `f` did not run).
 pub fn with_world_stopped<R>(f: impl FnOnce(&[u64]) -> R) -> Result<(R, u64), String> {
-    let sig = SIGNAL.get_or_init(install_handler).clone()?;
     let _one_patcher = PATCHER.lock().unwrap_or_else(|e| e.into_inner());
+    let sig = stop_signal()?;
+    // No handler of the app runs on this thread while it rewrites code the handler may run.
+    let mask = sys::block_all_signals();
+    let _unblock = Unblock(mask);
     let mut world = World {
         listing: vec![0; 64 << 10],
         stopped: Vec::with_capacity(MAX_THREADS),
@@ -110,6 +122,42 @@ pub fn with_world_stopped<R>(f: impl FnOnce(&[u64]) -> R) -> Result<(R, u64), St
         Ok(r) => Ok((r, held_us)),
         Err(failure) => Err(failure.describe()),
     }
+}
+
+/// Restores the patcher's signal mask when the stop is over.
+struct Unblock(u64);
+
+impl Drop for Unblock {
+    fn drop(&mut self) {
+        sys::restore_signals(self.0);
+    }
+}
+
+/// The stop signal, its handler (re)installed if the app changed its disposition since the
+/// last stop: an app that reset it to SIG_DFL would be killed by it, one that took it over
+/// would run its own handler. Called with the patcher lock held.
+fn stop_signal() -> Result<c_int, String> {
+    let ours = on_stop_signal as extern "C" fn(c_int, *mut std::ffi::c_void, *mut std::ffi::c_void)
+        as usize;
+    let sig = SIGNAL.load(Ordering::Relaxed);
+    if sig != 0 && handler_of(sig) == Some(ours) {
+        return Ok(sig);
+    }
+    let sig = install_handler()?;
+    SIGNAL.store(sig, Ordering::Relaxed);
+    Ok(sig)
+}
+
+/// The handler address installed for `sig` (0 for SIG_DFL), if sigaction answers.
+fn handler_of(sig: c_int) -> Option<usize> {
+    let mut current = sys::SigAction {
+        handler: 0,
+        mask: sys::SigSet([0; 16]),
+        flags: 0,
+        restorer: 0,
+    };
+    // SAFETY: with a null new action, sigaction only writes the current one to `current`.
+    (unsafe { sys::sigaction(sig, std::ptr::null(), &mut current) } == 0).then_some(current.handler)
 }
 
 /// Starts a stop generation; dropping it releases every thread (also if `f` panicked).

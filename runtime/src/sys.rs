@@ -27,7 +27,18 @@ pub const SA_RESTART: c_int = 0x1000_0000;
 
 pub const ESRCH: c_int = 3;
 
+const SYS_RT_SIGACTION: c_long = 13;
+const SYS_RT_SIGPROCMASK: c_long = 14;
+const SYS_PRCTL: c_long = 157;
 const SYS_GETTID: c_long = 186;
+const SYS_MEMBARRIER: c_long = 324;
+const PR_SET_PTRACER: c_long = 0x5961_6d61;
+const PR_SET_PTRACER_ANY: c_long = -1;
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE: c_long = 32;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE: c_long = 64;
+const SA_RESTORER: u64 = 0x0400_0000;
+const SIG_BLOCK: c_long = 0;
+const SIG_SETMASK: c_long = 2;
 const SYS_FUTEX: c_long = 202;
 const SYS_GETDENTS64: c_long = 217;
 const SYS_TGKILL: c_long = 234;
@@ -215,4 +226,114 @@ pub fn getdents64(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize, c_int> {
 pub fn serialize() {
     // Leaf 0 exists on every x86-64 processor; only the serializing matters here.
     let _ = core::arch::x86_64::__cpuid(0);
+}
+
+/// Lets any process of this user trace this one (Yama's `PR_SET_PTRACER`), so an engine
+/// that re-attaches, not the app's parent, may still stop its threads quietly. Without
+/// Yama the call fails with EINVAL and nothing is needed.
+pub fn allow_any_tracer() -> Result<(), c_int> {
+    // SAFETY: PR_SET_PTRACER reads no memory of this process.
+    check(unsafe { syscall(SYS_PRCTL, PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0 as c_long) }).map(drop)
+}
+
+/// Registers the process for `membarrier_sync_core` (once, at start).
+pub fn membarrier_register_sync_core() -> Result<(), c_int> {
+    // SAFETY: membarrier registration reads no memory.
+    check(unsafe {
+        syscall(
+            SYS_MEMBARRIER,
+            MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE,
+            0 as c_long,
+        )
+    })
+    .map(drop)
+}
+
+/// Makes every thread of the process execute a core serializing instruction before it runs
+/// user code again (membarrier(2), PRIVATE_EXPEDITED_SYNC_CORE): the executing side of the
+/// cross-modifying-code protocol, for code another process wrote.
+pub fn membarrier_sync_core() -> Result<(), c_int> {
+    // SAFETY: membarrier reads no memory.
+    check(unsafe {
+        syscall(
+            SYS_MEMBARRIER,
+            MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE,
+            0 as c_long,
+        )
+    })
+    .map(drop)
+}
+
+/// The kernel's view of a signal's action (`struct kernel_sigaction` on x86-64).
+#[repr(C)]
+struct KernelSigAction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// The return addresses the kernel gives the signal frames of handled signals (glibc's
+/// `__restore_rt`, and any an app installed itself): how a signal frame is found on a stack.
+pub fn signal_restorers() -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    for sig in 1..=64 {
+        let mut act = KernelSigAction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: with a null new action the kernel only writes the current one into `act`,
+        // a local of the kernel's layout; the sigset size is the kernel's 8 bytes.
+        let ret = unsafe {
+            syscall(
+                SYS_RT_SIGACTION,
+                c_long::from(sig),
+                0 as c_long,
+                &mut act as *mut KernelSigAction as c_long,
+                8 as c_long,
+            )
+        };
+        let handled = act.handler > 1; // neither SIG_DFL (0) nor SIG_IGN (1)
+        if ret == 0
+            && handled
+            && act.flags & SA_RESTORER != 0
+            && !out.contains(&(act.restorer as u64))
+        {
+            out.push(act.restorer as u64);
+        }
+    }
+    out
+}
+
+/// Blocks every signal on this thread; returns the mask to restore.
+pub fn block_all_signals() -> u64 {
+    let all: u64 = !0;
+    let mut old: u64 = 0;
+    // SAFETY: the kernel reads `all` and writes `old`, two locals of its 8-byte sigset size.
+    unsafe {
+        syscall(
+            SYS_RT_SIGPROCMASK,
+            SIG_BLOCK,
+            &all as *const u64 as c_long,
+            &mut old as *mut u64 as c_long,
+            8 as c_long,
+        );
+    }
+    old
+}
+
+/// Restores a mask `block_all_signals` returned.
+pub fn restore_signals(mask: u64) {
+    // SAFETY: the kernel only reads `mask`, a local of its 8-byte sigset size.
+    unsafe {
+        syscall(
+            SYS_RT_SIGPROCMASK,
+            SIG_SETMASK,
+            &mask as *const u64 as c_long,
+            0 as c_long,
+            8 as c_long,
+        );
+    }
 }

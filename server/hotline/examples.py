@@ -16,6 +16,7 @@ APPS = {
     "workspace": REPO_ROOT / "tests" / "apps" / "workspace",
     "features": REPO_ROOT / "tests" / "apps" / "features",
     "jumps": REPO_ROOT / "tests" / "apps" / "jumps",
+    "stop_matrix": REPO_ROOT / "tests" / "apps" / "stop_matrix",
     "stress": REPO_ROOT / "tests" / "apps" / "stress",
     "debuggable": REPO_ROOT / "tests" / "apps" / "debuggable",
     "twobins": REPO_ROOT / "tests" / "apps" / "twobins",

@@ -2,6 +2,12 @@
 
 The socket lives in a fresh 0700 directory with mode 0600, and every message carries
 a per-launch random token, so only this engine and the app it launched can talk.
+
+A patch with entry jumps is applied under the quiet stop when ptrace is available
+(`thread_stop.py`): the runtime maps it and says `jumps-ready`, the helper holds the app's
+threads and writes the jumps, the runtime serializes the cores (`sync-core`), the helper
+releases them, and `jumps-written` tells the runtime what was written
+(runtime/src/quiet_stop.rs has the runtime's side).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.engine.schemas import problems
+from hotline.engine.thread_stop import QuietStop
 
 
 class ChannelError(Exception):
@@ -75,6 +82,9 @@ class PatchChannel:
         self._reader = None
         self._lock = threading.Lock()
         self.accepted = 0  # connections the app's runtime made and that said a valid hello
+        self.quiet: QuietStop | None = None  # the ptrace helper holding the app's threads
+        self.stop_mode = "signal"  # how entry jumps are written: "ptrace" or "signal"
+        self.stop_fallback: str | None = None  # why not "ptrace", when it is "signal"
 
     def pending(self) -> bool:
         """Whether another connection waits to be accepted (a second runtime in the app)."""
@@ -122,6 +132,7 @@ class PatchChannel:
                 continue
             self._conn, self._reader = conn, reader
             self.accepted += 1
+            self._start_quiet_stop(msg["pid"])
             region = msg["region"]
             return Hello(
                 msg["pid"],
@@ -133,10 +144,64 @@ class PatchChannel:
                 msg["last_seq"],
             )
 
+    def _start_quiet_stop(self, pid: int) -> None:
+        """Starts the ptrace helper for the app, or says why the signal stop is used."""
+        if self.quiet is not None and self.quiet.pid != pid:
+            self.quiet.close()
+            self.quiet = None
+        self.stop_fallback = QuietStop.unavailable(pid)
+        if self.stop_fallback is None and self.quiet is None:
+            try:
+                self.quiet = QuietStop(pid)
+            except OSError as e:
+                self.stop_fallback = f"cannot start the stop helper: {e}"
+        self.stop_mode = "ptrace" if self.stop_fallback is None else "signal"
+
     def send_patch(self, message: dict, timeout: float = 30.0) -> dict:
         """Sends one patch message (token and build id added) and returns the app's result."""
         message = {"type": "patch", "token": self.token, "build_id": self.build_id, **message}
-        return self.exchange(json.dumps(message, separators=(",", ":")).encode() + b"\n", timeout)
+        quiet = self.quiet is not None and bool(message["entry_jumps"])
+        if quiet:
+            message["stop"] = "engine"
+        line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        with self._lock:
+            answer = self._roundtrip(line, timeout)
+            if quiet and answer.get("type") == "jumps-ready":
+                answer = self._hold_and_write(message, answer, timeout)
+        return self._checked(answer, "channel-result")
+
+    def _hold_and_write(self, patch: dict, ready: dict, timeout: float) -> dict:
+        """The quiet stop's exchange (module doc); returns the runtime's result."""
+        assert self.quiet is not None
+        bad = problems("channel-jumps-ready", ready)
+        if bad or ready["seq"] != patch["seq"]:
+            raise ChannelError(f"malformed jumps-ready from the app: {'; '.join(bad) or ready}")
+        seq = patch["seq"]
+        held: dict = {"error": "the app cannot serialize its cores (membarrier is unavailable)"}
+        if ready["sync_core"]:
+            windows = [[site, _jmp(site, target).hex()] for site, target in patch["entry_jumps"]]
+            held = self.quiet.ask(
+                {"op": "stop", "skip": [ready["tid"]], "jumps": windows, "restorers": ready["restorers"]}
+            )
+        synced = self._roundtrip(_line({"type": "sync-core", "seq": seq}), timeout)
+        released = self.quiet.ask({"op": "release"}) if "error" not in held else {}
+        if synced.get("type") != "synced":
+            raise ChannelError(f"the app did not serialize its cores: {synced}")
+        written = {"type": "jumps-written", "token": self.token, "build_id": self.build_id, "seq": seq}
+        if "error" in held:
+            self.stop_mode, self.stop_fallback = "signal", held["error"]
+            written |= {"stop": "signal", "error": held["error"]}
+        else:
+            self.stop_mode, self.stop_fallback = "ptrace", None
+            failed = f"writing {len(held['failed'])} entry jumps failed" if held["failed"] else None
+            written |= {
+                "stop": "ptrace",
+                "written": held["written"],
+                "busy": held["busy"],
+                "error": released.get("error", failed),
+                "stop_us": released.get("held_us", 0),
+            }
+        return self._roundtrip(_line(written), timeout)
 
     def send_debug_info(self, seq: int, path: str, timeout: float = 30.0) -> dict:
         """Tells the app where applied patch `seq`'s debug ELF is; returns its answer.
@@ -149,21 +214,32 @@ class PatchChannel:
 
     def exchange(self, line: bytes, timeout: float = 30.0, schema: str = "channel-result") -> dict:
         """Sends one raw line and returns the app's answer, validated against `schema`."""
+        with self._lock:
+            result = self._roundtrip(line, timeout)
+        return self._checked(result, schema)
+
+    def _roundtrip(self, line: bytes, timeout: float) -> dict:
+        """Sends one line and reads one JSON answer (the caller holds the lock)."""
         if self._conn is None or self._reader is None:
             raise ChannelError("the app is not connected")
-        with self._lock:
-            try:
-                self._conn.settimeout(timeout)
-                self._conn.sendall(line)
-                answer = self._reader.readline()
-            except OSError as e:
-                raise ChannelError(f"lost the connection to the app: {e}") from e
+        try:
+            self._conn.settimeout(timeout)
+            self._conn.sendall(line)
+            answer = self._reader.readline()
+        except OSError as e:
+            raise ChannelError(f"lost the connection to the app: {e}") from e
         if not answer:
             raise ChannelError("the app closed the patch channel")
         try:
             result = json.loads(answer)
         except ValueError as e:
             raise ChannelError(f"unreadable answer from the app: {answer[:200]!r}") from e
+        if not isinstance(result, dict):
+            raise ChannelError(f"unreadable answer from the app: {answer[:200]!r}")
+        return result
+
+    @staticmethod
+    def _checked(result: dict, schema: str) -> dict:
         bad = problems(schema, result)
         if bad:
             raise ChannelError(f"malformed result from the app: {'; '.join(bad)}")
@@ -172,12 +248,24 @@ class PatchChannel:
     def close(self, keep_path: bool = False) -> None:
         """Closes the channel; `keep_path` leaves its private folder in place, for the next
         engine to listen where the app's runtime reconnects (an engine handing over)."""
+        if self.quiet is not None:
+            self.quiet.close()
+            self.quiet = None
         for s in (self._conn, self._server):
             if s is not None:
                 s.close()
         self.path.unlink(missing_ok=True)
         if not keep_path:
             self._dir.rmdir()
+
+
+def _line(message: dict) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode() + b"\n"
+
+
+def _jmp(site: int, target: int) -> bytes:
+    """`jmp target` (E9 rel32) placed at `site`; the loader checked the reach."""
+    return b"\xe9" + (target - (site + 5)).to_bytes(4, "little", signed=True)
 
 
 def _own_private_dir(folder: Path) -> None:
