@@ -247,6 +247,17 @@ def _fixable_by_a_save(diagnostics: list[dict]) -> bool:
     )
 
 
+def _error_files(diagnostics: list[dict]) -> set[Path]:
+    """The watched files rustc's errors point at (relative to the workspace root, as cargo runs rustc)."""
+    return {
+        Path(span["file_name"])
+        for d in diagnostics
+        if d.get("level") == "error"
+        for span in d.get("spans") or []
+        if _watched(span["file_name"])
+    }
+
+
 def _watched(path: str) -> bool:
     """A file whose save hotline acts on (a patch, or a rebuild for the manifest)."""
     p = Path(path)
@@ -331,6 +342,8 @@ class Runner:
         self.interactive = False
         self.hinted = False
         self.compile_failed = False  # the last fat build failed at a line a save can fix
+        self.failed_files: set[Path] = set()  # the watched files its errors point at
+        self.build_started = 0.0  # wall time the last fat build started
         self.waiting = False  # for that save
         self.last_patch: Event | None = None  # the newest `patched` event of this app process
         self.attached = "launched"  # how hotline got the app: "launched" or "re-attached to"
@@ -338,8 +351,11 @@ class Runner:
 
     def on_event(self, e: Event) -> None:
         kind = e["event"]
-        if kind == "build-finished" and not e["ok"]:
+        if kind == "build-started":
+            self.build_started = time.time()
+        elif kind == "build-finished" and not e["ok"]:
             self.compile_failed = _fixable_by_a_save(e.get("diagnostics") or [])
+            self.failed_files = _error_files(e.get("diagnostics") or [])
         elif kind in ("app-started", "app-adopted"):
             self.app_pid, self.last_patch = e["pid"], None
             self.attached = "launched" if kind == "app-started" else "re-attached to"
@@ -370,29 +386,35 @@ class Runner:
         return True
 
     def watch(self, stop: threading.Event) -> None:
-        """The watcher thread: each batch of saved sources becomes one queue item."""
-        from watchfiles import watch
+        """The watcher thread: each batch of saved sources becomes one queue item.
+
+        Once inotify is armed every save is an event; a save before that (during the fat
+        build, or the launch) is found by its mtime, and only then is `watching` reported.
+        watchfiles' own `watch()` cannot say when it is armed (it yields on a quiet timeout
+        only, and an app writing its output files under the watched target folder is never
+        quiet), so its Rust watcher is driven directly."""
+        from watchfiles import Change
+        from watchfiles._rust_notify import RustNotify
 
         assert self.session is not None
-
-        try:
-            missed: set | None = None
-            for changes in watch(
-                self.session.workspace_root,
-                *self.session.outside_packages.values(),  # their edits are refused, not missed
-                watch_filter=lambda _change, path: _watched(path) or self._read_by_the_build(path),
-                debounce=50,
-                step=1,
-                stop_event=stop,
-                yield_on_timeout=True,  # the first yield says the watcher is in place
-                rust_timeout=500,
-            ):
-                if missed is None:  # saves between the build (or re-attach) and now
-                    missed = self._saved_before_watching()
-                    if missed:
-                        self.queue.put(("changes", missed))
-                if changes:
-                    self.queue.put(("changes", changes))
+        roots = [self.session.workspace_root, *self.session.outside_packages.values()]
+        try:  # outside packages too: their edits are refused, not missed
+            with RustNotify([str(p) for p in roots], False, False, 300, True, False) as notify:
+                missed = self._saved_before_watching()
+                if missed:
+                    self.queue.put(("changes", missed))
+                self.on_event({"event": "watching", "roots": [str(p) for p in roots]})
+                while not stop.is_set():
+                    raw = notify.watch(50, 1, 500, stop)
+                    if isinstance(raw, str):  # "timeout", "stop", or "signal" (for the main thread)
+                        continue
+                    changes = {
+                        (Change(kind), path)
+                        for kind, path in raw
+                        if _watched(path) or self._read_by_the_build(path)
+                    }
+                    if changes:
+                        self.queue.put(("changes", changes))
         except Exception as e:  # inotify's watch limit, say: without a watcher there is no patching
             self.queue.put(("watch-failed", e))
 
@@ -402,11 +424,19 @@ class Runner:
         return "target" not in Path(path).parts and owning_crate(self.session.crates, Path(path)) is not None
 
     def _saved_before_watching(self) -> set[tuple[Any, str]]:
-        """Sources saved after their crate was compiled and before the watcher started."""
+        """Sources saved after their crate was compiled and before the watcher started; after
+        a failed build (no crate compiled), the files its errors point at saved since it began."""
         from watchfiles import Change
 
         assert self.session is not None
         target = self.session.target_dir
+        if self.waiting:
+            root = self.session.workspace_root
+            return {
+                (Change.modified, str(path))
+                for name in self.failed_files
+                if (path := root / name).exists() and path.stat().st_mtime > self.build_started
+            }
         return {
             (Change.modified, str(path))
             for crate in self.session.crates
