@@ -8,7 +8,7 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import LiveApp, alive, fields, gone, reapers_under
+from conftest import LiveApp, alive, edit_file, fields, gone, reapers_under
 from hotline.engine import app_record
 from hotline.examples import copy_app
 
@@ -163,3 +163,46 @@ def test_an_app_left_running_with_other_arguments_is_stopped_with_the_reason_not
         assert new_pid != pid and gone(pid)
     finally:
         successor.session.stop()
+
+
+def test_a_patch_is_recorded_for_the_next_engine_before_it_is_reported(live_app) -> None:
+    """An engine killed the moment it reported `patched` leaves a record the next one can
+    re-attach from: the sequence number, and the patched crate's objects."""
+    app = live_app("plain")
+    report = app.session.on_event
+    recorded: list[tuple[int, bool]] = []
+
+    def on_event(e: dict) -> None:
+        if e["event"] == "patched":
+            record, _ = app_record.read(app.session.app_record)
+            assert record is not None
+            folder = Path(record.crates["plain.bin"]["folder"])
+            recorded.append((record.seq, any(folder.glob("*.rcgu.o"))))
+        report(e)
+
+    app.session.on_event = on_event  # type: ignore[method-assign]
+    app.edit('"hello".to_string()', '"recorded".to_string()')
+    app.patch()
+    assert recorded == [(1, True)]
+
+
+def test_a_hotline_run_killed_right_after_patched_is_re_attached_to_by_the_next(
+    tmp_path: Path, hotline_run
+) -> None:
+    crate = copy_app("plain", tmp_path)
+    first = hotline_run(crate)
+    pid = first.until(lambda e: e["event"] == "app-started")["pid"]
+    first.watching()
+    edit_file(crate / "src/main.rs", '"hello".to_string()', '"first".to_string()')
+    assert first.until(lambda e: e["event"] in ("patched", "patch-refused"))["event"] == "patched"
+    os.kill(first.proc.pid, signal.SIGKILL)  # the engine only, at once: the app runs on unattached
+    first.proc.wait(timeout=10)
+
+    second = hotline_run(crate)
+    adopted = second.until(lambda e: e["event"] in ("app-adopted", "app-started", "orphan-stopped"))
+    assert adopted == adopted | {"event": "app-adopted", "pid": pid, "seq": 1}, adopted
+    second.watching()
+    edit_file(crate / "src/main.rs", '"first".to_string()', '"second".to_string()')
+    patched = second.until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"))
+    assert patched["event"] == "patched" and patched["seq"] == 2, patched
+    second.until(lambda e: e["event"] == "app-output" and "greeting=second" in e["line"])
