@@ -19,7 +19,8 @@ function a patch would redirect, and each function's shapes only when asked.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from hotline.engine.dwarf_reader import Die, DieReader
@@ -47,10 +48,29 @@ class Slot:
 FunctionAbi = tuple[Slot, ...]
 
 
-class _Shapes:
-    """Shapes of the types of one compile unit, each computed once per depth."""
+class _Dies:
+    """The DIEs of every compile unit of one object: a reference may cross units
+    (DW_FORM_ref_addr, which rustc emits at opt-level >= 1), so each offset is decoded
+    by the reader of the unit that holds it."""
 
-    def __init__(self, reader: DieReader) -> None:
+    def __init__(self, readers: list[DieReader]) -> None:
+        self.readers = readers
+        self.starts = [r.unit for r in readers]
+
+    def reader(self, offset: int) -> DieReader:
+        return self.readers[max(0, bisect_right(self.starts, offset) - 1)]
+
+    def die(self, offset: int) -> Die:
+        return self.reader(offset).die(offset)
+
+    def children(self, die: Die) -> Iterator[Die]:
+        return self.reader(die.offset).children(die)
+
+
+class _Shapes:
+    """Shapes of the types of one object, each computed once per depth."""
+
+    def __init__(self, reader: _Dies) -> None:
         self.reader = reader
         self.memo: dict[tuple[int, int], bytes] = {}
 
@@ -108,7 +128,7 @@ class _Shapes:
         return ""
 
 
-def _type_name(reader: DieReader, offset: object) -> tuple[str, int | None]:
+def _type_name(reader: _Dies, offset: object) -> tuple[str, int | None]:
     """A type's name as the debug info spells it, and its size."""
     if not isinstance(offset, int):
         return "()", 0
@@ -119,24 +139,38 @@ def _type_name(reader: DieReader, offset: object) -> tuple[str, int | None]:
     return die_name(die) or die.tag.removeprefix("DW_TAG_"), size if isinstance(size, int) else None
 
 
-class _Unit:
-    """One compile unit's functions: linkage name -> (definition DIE, declaration DIE)."""
+class _Functions:
+    """One object's functions: linkage name -> (definition DIE, declaration DIE)."""
 
-    def __init__(self, reader: DieReader) -> None:
+    def __init__(self, reader: _Dies) -> None:
         self.reader = reader
         self.shapes = _Shapes(reader)
         self.functions: dict[str, tuple[int, int]] = {}
-        stack = list(reader.children(reader.top()))
+        stack = [d for r in reader.readers for d in r.children(r.top())]
         while stack:
             die = stack.pop()
             if die.tag == "DW_TAG_namespace":
                 stack += reader.children(die)
             elif die.tag == "DW_TAG_subprogram" and "DW_AT_low_pc" in die.attrs:
-                spec = die.attrs.get("DW_AT_specification")
-                decl = reader.die(spec) if isinstance(spec, int) else die
+                decl = self.declaration(die)
                 linkage = die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name"))
                 if isinstance(linkage, str):
                     self.functions.setdefault(linkage, (die.offset, decl.offset))
+
+    def declaration(self, die: Die) -> Die:
+        """The entry that describes `die`: a method's declaration inside its type
+        (DW_AT_specification), or the abstract entry of a function that was also inlined
+        (DW_AT_abstract_origin, at opt-level >= 1), itself maybe a specification."""
+        for _ in range(3):
+            ref = die.attrs.get("DW_AT_specification", die.attrs.get("DW_AT_abstract_origin"))
+            if not isinstance(ref, int):
+                break
+            die = self.reader.die(ref)
+        return die
+
+    def _type_of(self, die: Die) -> object:
+        """A parameter's or function's DW_AT_type, on it or on the entry it stands for."""
+        return die.attrs.get("DW_AT_type", self.declaration(die).attrs.get("DW_AT_type"))
 
     def abi(self, symbol: str) -> FunctionAbi | None:
         found = self.functions.get(symbol)
@@ -148,7 +182,8 @@ class _Unit:
         returns = decl.attrs.get("DW_AT_type", die.attrs.get("DW_AT_type"))
         for i, child in enumerate(reader.children(die)):
             if child.tag == "DW_TAG_formal_parameter":
-                slots.append(self._slot(f"parameter `{die_name(child) or i}`", child.attrs.get("DW_AT_type")))
+                name = die_name(child) or die_name(self.declaration(child)) or i
+                slots.append(self._slot(f"parameter `{name}`", self._type_of(child)))
         slots.append(self._slot("return value", returns))
         seen = set()
         for holder in (die, decl) if decl is not die else (die,):
@@ -168,13 +203,14 @@ class AbiIndex:
     """The ABI of each function one object defines, from its DWARF, read on first use."""
 
     def __init__(self, obj: ObjectFile) -> None:
-        self.units: list[_Unit] = []
+        self.functions = _Functions(_Dies([]))
         self._abis: dict[str, FunctionAbi | None] = {}
         found = debug_sections(obj)
         if found is None:
             return
         sections, info = found
         relocations = Relocations(obj, info)
+        readers: list[DieReader] = []
         unit = 0
         while unit < len(info.data):
             reader = DieReader(
@@ -186,15 +222,14 @@ class AbiIndex:
                 unit,
                 relocations.at,
             )
-            self.units.append(_Unit(reader))
+            readers.append(reader)
             unit = reader.next_unit
+        self.functions = _Functions(_Dies(readers))
 
     def abi(self, symbol: str) -> FunctionAbi | None:
         if symbol not in self._abis:
-            self._abis[symbol] = next(
-                (abi for unit in self.units if (abi := unit.abi(symbol)) is not None), None
-            )
-        return self._abis.get(symbol)
+            self._abis[symbol] = self.functions.abi(symbol)
+        return self._abis[symbol]
 
 
 class AbiComparison:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from hotline.engine import patch_warnings
+from hotline.engine.demangle import demangle
 from hotline.engine.dwarf_reader import DwarfFormatError
 from hotline.engine.entry_jumps import EntryJumps, JumpPlan
 from hotline.engine.executable import Executable
@@ -148,10 +149,12 @@ def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> Pat
     redirect = [n for n in scope.redirect if n not in resigned and abi.change(n) is None]
     jumps = base.jumps.plan(redirect, linked.functions) if base.entry_jumps else JumpPlan()
     reshaped = abi.changed()
+    # Callers of the old copies of these were compiled for another signature or layout:
+    # no later patch may redirect those copies either.
     linked.frozen = {
-        at: f"it was compiled for an older ABI ({why})"
-        for n, why in reshaped.items()
-        for at in base.jumps.copies(n)
+        at: f"its callers were compiled for an older signature or layout of {demangle(name)}"
+        for name in [*resigned, *reshaped]
+        for at in base.jumps.copies(name)
     }
     warnings += patch_warnings.abi_warnings(base.crate_dir, new, changes, reshaped)
     if base.region_next + linked.size > base.region_end:
