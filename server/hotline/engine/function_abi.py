@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from hotline.engine.dwarf_reader import Die, DieReader
 from hotline.engine.elf_objects import ObjectFile
-from hotline.engine.type_layouts import Relocations, debug_sections, die_name
+from hotline.engine.type_layouts import Relocations, debug_sections, die_name, unit_reader
 
 #: How many pointers (or type parameters) deep a shape looks behind a parameter.
 _DEPTH = 3
@@ -213,15 +213,7 @@ class AbiIndex:
         readers: list[DieReader] = []
         unit = 0
         while unit < len(info.data):
-            reader = DieReader(
-                info.data,
-                sections.get("debug_abbrev", b""),
-                sections.get("debug_str", b""),
-                sections.get("debug_line_str", b""),
-                sections.get("debug_str_offsets", b""),
-                unit,
-                relocations.at,
-            )
+            reader = unit_reader(sections, unit, relocations)
             readers.append(reader)
             unit = reader.next_unit
         self.functions = _Functions(_Dies(readers))

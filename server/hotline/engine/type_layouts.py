@@ -75,6 +75,19 @@ def debug_sections(obj: ObjectFile) -> tuple[dict[str, bytes], Section] | None:
     return out, info
 
 
+def unit_reader(sections: dict[str, bytes], unit: int, relocations: Relocations) -> DieReader:
+    """A reader of the compile unit at offset `unit` of the object's .debug_info."""
+    return DieReader(
+        sections["debug_info"],
+        sections.get("debug_abbrev", b""),
+        sections.get("debug_str", b""),
+        sections.get("debug_line_str", b""),
+        sections.get("debug_str_offsets", b""),
+        unit,
+        relocations.at,
+    )
+
+
 def _dwarf_info(sections: dict[str, bytes]) -> DWARFInfo:
     """pyelftools' view of the sections, for unit headers and line programs."""
     descriptors = {
@@ -267,15 +280,7 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
         relocations = Relocations(obj, info)
         unit = 0
         while unit < len(sections["debug_info"]):
-            reader = DieReader(
-                sections["debug_info"],
-                sections.get("debug_abbrev", b""),
-                sections.get("debug_str", b""),
-                sections.get("debug_line_str", b""),
-                sections.get("debug_str_offsets", b""),
-                unit,
-                relocations.at,
-            )
+            reader = unit_reader(sections, unit, relocations)
             if reader.version >= 5 and sections["debug_info"] is info.data:
                 # pyelftools reads DWARF 5 line tables through the unit headers and top entries,
                 # which it decodes itself: it needs the section relocated.
