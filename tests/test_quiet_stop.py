@@ -10,9 +10,13 @@ thread through entry jumps only.
 
 from __future__ import annotations
 
+import signal
 import statistics
+import subprocess
+import time
 
-from conftest import LiveApp
+from conftest import LiveApp, alive
+from hotline.engine import thread_stop
 
 THREADS = [
     "tcp-read",
@@ -78,4 +82,77 @@ def test_a_sigprof_handler_at_one_kilohertz_survives_two_hundred_patches(live_ap
         event = patch_version(app, version - 1, version)
         assert event["entry_jumps"]["written"] >= 1, event
     app.wait_line(lambda s: s.startswith("busy v=201 "), timeout=10)
+    assert not app.exits()
+
+
+def without_quiet_stop(app: LiveApp) -> None:
+    """Makes the app's channel use the runtime's signal stop, as when ptrace is unavailable."""
+    channel = app.session.running.channel
+    channel.quiet.close()
+    channel.quiet, channel.stop_mode = None, "signal"
+
+
+def test_an_app_that_resets_the_stop_signal_to_its_default_is_not_killed_by_the_signal_stop(live_app):
+    app = live_app("stop_matrix", app_args=["reset"])
+    app.wait_line(lambda s: s == "slow v=1", timeout=20)
+    without_quiet_stop(app)
+    for version in range(2, 7):
+        event = patch_version(app, version - 1, version)
+        assert event["entry_jumps"]["written"] >= 1, event
+        app.wait_line(lambda s, v=version: s == f"slow v={v}", timeout=10)
+    assert not app.exits()
+
+
+GDB_SCRIPT = """\
+set pagination off
+handle SIG32 SIG33 SIG34 SIG35 SIG36 SIG37 SIG38 SIG39 SIG40 SIG41 SIG42 SIG43 nostop noprint pass
+handle SIG44 SIG45 SIG46 SIG47 SIG48 SIG49 SIG50 SIG51 SIG52 SIG53 SIG54 SIG55 nostop noprint pass
+handle SIG56 SIG57 SIG58 SIG59 SIG60 SIG61 SIG62 SIG63 SIG64 nostop noprint pass
+break stop_matrix::version
+commands
+silent
+continue
+end
+continue
+"""
+
+
+def test_with_gdb_attached_patches_apply_without_corruption_or_are_held_back_by_name(live_app, tmp_path):
+    app = live_app("stop_matrix", app_args=["slow"])
+    app.wait_line(lambda s: s == "slow v=1", timeout=20)
+    script = tmp_path / "gdb.cmd"
+    script.write_text(GDB_SCRIPT)
+    pid = app.session.running.proc.pid
+    gdb = subprocess.Popen(
+        ["gdb", "-batch", "-nx", "-p", str(pid), "-x", str(script)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while thread_stop.QuietStop.unavailable(pid) is None:
+            assert time.monotonic() < deadline, "gdb did not attach"
+            time.sleep(0.1)
+        time.sleep(1)  # the breakpoint is inserted once gdb continues
+        for version in range(2, 5):
+            event = patch_version(app, version - 1, version)
+            held = [w for w in event["warnings"] if "a debugger is attached" in w["message"]]
+            if held:
+                assert event["entry_jumps"]["written"] == 0, event
+                assert "stop_matrix::version" in held[0]["message"], held
+            else:
+                assert event["entry_jumps"]["written"] >= 1, event
+                app.wait_line(lambda s, v=version: s == f"slow v={v}", timeout=10)
+            print(f"patch {version}: {'held back' if held else 'written'} under gdb")
+        assert alive(pid)
+        assert gdb.poll() is None, gdb.communicate()[0]
+    finally:
+        gdb.send_signal(signal.SIGINT)
+        try:
+            gdb.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            gdb.kill()
+            gdb.communicate()
     assert not app.exits()

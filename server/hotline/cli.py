@@ -138,7 +138,7 @@ class HumanPrinter:
         elif kind == "app-adopted":
             say(
                 f"re-attached to the running app (pid {e['pid']}, {_plural(e['seq'], 'patch', 'patches')} "
-                f"applied so far), runtime {_RUNTIME_MODES[e['runtime']]}; watching for changes"
+                f"applied so far), runtime {_RUNTIME_MODES[e['runtime']]}{_stop_mode(e)}; watching for changes"
             )
         elif kind == "runtime-build-started":
             say("building the runtime library to preload (once per toolchain)…")
@@ -148,7 +148,10 @@ class HumanPrinter:
             else:
                 say("runtime library build failed", "error")
         elif kind == "app-started":
-            say(f"app started (pid {e['pid']}), runtime {_RUNTIME_MODES[e['runtime']]}; watching for changes")
+            say(
+                f"app started (pid {e['pid']}), runtime {_RUNTIME_MODES[e['runtime']]}{_stop_mode(e)}; "
+                "watching for changes"
+            )
         elif kind == "patched":
             say(patched_line(self.console, e))
             for w in e.get("warnings", []):
@@ -218,6 +221,14 @@ _RUNTIME_MODES = {
     "linked": "linked (hotline::call safe points and on_patch available)",
     "injected": "injected (the app does not depend on it: no hotline::call safe points)",
 }
+
+
+def _stop_mode(e: Event) -> str:
+    """How the banner says the app's threads are stopped for entry jumps (issue 26)."""
+    if e.get("stop") == "signal":
+        return ", threads stopped by signal (ptrace unavailable: calls may see EINTR)"
+    return ", threads stopped quietly (ptrace)" if e.get("stop") == "ptrace" else ""
+
 
 _json_lock = threading.Lock()
 

@@ -177,31 +177,41 @@ class PatchChannel:
         if bad or ready["seq"] != patch["seq"]:
             raise ChannelError(f"malformed jumps-ready from the app: {'; '.join(bad) or ready}")
         seq = patch["seq"]
+        t_stop = time.perf_counter()
         held: dict = {"error": "the app cannot serialize its cores (membarrier is unavailable)"}
         if ready["sync_core"]:
             windows = [[site, _jmp(site, target).hex()] for site, target in patch["entry_jumps"]]
             held = self.quiet.ask(
                 {"op": "stop", "skip": [ready["tid"]], "jumps": windows, "restorers": ready["restorers"]}
             )
-        synced = self._roundtrip(_line({"type": "sync-core", "seq": seq}), timeout)
-        released = self.quiet.ask({"op": "release"}) if "error" not in held else {}
+        try:
+            synced = self._roundtrip(_line({"type": "sync-core", "seq": seq}), timeout)
+        finally:  # never leave the app held, whatever the runtime answered
+            if "error" not in held:
+                self.quiet.send({"op": "release"})  # answered below, while the runtime works
+        held_us = round((time.perf_counter() - t_stop) * 1e6)
         if synced.get("type") != "synced":
             raise ChannelError(f"the app did not serialize its cores: {synced}")
         written = {"type": "jumps-written", "token": self.token, "build_id": self.build_id, "seq": seq}
         if "error" in held:
             self.stop_mode, self.stop_fallback = "signal", held["error"]
             written |= {"stop": "signal", "error": held["error"]}
-        else:
-            self.stop_mode, self.stop_fallback = "ptrace", None
-            failed = f"writing {len(held['failed'])} entry jumps failed" if held["failed"] else None
-            written |= {
-                "stop": "ptrace",
-                "written": held["written"],
-                "busy": held["busy"],
-                "error": released.get("error", failed),
-                "stop_us": released.get("held_us", 0),
-            }
-        return self._roundtrip(_line(written), timeout)
+            return self._roundtrip(_line(written), timeout)
+        self.stop_mode, self.stop_fallback = "ptrace", None
+        failed = f"writing {len(held['failed'])} entry jumps failed" if held["failed"] else None
+        written |= {
+            "stop": "ptrace",
+            "written": held["written"],
+            "busy": held["busy"],
+            "error": failed,
+            "stop_us": held_us,
+        }
+        self._send(_line(written))
+        released = self.quiet.answer()
+        result = self._roundtrip(b"", timeout)
+        if "error" in released:
+            raise ChannelError(f"the stop helper could not release the app's threads: {released['error']}")
+        return result
 
     def send_debug_info(self, seq: int, path: str, timeout: float = 30.0) -> dict:
         """Tells the app where applied patch `seq`'s debug ELF is; returns its answer.
@@ -224,7 +234,8 @@ class PatchChannel:
             raise ChannelError("the app is not connected")
         try:
             self._conn.settimeout(timeout)
-            self._conn.sendall(line)
+            if line:
+                self._conn.sendall(line)
             answer = self._reader.readline()
         except OSError as e:
             raise ChannelError(f"lost the connection to the app: {e}") from e
@@ -237,6 +248,13 @@ class PatchChannel:
         if not isinstance(result, dict):
             raise ChannelError(f"unreadable answer from the app: {answer[:200]!r}")
         return result
+
+    def _send(self, line: bytes) -> None:
+        assert self._conn is not None
+        try:
+            self._conn.sendall(line)
+        except OSError as e:
+            raise ChannelError(f"lost the connection to the app: {e}") from e
 
     @staticmethod
     def _checked(result: dict, schema: str) -> dict:

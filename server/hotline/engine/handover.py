@@ -188,6 +188,7 @@ def _attach(session: Session, record: AppRecord) -> int:
             "executable": record.executable,
             "runtime": record.runtime,
             "seq": record.seq,
+            "stop": channel.stop_mode,
         }
     )
     if record.output:

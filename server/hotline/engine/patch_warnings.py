@@ -152,6 +152,16 @@ def jump_warnings(
                 "the old version until a safe point (hotline::call) or the next patch of it"
             )
             out.append(warning(crate_dir, builds, "HL1008", symbol, message))
+    held = set(report.get("held", []))
+    for symbol in dict.fromkeys(name for name, site, _ in plan.jumps if site in held):
+        if symbol in edited:
+            message = (
+                f"the old entry of {demangle(symbol)} is not redirected: a debugger is attached and "
+                "a breakpoint (0xCC) lies in its first bytes, which a jump would overwrite (and the "
+                "debugger later restore over it); code compiled before the patch keeps calling the "
+                "old version until that breakpoint is removed and the function is patched again"
+            )
+            out.append(warning(crate_dir, builds, "HL1008", symbol, message))
     return out
 
 

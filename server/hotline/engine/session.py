@@ -37,6 +37,7 @@ from hotline.engine.patch_link import LinkedPatch, ProcessSymbols
 from hotline.engine.patch_plan import PatchBase, PatchPlan, PlannedAhead, Verdict, plan_patch
 from hotline.engine.preload import PreloadError, preload_env, preload_library
 from hotline.engine.speculative import SpeculativeBuilder
+from hotline.engine.thread_stop import stop_mode
 from hotline.engine.workspace import (
     REPLAYED_MARK,
     Crate,
@@ -247,7 +248,13 @@ class Session:
             app_record.write(self.app_record, record)
             # Announced before its output is forwarded: no `app-output` of this app precedes it.
             self.on_event(
-                {"event": "app-started", "pid": proc.pid, "executable": str(executable), "runtime": runtime}
+                {
+                    "event": "app-started",
+                    "pid": proc.pid,
+                    "executable": str(executable),
+                    "runtime": runtime,
+                    "stop": stop_mode(proc.pid),
+                }
             )
             follower = self.follow_output(files, proc) if files else None
             threading.Thread(target=self.watch_exit, args=(proc,), daemon=True).start()
@@ -695,7 +702,9 @@ class Session:
             units=plan.units,
             entry_jumps={
                 "written": jump_report.get("written", 0),
-                "skipped": len(plan.jumps.skipped) + len(jump_report.get("busy", [])),
+                "skipped": len(plan.jumps.skipped)
+                + len(jump_report.get("busy", []))
+                + len(jump_report.get("held", [])),
             },
             locations=patch_warnings.locations(new, changes.edited + changes.added),
             diagnostics=diags,

@@ -77,13 +77,14 @@ class Tracer:
     def stop_all(self, skip: set[int]) -> None:
         """Stops every thread but `skip` (the runtime's channel thread): lists the threads
         again after each round until a listing shows none new, as CRIU does; only a running
-        thread creates threads, and every listed one is stopped by then."""
+        thread creates threads, and every listed one is stopped by then. Each round
+        interrupts all its threads before waiting for any, so they stop in parallel."""
         while True:
             new = [t for t in self._tids() if t not in skip and t not in self.held]
             if not new:
                 return
-            for tid in new:
-                self._stop(tid)
+            for tid in [t for t in new if self._interrupt(t)]:
+                self._wait(tid)
 
     def _tids(self) -> list[int]:
         try:
@@ -91,21 +92,28 @@ class Tracer:
         except FileNotFoundError:
             raise StopError("the app exited") from None
 
-    def _stop(self, tid: int) -> None:
+    def _interrupt(self, tid: int) -> bool:
+        """Seizes `tid` and asks it to stop; False if it exited meanwhile."""
         try:
             self._ptrace(PTRACE_SEIZE, tid)
         except OSError as e:
             if e.errno == 3:  # ESRCH: it exited meanwhile
-                return
+                return False
             raise StopError(_why_not(self.pid, e)) from None
-        with contextlib.suppress(OSError):  # it is exiting: the wait below says so
+        self.held[tid] = 0  # seized: detached on release, whatever happens next
+        with contextlib.suppress(OSError):  # it is exiting: the wait says so
             self._ptrace(PTRACE_INTERRUPT, tid)
+        return True
+
+    def _wait(self, tid: int) -> None:
+        """Waits until `tid` stops, and reads its registers."""
         try:
             _, status = os.waitpid(tid, WALL)
         except ChildProcessError:
-            return
+            status = 0
         if not os.WIFSTOPPED(status):
-            return  # exited
+            del self.held[tid]  # exited
+            return
         sig, event = os.WSTOPSIG(status), status >> 16
         # A signal-delivery stop (a signal arrived first) holds it too: handed back on release.
         self.held[tid] = 0 if event == PTRACE_EVENT_STOP else sig
@@ -142,6 +150,7 @@ class Tracer:
         frame is found by its return address, a signal restorer the runtime listed; a word
         that only looks like one makes a site busy, never unsafe."""
         out = []
+        # Searched by their low 5 bytes, which no run of zeros on a stack slows down.
         needles = [struct.pack("<Q", r) for r in restorers]
         for regs in self.regs.values():
             out.append(regs[RIP])
@@ -149,21 +158,21 @@ class Tracer:
                 continue
             stack = self._read(regs[RSP], STACK_SCAN)
             for needle in needles:
-                at = stack.find(needle)
+                at = stack.find(needle[:5])
                 while at != -1:
-                    if at % 8 == (-regs[RSP]) % 8 and at + UCONTEXT_RIP + 8 <= len(stack):
+                    aligned = at % 8 == (-regs[RSP]) % 8 and stack[at : at + 8] == needle
+                    if aligned and at + UCONTEXT_RIP + 8 <= len(stack):
                         out.append(struct.unpack_from("<Q", stack, at + UCONTEXT_RIP)[0])
-                    at = stack.find(needle, at + 1)
+                    at = stack.find(needle[:5], at + 1)
         return out
 
     def write(self, site: int, code: bytes) -> bool:
-        """Writes `code` at `site` through /proc/PID/mem (which ignores page protections,
-        as a debugger's breakpoints do) and reads it back."""
+        """Writes `code` at `site` through /proc/PID/mem, which ignores page protections as
+        a debugger's breakpoints do (the runtime's self-check reads every jump back)."""
         try:
-            os.pwrite(self.mem, code, site)
+            return os.pwrite(self.mem, code, site) == len(code)
         except OSError:
             return False
-        return self._read(site, len(code)) == code
 
     def release(self) -> None:
         """Detaches every held thread, handing back a signal that arrived while held."""
@@ -252,6 +261,12 @@ def main(pid: int) -> None:
     tracer.release()
 
 
+def stop_mode(pid: int) -> str:
+    """How entry jumps will be written into process `pid`: "ptrace" (the quiet stop) or
+    "signal" (the runtime's fallback), as far as can be told without tracing it."""
+    return "ptrace" if QuietStop.unavailable(pid) is None else "signal"
+
+
 class QuietStop:
     """The engine's handle on the helper process of one app."""
 
@@ -277,10 +292,21 @@ class QuietStop:
         return None
 
     def ask(self, request: dict) -> dict:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        """Sends one request and returns the helper's answer."""
+        self.send(request)
+        return self.answer()
+
+    def send(self, request: dict) -> None:
+        assert self.proc.stdin is not None
         try:
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
+        except OSError:
+            pass  # the answer says the helper is gone
+
+    def answer(self) -> dict:
+        assert self.proc.stdout is not None
+        try:
             line = self.proc.stdout.readline()
         except OSError as e:
             return {"error": f"the stop helper is gone: {e}"}

@@ -6,7 +6,9 @@
 //!
 //! `stop_matrix` runs the matrix (plus a thread that blocks every signal); `stop_matrix
 //! sigprof` runs a busy loop under a 1 kHz SIGPROF timer whose handler calls `version()`;
-//! `stop_matrix reset` also resets every real-time signal to SIG_DFL, over and over.
+//! `stop_matrix slow` prints `slow v=VERSION` every 50 ms (a debugger's breakpoint in
+//! `version()` is hit rarely); `stop_matrix reset` does that and resets every real-time
+//! signal to SIG_DFL, over and over.
 use std::ffi::{c_int, c_long, c_void};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -258,12 +260,25 @@ fn reset_signals() {
     });
 }
 
+fn slow() {
+    let mut shown = 0;
+    loop {
+        let v = version();
+        if v != shown {
+            println!("slow v={v}");
+            shown = v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("sigprof") => sigprof(),
+        Some("slow") => slow(),
         Some("reset") => {
             reset_signals();
-            matrix()
+            slow()
         }
         _ => matrix(),
     }
