@@ -343,8 +343,10 @@ class HotlineRunProcess:
             self.until(lambda e: False, timeout=0)
 
     def watching(self, timeout: float = 180.0) -> dict:
-        """Waits until the file watcher is armed: from then on every save is seen."""
-        return self.until(lambda e: e["event"] == "watching", timeout)
+        """Waits until the file watcher is armed (or returns at once if an earlier `until`
+        passed its event): from then on every save is seen."""
+        seen = [e for e in self.events if e["event"] == "watching"]
+        return seen[0] if seen else self.until(lambda e: e["event"] == "watching", timeout)
 
     def expect(self, *events: str) -> None:
         """This test provokes these UNEXPECTED events: teardown lets them pass."""

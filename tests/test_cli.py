@@ -12,16 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import gone
+from conftest import edit_file, gone
 from hotline.examples import copy_app
 
 GREETING = 'fn greeting() -> &\'static str {\n    "hello"\n}'
-
-
-def _edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, f"{old!r} not in {path}"
-    path.write_text(text.replace(old, new, 1))
 
 
 def test_hotline_run_bin_runs_and_patches_the_named_one_of_two_binaries(tmp_path, hotline_run):
@@ -31,8 +25,8 @@ def test_hotline_run_bin_runs_and_patches_the_named_one_of_two_binaries(tmp_path
     assert Path(started["executable"]).name.startswith("beta"), started
     line = run.until(lambda e: e["event"] == "app-output")["line"]
     assert line.startswith("beta frame="), line
-    time.sleep(1.5)  # let the watcher take its first look
-    _edit(crate / "src" / "bin" / "beta.rs", '    "beta"\n', '    "beta2"\n')
+    run.watching()
+    edit_file(crate / "src" / "bin" / "beta.rs", '    "beta"\n', '    "beta2"\n')
     patched = run.until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error", "no-change"))
     assert patched["event"] == "patched" and patched["functions"] == ["beta::name"], patched
     line = run.until(lambda e: e["event"] == "app-output")["line"]
@@ -54,9 +48,8 @@ def test_hotline_run_prints_one_patched_in_line_per_save(tmp_path, hotline_run):
     run = hotline_run(crate, json_events=False)
     run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
     _wait_stdout(run, lambda s: s.startswith("hello frame="))
-    time.sleep(1.5)  # let the watcher take its first look
     mark = len(run.stderr)
-    _edit(crate / "src" / "main.rs", GREETING, GREETING.replace('"hello"', '"howdy"'))
+    edit_file(crate / "src" / "main.rs", GREETING, GREETING.replace('"hello"', '"howdy"'))
     line = run.until_stderr(lambda s: "patched" in s or "refused" in s or "error" in s, after=mark)
     number = r"\d+"
     assert re.fullmatch(
@@ -83,16 +76,16 @@ def test_every_hotline_run_json_event_matches_the_events_schema(tmp_path, hotlin
     crate = copy_app("counter", tmp_path)
     run = hotline_run(crate)
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     main = crate / "src" / "main.rs"
     done = ("patched", "patch-refused", "compile-error", "no-change")
-    _edit(main, '"hello"', '"howdy"')  # patched
+    edit_file(main, '"hello"', '"howdy"')  # patched
     assert run.until(lambda e: e["event"] in done)["event"] == "patched"
-    _edit(main, '"howdy"', '"howdy" +')  # compile-error, with rustc's diagnostics
+    edit_file(main, '"howdy"', '"howdy" +')  # compile-error, with rustc's diagnostics
     assert run.until(lambda e: e["event"] in done)["event"] == "compile-error"
-    _edit(main, '"howdy" +', '"howdy"')
-    _edit(main, "    frame: u64,\n", "    frame: u64,\n    extra: u64,\n")  # a layout change
-    _edit(main, "World { frame: 0,", "World { frame: 0, extra: 0,")
+    edit_file(main, '"howdy" +', '"howdy"')
+    edit_file(main, "    frame: u64,\n", "    frame: u64,\n    extra: u64,\n")  # a layout change
+    edit_file(main, "World { frame: 0,", "World { frame: 0, extra: 0,")
     refused = run.until(lambda e: e["event"] in done)
     assert refused["event"] == "patch-refused" and refused["rule"] == "HL1002", refused
     manifest = crate / "Cargo.toml"
@@ -134,9 +127,9 @@ def test_a_whole_session_leaves_target_debug_and_the_sources_untouched(tmp_path,
     debug_before, sources_before = _snapshot(debug), _snapshot(crate, skip="target")
     run = hotline_run(crate, own_target_dir=True)  # where a user's run builds: target/hotline
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     main = crate / "src" / "main.rs"
-    _edit(main, '"hello"', '"howdy"')
+    edit_file(main, '"hello"', '"howdy"')
     edited = main.read_text()
     assert (
         run.until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"))["event"] == "patched"

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import gone
+from conftest import edit_file, gone
 from hotline import REPO_ROOT
 from hotline.cli import Console, HumanPrinter, parse_args
 from hotline.examples import copy_app
@@ -38,19 +38,6 @@ def ticker(tmp_path: Path) -> Path:
         REPO_ROOT / "tests" / "apps" / "cli_ticker", crate, ignore=shutil.ignore_patterns("target")
     )
     return crate
-
-
-def _edit(path: Path, old: str, new: str, *more: str) -> None:
-    """Replaces old with new (and each further pair in `more`) in one atomic save, as editors
-    save: the watcher never sees a half-written file."""
-    text = path.read_text()
-    pairs = [(old, new), *zip(more[::2], more[1::2], strict=True)]
-    for before, after in pairs:
-        assert before in text, f"{before!r} not in {path}"
-        text = text.replace(before, after, 1)
-    saving = path.with_suffix(".saving")
-    saving.write_text(text)
-    saving.replace(path)
 
 
 @pytest.fixture(scope="module")
@@ -177,8 +164,7 @@ def test_p_prints_the_last_patch_with_its_function_and_machine_code(tmp_path, te
     term = terminal(crate)
     start, _ = _app_started(term)
     term.wait(r"^hello tick=", start)
-    time.sleep(1.5)  # let the watcher take its first look
-    _edit(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
+    edit_file(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
     patched, _ = term.wait(r"^\[hotline\] patched in \d+ms .*1 function: cli_ticker::greeting$", start)
     term.wait(r"^howdy tick=", patched)
     term.press("p")
@@ -236,8 +222,7 @@ def test_hotline_lines_are_coloured_in_a_terminal(tmp_path, terminal):
     term = terminal(crate)
     start, pid = _app_started(term)
     term.wait(r"^hello tick=", start)
-    time.sleep(1.5)  # let the watcher take its first look
-    _edit(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
+    edit_file(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
     term.wait(r"^\[hotline\] patched in ", start)
     raw = term.raw()
     assert f"{ESC}36m[hotline]{ESC}0m app started (pid {pid})" in raw  # a cyan prefix
@@ -246,11 +231,10 @@ def test_hotline_lines_are_coloured_in_a_terminal(tmp_path, terminal):
 
 def test_no_color_keeps_a_terminal_free_of_colour_codes(tmp_path, terminal):
     crate = ticker(tmp_path)
-    _edit(crate / "src" / "main.rs", '    "hello"\n', '    "hello" +\n')  # a compile error: rustc colours
+    edit_file(crate / "src" / "main.rs", '    "hello"\n', '    "hello" +\n')  # a compile error: rustc colours
     term = terminal(crate, env={"NO_COLOR": "1"})
     term.wait(r"^\[hotline\] waiting for a change to retry…$")
-    time.sleep(1.5)  # let the watcher take its first look
-    _edit(crate / "src" / "main.rs", '    "hello" +\n', '    "hello"\n')
+    edit_file(crate / "src" / "main.rs", '    "hello" +\n', '    "hello"\n')
     start, _ = _app_started(term)
     term.wait(r"^hello tick=", start)
     assert "error" in term.raw() and "\x1b" not in term.raw()
@@ -261,10 +245,9 @@ def test_in_a_pipe_hotline_lines_are_plain_and_no_key_hint_is_shown(tmp_path, ho
     main = crate / "src" / "main.rs"
     run = hotline_run(crate, json_events=False)
     run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
-    time.sleep(1.5)  # let the watcher take its first look
-    _edit(main, '    "hello"\n', '    "hello" +\n')  # rustc renders its errors in colour
+    edit_file(main, '    "hello"\n', '    "hello" +\n')  # rustc renders its errors in colour
     run.until_stderr(lambda s: s.startswith("[hotline] compile error (1 error)"))
-    _edit(main, '    "hello" +\n', '    "howdy"\n')
+    edit_file(main, '    "hello" +\n', '    "howdy"\n')
     run.until_stderr(lambda s: s.startswith("[hotline] patched in "))
     assert any(s.startswith("error") for s in run.stderr), run.stderr
     assert not [s for s in run.stderr if "\x1b" in s]
@@ -277,13 +260,12 @@ def test_in_a_pipe_hotline_lines_are_plain_and_no_key_hint_is_shown(tmp_path, ho
 def test_a_compile_error_in_the_first_build_waits_and_launches_after_the_fix(tmp_path, hotline_run):
     crate = ticker(tmp_path)
     main = crate / "src" / "main.rs"
-    _edit(main, '    "hello"\n', '    "hello" +\n')
+    edit_file(main, '    "hello"\n', '    "hello" +\n')
     run = hotline_run(crate, json_events=False)
     waiting = run.until_stderr(lambda s: s == "[hotline] waiting for a change to retry…")
     assert run.stderr.index(waiting) > run.stderr.index("hotline: the fat build failed:")
-    time.sleep(1.5)  # let the watcher take its first look; hotline must still be running
     assert run.proc.poll() is None
-    _edit(main, '    "hello" +\n', '    "hello"\n')
+    edit_file(main, '    "hello" +\n', '    "hello"\n')
     run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
     deadline = time.monotonic() + 60
     while not [s for s in run.stdout if s.startswith("hello tick=")]:
@@ -340,12 +322,12 @@ def test_features_may_be_repeated_or_comma_separated_and_release_means_profile_r
 def test_allow_layout_change_patches_a_layout_change_of_that_type_only(tmp_path, hotline_run):
     crate = ticker(tmp_path)
     main = crate / "src" / "main.rs"
-    _edit(main, 'fn greeting() -> &\'static str {\n    "hello"\n}', _GREETING_WITH_TYPES)
+    edit_file(main, 'fn greeting() -> &\'static str {\n    "hello"\n}', _GREETING_WITH_TYPES)
     run = hotline_run(crate, ["--allow-layout-change", "cli_ticker::Word"])
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     done = ("patched", "patch-refused", "compile-error", "no-change")
-    _edit(
+    edit_file(
         main,
         "struct Other {\n",
         "struct Other {\n    extra: u64,\n",
@@ -354,7 +336,7 @@ def test_allow_layout_change_patches_a_layout_change_of_that_type_only(tmp_path,
     )
     refused = run.until(lambda e: e["event"] in done)
     assert refused["event"] == "patch-refused" and refused["rule"] == "HL1002", refused
-    _edit(
+    edit_file(
         main,
         *(
             "Other { extra: 0, text: ",
@@ -392,9 +374,8 @@ def test_one_edited_and_one_relinked_function_are_each_called_1_function(tmp_pat
     crate = ticker(tmp_path)
     run = hotline_run(crate, json_events=False)
     run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
-    time.sleep(1.5)  # let the watcher take its first look
     # A line inserted in greeting moves tick's panic location below it: tick is relinked.
-    _edit(crate / "src" / "main.rs", '    "hello"\n', '    let text = "howdy";\n    text\n')
+    edit_file(crate / "src" / "main.rs", '    "hello"\n', '    let text = "howdy";\n    text\n')
     line = run.until_stderr(lambda s: "patched in" in s or "refused" in s or "error" in s)
     assert line.endswith(
         "   1 function: cli_ticker::greeting; 1 function relinked (a constant or line it uses moved)"
@@ -406,7 +387,7 @@ def test_a_new_hotline_run_says_it_re_attached_to_the_app_a_killed_one_left_runn
     first = hotline_run(crate, json_events=False)
     started = first.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
     pid = int(started.split("(pid ")[1].split(")")[0])
-    _edit(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
+    edit_file(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
     first.until_stderr(lambda s: s.startswith("[hotline] patched in "))
     first.proc.kill()  # hotline dies right after reporting the patch; the app runs on
     first.proc.wait(timeout=10)
@@ -472,9 +453,8 @@ def test_an_unexpected_exception_in_the_run_loop_prints_one_line_and_the_app_kee
     run = hotline_run(crate, json_events=False)
     started = run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
     pid = int(started.split("(pid ")[1].split(")")[0])
-    time.sleep(1.5)  # let the watcher take its first look
     mark = len(run.stderr)
-    _edit(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
+    edit_file(crate / "src" / "main.rs", '    "hello"\n', '    "howdy"\n')
     line = run.until_stderr(lambda s: s.startswith("hotline:"), after=mark)
     assert re.fullmatch(r"hotline: internal error: RuntimeError: boom \(details: /\S+\.log\)", line), line
     assert "RuntimeError: boom" in Path(line.split("(details: ")[1].rstrip(")")).read_text()

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 
-from conftest import LiveApp, fields
+from conftest import LiveApp, fields, save_file
 from hotline.engine.demangle import demangle
 from hotline.examples import copy_app
 
@@ -155,14 +154,12 @@ def test_signature_change_warning_reaches_hotline_run_json(hotline_run, tmp_path
     crate = copy_app("jumps", tmp_path)
     run = hotline_run(crate)
     run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("long "), timeout=180)
-    time.sleep(1.0)  # let the watcher take its first look
+    run.watching()
     main = crate / "src" / "main.rs"
     text = main.read_text()
     for old, new in SIGNATURE_EDIT:
         text = text.replace(old, new, 1)
-    temp = main.with_suffix(".rs.saving")
-    temp.write_text(text)
-    temp.replace(main)  # one save, atomically
+    save_file(main, text)  # one save, atomically
     event = run.until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"), timeout=60)
     assert event["event"] == "patched", event
     (warning,) = [w for w in event["warnings"] if w["rule"] == "HL1007"]

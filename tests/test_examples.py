@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 
 from conftest import copy_app, fields
 
@@ -40,7 +39,7 @@ def test_hotline_run_patches_on_save_and_reports_compile_errors(tmp_path, hotlin
     run = hotline_run(crate)
     until, events = run.until, run.events
     until(lambda e: e["event"] == "app-output" and e["line"].startswith("hello"))
-    time.sleep(1.5)  # let the watcher take its first look at the tree
+    run.watching()
     main = crate / "src" / "main.rs"
     main.write_text(main.read_text().replace('"hello"', '"salut"'))
     patched = until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"))

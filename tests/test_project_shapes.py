@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,12 +46,17 @@ class ShapeApp(LiveApp):
         self.session = Session(crate, self._on_event, **options)  # type: ignore[arg-type]
 
     def patch_and_see(self, file: str, old: str, new: str, key: str, value: str) -> dict:
-        """Edits `file`, patches, and waits for the same process to print `key=value`."""
-        before = fields(self.wait_line(lambda s: key + "=" in s))
+        """Edits `file`, patches, and waits for the same process to print `key=value`, which
+        it did not print before the patch."""
+        self.wait_line(lambda s: key + "=" in s)
+        with self._cv:
+            before = fields(self.lines[-1])
+        assert before[key] != value, f"{key}={value} before the patch: {before}"
         self.edit(old, new, file=file)
-        mark = self.mark()
         event = self.patch()
-        after = fields(self.wait_line(lambda s: fields(s).get(key) == value, after=mark))
+        mark = self.mark()  # lines from here on were printed after the app applied the patch
+        after = fields(self.wait_line(lambda s: key + "=" in s, after=mark))
+        assert after[key] == value, after
         assert int(after["frame"]) > int(before["frame"])  # the same process, patched
         return event
 
@@ -156,7 +160,7 @@ def test_hotline_run_watches_a_path_dependency_outside_the_workspace_and_refuses
     root = _copy("shape_workspace", tmp_path)
     run = hotline_run(root / "ws" / "app")
     run.until(lambda e: e["event"] == "app-output", timeout=240)
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     lib = root / "vendor" / "fastmath" / "src" / "lib.rs"
     lib.write_text(lib.read_text().replace("x * 7", "x * 9"))
     outcome = run.until(lambda e: e["event"] in ("patched", "patch-refused", "no-change", "compile-error"))
@@ -280,7 +284,9 @@ def test_a_patch_compiles_with_the_environment_of_the_fat_build(package_app, mon
     # option_env!/env! read at compile time: a patch replays the fat build's rustc command,
     # environment included, so every crate of the app agrees on the value until a restart.
     monkeypatch.setenv("SHAPES_FLAVOR", "hot")
-    event = package_app.patch_and_see("src/main.rs", '"none"', '"unset"', "flavor", "mild")
+    flavor = 'option_env!("SHAPES_FLAVOR").unwrap_or("none")'
+    patched = 'concat!("patched-", env!("SHAPES_FLAVOR"))'  # "hot" here, no value at all: wrong
+    event = package_app.patch_and_see("src/main.rs", flavor, patched, "flavor", "patched-mild")
     assert event["functions"] == ["shapes::line"]
 
 
@@ -333,7 +339,7 @@ def test_hotline_run_relaunches_with_the_new_generated_code_when_build_rs_change
     run = hotline_run(crate, ["--bin", "shapes"])
     first = run.until(lambda e: e["event"] == "app-started")
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     build_rs = crate / "build.rs"
     build_rs.write_text(build_rs.read_text().replace("gen-1", "gen-2"))
     restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))
@@ -349,7 +355,7 @@ def test_hotline_run_relaunches_with_the_new_version_when_cargo_toml_bumps_it(tm
     run = hotline_run(crate, ["--bin", "shapes"])
     first = run.until(lambda e: e["event"] == "app-started")
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     manifest = crate / "Cargo.toml"
     manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
     restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))

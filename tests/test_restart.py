@@ -34,7 +34,7 @@ def test_hotline_run_rebuilds_and_relaunches_when_cargo_toml_changes(tmp_path, h
     run = hotline_run(crate)
     first = run.until(lambda e: e["event"] == "app-started")
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     manifest = crate / "Cargo.toml"
     manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
     run.until(lambda e: e["event"] == "restarting")
@@ -47,7 +47,7 @@ def test_hotline_run_relaunches_an_app_that_died_on_the_next_save(tmp_path, hotl
     crate = copy_app("counter", tmp_path)
     run = hotline_run(crate)
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     main = crate / "src" / "main.rs"
     main.write_text(main.read_text().replace('"hello"', 'panic!("bad edit")'))
     run.until(lambda e: e["event"] == "patched")
@@ -113,7 +113,7 @@ def test_hotline_run_rebuilds_and_relaunches_when_build_rs_changes(tmp_path, hot
     run = hotline_run(crate)
     first = run.until(lambda e: e["event"] == "app-started")
     run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("hello frame="))
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     build_rs = crate / "build.rs"
     build_rs.write_text(build_rs.read_text().replace("GREETING=hello", "GREETING=howdy"))
     restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))
@@ -130,7 +130,7 @@ def test_hotline_run_rebuilds_and_relaunches_when_cargo_lock_changes(tmp_path, h
     run = hotline_run(crate)
     first = run.until(lambda e: e["event"] == "app-started")
     run.until(lambda e: e["event"] == "app-output")
-    time.sleep(1.5)  # let the watcher take its first look
+    run.watching()
     lock = crate / "Cargo.lock"
     lock.write_text(lock.read_text() + "\n")  # a save of the lock file (cargo update, a merge, an editor)
     restarting = run.until(lambda e: e["event"] in ("restarting", "patch-started", "app-started"))

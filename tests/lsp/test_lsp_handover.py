@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HotlineRunProcess
+from conftest import HotlineRunProcess, alive
 from hotline.examples import copy_app
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -51,14 +51,6 @@ def frames(client: LanguageClient) -> list[int]:
         for stream, line in client.output
         if stream == "stdout" and "frame=" in line
     ]
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def reattached(client: LanguageClient, pid: int) -> None:
@@ -173,7 +165,7 @@ async def test_a_server_offers_to_take_over_an_app_hotline_run_owns_and_re_attac
 
 
 async def test_a_re_attached_app_is_patched_from_a_speculative_build_of_the_typed_text(counter: Path):
-    from test_lsp_speculative import open_document, type_text
+    from test_lsp_speculative import SPECULATED, last_patch, open_document, speculative_objects, type_text
     from test_lsp_speculative import save as save_file
 
     first = await start_server(counter)
@@ -188,7 +180,7 @@ async def test_a_re_attached_app_is_patched_from_a_speculative_build_of_the_type
             howdy = main_rs.read_text().replace('    "hello"\n', '    "howdy"\n')
             open_document(second, main_rs)
             type_text(second, main_rs, howdy, 2)
-            await asyncio.sleep(2.0)  # the quiet period and the speculative build
+            await until(lambda: speculative_objects(counter), 60, "the speculative build")
             mark = len(second.statuses)
             save_file(second, main_rs, howdy)
             patched = await until(
@@ -198,6 +190,7 @@ async def test_a_re_attached_app_is_patched_from_a_speculative_build_of_the_type
             await until(
                 lambda: any(line.startswith("howdy frame=") for _, line in second.output), 10, "new code"
             )
+            assert SPECULATED in await last_patch(second)  # the `patched` event's speculative: true
         finally:
             await asyncio.wait_for(second.shutdown_session(), 15)
     finally:

@@ -716,9 +716,11 @@ class Session:
 
     def _debug_info_after_patch(self, running: _Running, seq: int, linked: LinkedPatch) -> None:
         """After `patched` is out: the patch's debug ELF, its perf map lines and the
-        debug-info message are made on a background thread (debug_elf.py)."""
+        debug-info message are made on a background thread (debug_elf.py). Once this engine
+        stopped the app or let go of it, a delivery the closed channel cut short is no news."""
         if running.debug is None:
-            running.debug = DebugInfoWriter.for_channel(running.channel, self.build_id, self.on_event)
+            on_event = lambda e: self.on_event(e) if self.running is running else None  # noqa: E731
+            running.debug = DebugInfoWriter.for_channel(running.channel, self.build_id, on_event)
         running.debug.submit(seq, linked, running.proc.pid)
 
     def last_patch_disassembly(self, limit: int = 8) -> list[tuple[str, str]]:
