@@ -1,8 +1,10 @@
 """Save -> new code ran on the bundled examples, for Hotline and two baselines, paired per edit.
 
 The same sequence of edits is written to five copies of each app, one arm after another per
-edit; edit k starts with arm k mod 5 (the order is rotated), so each arm runs first in a fifth
-of the edits:
+edit, in an order shuffled afresh for each edit (seeded: the run can be repeated). A rotated
+order kept each arm's neighbours: the no-debug-info arm nearly always ran right after the
+strict arm, while that arm's debug ELF was still being written in the background, and paid
+for it. Each sample records its order:
   * hotline: `hotline run --json` as a user runs it. From the file written, the clock reads
     save -> patched at the `patched` event (split into watch = file written -> patch
     started, rustc, diff, link = scope and relocation, deliver and apply, entry jumps
@@ -50,6 +52,7 @@ import json
 import os
 import platform
 import queue
+import random
 import shlex
 import statistics
 import subprocess
@@ -335,7 +338,7 @@ def paired(num: list[float | None], den: list[float | None]) -> dict:
     return summary([a / b for a, b in zip(num, den, strict=True) if a is not None and b is not None])
 
 
-def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
+def bench_app(app: str, n: int, cache: Path, root: Path, seed: int = 0) -> dict:
     spec = APPS[app]
     hot_run = HotlineRun(app_copy(app, root / "hotline"), spec, cache / app / "hotline")
     strict_run = plain_run = None
@@ -356,8 +359,9 @@ def bench_app(app: str, n: int, cache: Path, root: Path) -> dict:
             ).measure,
         }
         samples = []
+        shuffle = random.Random(f"{seed}:{app}")
         for k in range(n):
-            order = ARMS[k % len(ARMS) :] + ARMS[: k % len(ARMS)]
+            order = shuffle.sample(ARMS, len(ARMS))
             sample: dict = {"order": order, "load average (1 min)": os.getloadavg()[0]}
             for arm in order:
                 sample[arm] = arms[arm](k + 1)
@@ -535,6 +539,7 @@ def main() -> None:
         default=Path.home() / ".cache" / "hotline-bench",
         help="build directories kept between runs (dependencies are compiled once)",
     )
+    parser.add_argument("--seed", type=int, default=0, help="seeds the arms' order per edit")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--markdown", type=Path, help="only print the README's table from this results file")
     args = parser.parse_args()
@@ -543,12 +548,12 @@ def main() -> None:
         return
     if args.edits < 3:
         parser.error("--edits must be at least 3: a warm-up and two measured edits")
-    meta = run_metadata(**{"poll ms": POLL_MS, "new code wait s": NEW_CODE_WAIT_S})
+    meta = run_metadata(**{"poll ms": POLL_MS, "new code wait s": NEW_CODE_WAIT_S, "order seed": args.seed})
     began = time.perf_counter()
     results = {}
     for app in args.app:
         with tempfile.TemporaryDirectory(prefix="hotline-bench-") as tmp:
-            results[app] = bench_app(app, args.edits, args.cache, Path(tmp))
+            results[app] = bench_app(app, args.edits, args.cache, Path(tmp), args.seed)
     meta["duration s"] = round(time.perf_counter() - began, 1)
     meta["load average at the end (1, 5, 15 min)"] = os.getloadavg()
     print_table(results, meta)
