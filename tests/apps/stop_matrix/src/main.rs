@@ -233,16 +233,16 @@ fn sigprof() {
         let tick = Itimerval { interval: [0, 1000], value: [0, 1000] };
         setitimer(2, &tick, std::ptr::null_mut()); // ITIMER_PROF
     }
-    let mut shown = 0;
+    let mut shown = (0, false);
     loop {
         let mut sum = 0u64;
         for _ in 0..10_000 {
             sum = sum.wrapping_add(std::hint::black_box(version()));
         }
-        let v = sum / 10_000;
-        if v != shown {
-            println!("busy v={v} profiled={}", PROFILED.load(Ordering::Relaxed) > 0);
-            shown = v;
+        let now = (sum / 10_000, PROFILED.load(Ordering::Relaxed) > 0);
+        if now != shown {
+            println!("busy v={} profiled={}", now.0, now.1);
+            shown = now;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
