@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import LiveApp, fields
+from conftest import LiveApp, edit_file, fields
 from hotline.engine.errors import HotlineError
 from hotline.engine.session import Session
 from hotline.examples import copy_app
@@ -264,6 +264,21 @@ def test_editing_an_include_str_file_patches_its_new_text(package_app):
     assert int(after["frame"]) > int(before["frame"])
 
 
+def test_an_include_str_file_saved_is_taken_along_by_the_next_rust_save_as_in_the_editors(package_app):
+    """The editors act on saves of Rust files only: a saved `assets/*.txt` goes in with the
+    next `.rs` save, which is all they pass to the engine."""
+    text = package_app.crate / "assets" / "greeting.txt"
+    text.write_text("text-editor")
+    main = package_app.crate / "src" / "main.rs"
+    word = fields(package_app.lines[-1])["main"]  # whatever an earlier test patched in
+    edit_file(main, f'"{word}"', '"main-editor"')
+    outcome = package_app.session.patch([main])
+    assert outcome.kind == "patched", outcome.event
+    assert sorted(outcome.event["functions"]) == ["shapes::main_word", "shapes::text"], outcome.event
+    after = fields(package_app.wait_line(lambda s: "text=" in s, after=package_app.mark()))
+    assert (after["text"], after["main"]) == ("text-editor", "main-editor"), after
+
+
 def test_editing_an_include_bytes_file_patches_its_new_bytes(package_app):
     blob = package_app.crate / "assets" / "blob.bin"
     before = fields(package_app.wait_line(lambda s: "bytes=" in s))
@@ -402,6 +417,44 @@ def test_a_release_profile_is_refused_naming_debug_info_and_debug_assertions(tmp
     assert (finished["ok"], diagnostic["level"], diagnostic["message"]) == (False, "error", why)
     assert diagnostic["code"]["code"] == "HL1011"
     assert diagnostic["spans"][0]["file_name"] == str(crate / "Cargo.toml")
+    assert not [e for e in events if e["event"] in ("app-started", "engine-error")]
+
+
+@pytest.mark.parametrize(
+    ("setting", "kind", "fix"),
+    [
+        (
+            "debug = 1",
+            "debug = 1",
+            "set `debug = true` (the default) in [profile.dev] of the workspace's Cargo.toml",
+        ),
+        (
+            'debug = "line-tables-only"',
+            "debug = line-tables-only",
+            "set `debug = true` (the default) in [profile.dev] of the workspace's Cargo.toml",
+        ),
+        (
+            'split-debuginfo = "packed"',
+            "split-debuginfo = packed, which moves the debug info out of its objects",
+            "remove split-debuginfo from [profile.dev] (on Linux it is off by default)",
+        ),
+    ],
+    ids=["debug-1", "line-tables-only", "split-debuginfo"],
+)
+def test_a_dev_profile_with_partial_or_split_debug_info_is_refused_as_hl1011(tmp_path, setting, kind, fix):
+    crate = copy_app("plain", tmp_path)
+    manifest = crate / "Cargo.toml"
+    manifest.write_text(manifest.read_text() + f"\n[profile.dev]\n{setting}\n")
+    message, events = _refused_build(crate)
+    line = manifest.read_text().splitlines().index("[profile.dev]") + 1
+    why = (
+        f"the `dev` profile builds plain with {kind}, and Hotline needs the types in the debug info "
+        "to check that an edit keeps each type's layout (HL1002): it does not patch such a build"
+    )
+    assert (
+        message
+        == f"the fat build failed:\nerror[HL1011]: {why}\n  --> {manifest}:{line}:1\n  = help: {fix}\n\n"
+    )
     assert not [e for e in events if e["event"] in ("app-started", "engine-error")]
 
 
