@@ -121,3 +121,57 @@ def test_allowed_layout_change_of_a_frame_local_type_patches(live_app):
         return "stats" in f and int(f["stats"]) == 2 * int(f["frame"])
 
     app.wait_line(doubled, after=mark)
+
+
+def test_main_edited_with_another_function_is_patched_with_an_hl1010_warning(live_app):
+    """With other functions edited too, those are patched, and HL1010 says main's new code
+    never runs (docs/rude-edits.md)."""
+    app = live_app("plain")
+    app.wait_line(lambda s: s.startswith("tick="))
+    app.edit(
+        "std::thread::sleep(Duration::from_millis(50));", "std::thread::sleep(Duration::from_millis(40));"
+    )
+    app.edit('"hello".to_string()', '"beside main".to_string()')
+    mark = app.mark()
+    event = app.patch()
+    assert sorted(event["functions"]) == ["plain::greeting", "plain::main"], event["functions"]
+    (warning,) = [w for w in event["warnings"] if w["rule"] == "HL1010"]
+    assert warning["message"].startswith(
+        "plain::main changed (an edit to main, or to a function the compiler"
+    ), warning
+    assert warning["message"].endswith("main is running and never returns, so its new code never runs"), (
+        warning
+    )
+    app.wait_line(lambda s: "greeting=beside main" in s, after=mark)
+
+
+def test_a_patch_whose_self_check_fails_is_refused_as_hl1094_and_the_next_patch_builds_on_it(live_app):
+    """The runtime applied the patch but read back something not in place: the engine never
+    reports it as patched, and diffs the next save against what the app now runs. The
+    self-check's failure is injected into the app's answer (a real one needs a runtime bug)."""
+    app = live_app("plain")
+    app.wait_line(lambda s: s.startswith("tick="))
+    channel = app.session.running.channel
+    send = channel.send_patch
+
+    def failing_self_check(message: dict, timeout: float = 30.0) -> dict:
+        return send(message, timeout) | {"self_check": ["1 of 1 entry jumps are not in place"]}
+
+    channel.send_patch = failing_self_check  # type: ignore[method-assign]
+    app.edit('"hello".to_string()', '"checked".to_string()')
+    event = app.patch(expect="patch-refused")
+    assert event["rule"] == "HL1094"
+    assert event["reason"] == (
+        "the app applied the patch, but its self-check failed (1 of 1 entry jumps are not in place): "
+        "restart required"
+    )
+    assert not [e for e in app.events if e["event"] == "patched"]
+    channel.send_patch = send  # type: ignore[method-assign]
+    app.edit("fn tick() {", "#[inline(never)]\nfn tick() {")
+    app.edit(
+        'println!("tick={n} greeting={}", greeting());', 'println!("tick={n} greeting={} next", greeting());'
+    )
+    mark = app.mark()
+    event = app.patch()
+    assert event["seq"] == 2 and event["functions"] == ["plain::tick"], event  # greeting is not patched again
+    app.wait_line(lambda s: s.endswith(" next") and "greeting=checked" in s, after=mark)
