@@ -142,3 +142,42 @@ def test_a_whole_session_leaves_target_debug_and_the_sources_untouched(tmp_path,
     changed = {k for k in sources_before if sources_before[k] != sources_after.get(k)}
     assert changed == {"src/main.rs"} and set(sources_after) == set(sources_before), changed
     assert main.read_text() == edited  # exactly the test's own edit
+
+
+def test_no_entry_jumps_on_the_command_line_patches_through_safe_points_only(tmp_path, hotline_run):
+    crate = copy_app("counter", tmp_path)  # its tick runs inside hotline::call: a safe point
+    run = hotline_run(crate, ["--no-entry-jumps"])
+    run.watching()
+    edit_file(crate / "src" / "main.rs", '"hello"', '"strict"')
+    patched = run.until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"))
+    assert patched["event"] == "patched" and patched["entry_jumps"]["written"] == 0, patched
+    run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("strict frame="))
+
+
+def test_no_debug_info_on_the_command_line_writes_no_debug_elf_or_perf_map(tmp_path, hotline_run):
+    crate = copy_app("counter", tmp_path)
+    run = hotline_run(crate, ["--no-debug-info"])
+    pid = run.until(lambda e: e["event"] == "app-started")["pid"]
+    run.watching()
+    edit_file(crate / "src" / "main.rs", '"hello"', '"undebugged"')
+    patched = run.until(lambda e: e["event"] in ("patched", "patch-refused", "compile-error"))
+    assert patched["event"] == "patched", patched
+    run.until(lambda e: e["event"] == "app-output" and e["line"].startswith("undebugged frame="))
+    run.stop()  # by now a run with debug info has started writing it (right after `patched`)
+    assert not list((tmp_path / "target" / "patches-debug").rglob("*.debug"))
+    assert not Path(f"/tmp/perf-{pid}.map").exists()
+
+
+def test_a_statically_linked_app_is_refused_with_the_musl_message(tmp_path, hotline_run, monkeypatch):
+    """README: the runtime cannot be preloaded into a static executable (musl, or glibc's
+    crt-static as here, which needs no extra target installed)."""
+    monkeypatch.setenv("RUSTFLAGS", "-C target-feature=+crt-static")
+    crate = copy_app("plain", tmp_path)
+    run = hotline_run(crate, json_events=False)
+    assert run.proc.wait(timeout=300) == 1
+    line = run.until_stderr(lambda s: s.startswith("hotline: "))
+    assert re.fullmatch(
+        r"hotline: plain-[0-9a-f]+ is statically linked \(musl\?\), so the runtime cannot be preloaded "
+        r"into it: build for a glibc target, or make the app depend on the runtime crate \(README, \"Use\"\)",
+        line,
+    ), line
