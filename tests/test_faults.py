@@ -3,8 +3,10 @@ the app with it, quick saves serialize, and a long run of patches stays bounded 
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -184,3 +186,30 @@ def test_a_full_disk_refuses_the_patch_and_loses_nothing(live_app, tmp_path):
     mark = app.mark()
     app.wait_lines(lambda s: s.startswith("v=9 "), 2, after=mark)
     assert not app.exits()
+
+
+def test_an_app_whose_engine_let_go_retries_the_connection_every_second(live_app):
+    """docs/security.md: an app without its engine retries the patch socket once a second.
+    Stands in for the next engine at the recorded socket path and times the app's connects."""
+    app = live_app("plain")
+    app.wait_line(lambda s: s.startswith("tick="))
+    path = app.session.running.channel.path
+    app.session.detach()  # the socket's folder stays, for the next engine
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen(4)
+    listener.settimeout(10)
+    connects = []
+    try:
+        for _ in range(4):
+            conn, _ = listener.accept()
+            connects.append(time.monotonic())
+            conn.settimeout(5)
+            assert b'"type":"hello"' in conn.recv(65536).replace(b" ", b"")
+            conn.close()  # no engine answers: the app runs on and tries again
+    finally:
+        listener.close()
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()  # the engine kept it for a successor: none comes
+    gaps = [b - a for a, b in itertools.pairwise(connects)]
+    assert all(0.9 <= gap <= 1.5 for gap in gaps), gaps
