@@ -180,7 +180,10 @@ def test_a_newer_change_kills_the_speculative_rustc_in_flight(live_app) -> None:
     assert outcomes(app, 2) == ["killed", "ok"]
     assert not Path(f"/proc/{pid}").exists()  # killed and reaped
     wasted = builder.history[0]["cpu_s"]
-    assert wasted >= 0.04 and round(builder.stats["cpu_s_wasted"], 3) == wasted, (builder.history, builder.stats)
+    assert wasted >= 0.04 and round(builder.stats["cpu_s_wasted"], 3) == wasted, (
+        builder.history,
+        builder.stats,
+    )
     assert builder.stats["killed"] == 1
 
     mark = app.mark()
@@ -280,3 +283,30 @@ def test_a_patch_planned_before_another_patch_is_planned_again_at_the_save(live_
     assert event["speculative"] is True  # the build kept for it is used
     assert event["planned_ahead"] is False  # its plan was for the code before "other tool"
     app.wait_line(lambda s: s.startswith("typed frame="), after=mark)
+
+
+def _unit(obj: Path) -> str:
+    """An object's codegen unit: `crate-hash.UNIT.SESSION.rcgu.o` less the incremental
+    session's suffix, which differs between two builds of one text."""
+    return obj.name.split(".")[1]
+
+
+def test_a_speculative_build_makes_the_objects_a_save_build_makes_byte_for_byte(live_app) -> None:
+    """ARCHITECTURE.md §3b: the shadow's outputs and paths are remapped so that its objects
+    (code, panic Locations, debug info) are the save build's, byte for byte."""
+    app = live_app("counter")
+    app.wait_line(lambda s: s.startswith("hello frame="))
+    buffer = speculate(app, '"hello"', '"byte for byte"')
+    assert outcomes(app, 1) == ["ok"]
+    build = app.session.speculative._current
+    crate = next(c for c in app.session.crates if c.kind == "bin")
+    speculated = {_unit(p): p.read_bytes() for p in build.objects(crate).glob("*.o")}
+    assert speculated
+    app.session.speculative.cancel()  # the save compiles for itself
+    (app.crate / "src" / "main.rs").write_text(buffer)
+    event = app.patch()
+    assert event["speculative"] is False
+    saved_folder = app.session.target_dir / "patches" / str(event["seq"]) / "objects" / crate.key
+    saved = {_unit(p): p.read_bytes() for p in saved_folder.glob("*.o")}
+    assert sorted(saved) == sorted(speculated)
+    assert [name for name in saved if saved[name] != speculated[name]] == []
