@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -15,9 +16,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import pytest_lsp
 from hotline.engine import schemas
 from hotline.engine.session import Session
 from hotline.examples import copy_app
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 #: Events that fail a test at teardown unless it said it expects them (`expect`).
 UNEXPECTED = ("engine-error", "debug-info-failed")
@@ -404,3 +407,19 @@ def require_privilege(what: str) -> None:
 
 def _without(env: os._Environ[str] | dict[str, str], name: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if k != name}
+
+
+#: `hotline lsp` on stdio, as the editors start it.
+LSP_SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"])
+
+
+@pytest_lsp.fixture(config=LSP_SERVER)
+async def client(lsp_client: LanguageClient):
+    """A real `hotline lsp` and a client that collects what it reports (`test_lsp.collect`);
+    shut down at the end unless the test did so itself (`shut_down`)."""
+    from test_lsp import collect  # tests/lsp/, on the path for the tests that use this
+
+    collect(lsp_client)
+    yield
+    if not getattr(lsp_client, "shut_down", False):
+        await asyncio.wait_for(lsp_client.shutdown_session(), 15)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import pytest
 import pytest_lsp
+from conftest import alive
 from hotline import REPO_ROOT, RUNTIME_DIR
 from hotline.engine import schemas
+from hotline.examples import copy_app
 from hotline.lsp.diagnostics import group_by_uri
 from hotline.lsp.lenses import function_lines, last_segment
 from hotline.lsp.server import REATTACH_GRACE_S
@@ -68,21 +69,9 @@ def write_app(folder: Path, name: str, main_rs: str) -> Path:
     return crate
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
-async def client(lsp_client: LanguageClient):
-    collect(lsp_client)
-    yield
-    if not getattr(lsp_client, "shut_down", False):
-        await asyncio.wait_for(lsp_client.shutdown_session(), 15)
-
-
 @pytest.fixture
 def crate(tmp_path: Path) -> Path:
-    dest = tmp_path / "counter"
-    shutil.copytree(COUNTER, dest, ignore=shutil.ignore_patterns("target"))
-    manifest = dest / "Cargo.toml"
-    manifest.write_text(manifest.read_text().replace('"../../runtime"', f'"{RUNTIME_DIR}"'))
-    return dest
+    return copy_app("counter", tmp_path)
 
 
 async def until(predicate, timeout: float, what: str):
@@ -319,15 +308,7 @@ async def test_run_patch_diagnose_restart(client: LanguageClient, crate: Path):
     await asyncio.wait_for(client.shutdown_session(), 15)
     client.shut_down = True
     os.kill(last_pid, 0)  # still running right after the shutdown
-    await until(lambda: not _alive(last_pid), REATTACH_GRACE_S + 10, "the reaper to stop the app")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    await until(lambda: not alive(last_pid), REATTACH_GRACE_S + 10, "the reaper to stop the app")
 
 
 async def test_bad_settings_are_reported(client: LanguageClient, crate: Path):

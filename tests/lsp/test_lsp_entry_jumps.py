@@ -4,21 +4,12 @@ pytest-lsp, as in test_lsp.py) turns the `patched` event's HL1007 warning into a
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
-import pytest_lsp
 from hotline.examples import copy_app
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import _get, collect, until
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
-async def client(lsp_client: LanguageClient):
-    collect(lsp_client)
-    yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
+from pytest_lsp import LanguageClient, client_capabilities
+from test_lsp import _get, until
 
 
 async def test_signature_change_is_an_hl1007_warning_diagnostic_at_the_function(

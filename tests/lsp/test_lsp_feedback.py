@@ -15,7 +15,7 @@ from hotline.lsp import lenses as vocabulary
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import _get, collect, command, lenses, line_of, request, save, until, write_app
+from test_lsp import _get, command, lenses, line_of, request, save, until, write_app
 
 MAIN_RS = """\
 use std::time::Duration;
@@ -48,13 +48,6 @@ fn main() {
 @pytest.fixture
 def method_app(tmp_path: Path) -> Path:
     return write_app(tmp_path, "methods", MAIN_RS)
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
-async def client(lsp_client: LanguageClient):
-    collect(lsp_client)
-    yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
 
 
 def patched_lenses(found: dict[int, list[str]]) -> list[int]:

@@ -8,23 +8,20 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
-from conftest import HotlineRunProcess, alive
+from conftest import LSP_SERVER, HotlineRunProcess, alive
 from hotline.examples import copy_app
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import LanguageClient, client_capabilities
 from test_lsp import _get, collect, command, request, save, until
-
-SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"])
 
 
 async def start_server(crate: Path, answer: str | None = None) -> LanguageClient:
     """A real `hotline lsp` and a client that collects statuses and output; `answer` is the
     action it picks when the server asks the user something."""
-    client = await SERVER.start()
+    client = await LSP_SERVER.start()
     collect(client)
     client.questions = []  # type: ignore[attr-defined]
 

@@ -21,13 +21,6 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from test_lsp import COUNTER, _get, collect, command, lenses, line_of, request, save, until, write_app
 
 
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
-async def client(lsp_client: LanguageClient):
-    collect(lsp_client)
-    yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
-
-
 def stdout_since(client: LanguageClient, mark: int) -> list[str]:
     return [line for stream, line in client.output[mark:] if stream == "stdout"]
 

@@ -5,24 +5,15 @@ saving that text patches from the build; nothing reaches the app before the save
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from hotline.examples import copy_app
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from test_lsp import _get, collect, command, lenses, line_of, lines_since, request, until
+from pytest_lsp import LanguageClient, client_capabilities
+from test_lsp import _get, command, lenses, line_of, lines_since, request, until
 
 SPECULATED = "(compiled while you typed)"  # in hotline.showLastPatch, for a speculative patch
-
-
-@pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "hotline.lsp"]))
-async def client(lsp_client: LanguageClient):
-    collect(lsp_client)
-    yield
-    await asyncio.wait_for(lsp_client.shutdown_session(), 15)
 
 
 @pytest.fixture
