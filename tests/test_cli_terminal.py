@@ -395,7 +395,8 @@ def test_a_new_hotline_run_says_it_re_attached_to_the_app_a_killed_one_left_runn
     line = second.until_stderr(lambda s: s.startswith("[hotline] re-attached"))
     assert line == (
         f"[hotline] re-attached to the running app (pid {pid}, 1 patch applied so far), runtime injected "
-        "(the app does not depend on it: no hotline::call safe points); watching for changes"
+        "(the app does not depend on it: no hotline::call safe points), threads stopped quietly (ptrace); "
+        "watching for changes"  # the suite needs ptrace (test_debuggable attaches gdb)
     )
     second.stop()
     assert gone(pid), f"the app (pid {pid}) outlived the second hotline run"
