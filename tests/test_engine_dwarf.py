@@ -14,7 +14,7 @@ from elftools.elf.elffile import ELFFile
 from engine_fixtures import HERE, rustc
 from hotline.engine.dwarf_reader import DieReader, DwarfFormatError, line_table_files
 from hotline.engine.elf_objects import ObjectFile, read_object
-from hotline.engine.type_layouts import debug_sections, Relocations, crate_layouts
+from hotline.engine.type_layouts import Relocations, crate_layouts, debug_sections
 
 SOURCE = HERE / "dwarf.rs"
 

@@ -717,9 +717,14 @@ class Session:
     def _debug_info_after_patch(self, running: _Running, seq: int, linked: LinkedPatch) -> None:
         """After `patched` is out: the patch's debug ELF, its perf map lines and the
         debug-info message are made on a background thread (debug_elf.py). Once this engine
-        stopped the app or let go of it, a delivery the closed channel cut short is no news."""
+        stopped the app or let go of it, or the app exited (its `app-exited` is the news), a
+        delivery the closed channel cut short is not reported."""
         if running.debug is None:
-            on_event = lambda e: self.on_event(e) if self.running is running else None  # noqa: E731
+
+            def on_event(e: dict) -> None:
+                if self.running is running and app_record.start_time(running.proc.pid) is not None:
+                    self.on_event(e)
+
             running.debug = DebugInfoWriter.for_channel(running.channel, self.build_id, on_event)
         running.debug.submit(seq, linked, running.proc.pid)
 
