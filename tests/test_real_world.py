@@ -168,9 +168,8 @@ def test_terminal_ui_draw_function_is_patched_in_a_real_terminal(tmp_path):
     try:
         screen_shows("┌hotline", 600)  # the fat build of ratatui may take minutes on a cold cache
         (app,) = app_pids()
-        screen_shows("┌hotline", 5)
+        screen_shows(r"ticks: ([5-9]|\d\d+)\b", 10)  # about 10 frames a second: state to keep
         before = ticks_seen[-1]
-        assert before >= 5, ticks_seen  # about 10 frames a second
         main = crate / "src" / "main.rs"
         main.write_text(main.read_text().replace('.title("hotline")', '.title("patched live")'))
         screen = screen_shows("┌patched.live", 60)
