@@ -11,22 +11,23 @@ field's name, offset and shape, followed through pointers and generic arguments
 `poll<T>` names its future only as a type parameter), a few levels deep.
 
 A function's ABI is the shape of each parameter, of its return value and of each of its
-own type parameters. Indexing an object's functions walks every namespace of its DWARF
-(core and alloc instances included), so it is done only for the objects that define a
-function a patch would redirect, and each function's shapes only when asked.
+own type parameters. A function's entry is found from its address (`_Functions.find`),
+and only for the functions a patch would redirect, so an object is never read whole.
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from hotline.engine.dwarf_reader import Die, DieReader
-from hotline.engine.elf_objects import ObjectFile
+from hotline.engine.dwarf_reader import Die, DieReader, DwarfFormatError
+from hotline.engine.elf_objects import ObjectFile, Section, Symbol
 from hotline.engine.type_layouts import Relocations, debug_sections, die_name, unit_reader
 
+R_X86_64_64 = 1
 #: How many pointers (or type parameters) deep a shape looks behind a parameter.
 _DEPTH = 3
 _TRANSPARENT = ("DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_atomic_type")
@@ -140,12 +141,56 @@ def _type_name(reader: _Dies, offset: object) -> tuple[str, int | None]:
 
 
 class _Functions:
-    """One object's functions: linkage name -> (definition DIE, declaration DIE)."""
+    """Finds a function's entry among one object's DIEs. The fast way starts from the
+    function's address: its entry's DW_AT_low_pc is a relocation against the function (or
+    its section), and the entry starts a 1-3 byte abbreviation code before that attribute,
+    its first; the candidate is decoded and kept only if it is that function's subprogram.
+    Where that fails, every namespace is walked once (about 20 ms for a 800 KiB codegen
+    unit of an axum app, against well under 1 ms for the fast way)."""
 
-    def __init__(self, reader: _Dies) -> None:
+    def __init__(self, reader: _Dies, obj: ObjectFile | None = None, info: Section | None = None) -> None:
         self.reader = reader
         self.shapes = _Shapes(reader)
-        self.functions: dict[str, tuple[int, int]] = {}
+        self.obj, self.info = obj, info
+        self._low_pcs: dict[tuple[int, int], list[int]] | None = None
+        self._symbols: dict[str, Symbol] | None = None
+        self._walked: dict[str, tuple[int, int]] | None = None
+
+    def find(self, symbol: str) -> tuple[Die, Die] | None:
+        """(definition, declaration) entries of the function `symbol`."""
+        for at in self._entry_candidates(symbol):
+            try:
+                die = self.reader.die(at)
+            except (DwarfFormatError, IndexError, KeyError, struct.error):
+                continue
+            if die.tag == "DW_TAG_subprogram" and "DW_AT_low_pc" in die.attrs:
+                decl = self.declaration(die)
+                if die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name")) == symbol:
+                    return die, decl
+        if self._walked is None:
+            self._walked = self._walk()
+        found = self._walked.get(symbol)
+        return (self.reader.die(found[0]), self.reader.die(found[1])) if found else None
+
+    def _entry_candidates(self, symbol: str) -> list[int]:
+        if self.obj is None or self.info is None:
+            return []
+        if self._symbols is None:
+            self._symbols = {s.name: s for s in self.obj.symbols if s.name and s.defined}
+            self._low_pcs = {}
+            symbols = self.obj.symbols
+            for r in self.info.relocs:
+                if r.type == R_X86_64_64:
+                    target = symbols[r.sym]
+                    self._low_pcs.setdefault((target.shndx, target.value + r.addend), []).append(r.offset)
+        sym = self._symbols.get(symbol)
+        if sym is None or self._low_pcs is None:
+            return []
+        return [at - n for at in self._low_pcs.get((sym.shndx, sym.value), ()) for n in (1, 2, 3)]
+
+    def _walk(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        reader = self.reader
         stack = [d for r in reader.readers for d in r.children(r.top())]
         while stack:
             die = stack.pop()
@@ -155,7 +200,8 @@ class _Functions:
                 decl = self.declaration(die)
                 linkage = die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name"))
                 if isinstance(linkage, str):
-                    self.functions.setdefault(linkage, (die.offset, decl.offset))
+                    out.setdefault(linkage, (die.offset, decl.offset))
+        return out
 
     def declaration(self, die: Die) -> Die:
         """The entry that describes `die`: a method's declaration inside its type
@@ -173,11 +219,11 @@ class _Functions:
         return die.attrs.get("DW_AT_type", self.declaration(die).attrs.get("DW_AT_type"))
 
     def abi(self, symbol: str) -> FunctionAbi | None:
-        found = self.functions.get(symbol)
+        found = self.find(symbol)
         if found is None:
             return None
         reader = self.reader
-        die, decl = reader.die(found[0]), reader.die(found[1])
+        die, decl = found
         slots = []
         returns = decl.attrs.get("DW_AT_type", die.attrs.get("DW_AT_type"))
         for i, child in enumerate(reader.children(die)):
@@ -216,7 +262,7 @@ class AbiIndex:
             reader = unit_reader(sections, unit, relocations)
             readers.append(reader)
             unit = reader.next_unit
-        self.functions = _Functions(_Dies(readers))
+        self.functions = _Functions(_Dies(readers), obj, info)
 
     def abi(self, symbol: str) -> FunctionAbi | None:
         if symbol not in self._abis:
