@@ -22,6 +22,7 @@ APPS = {
     "twobins": REPO_ROOT / "tests" / "apps" / "twobins",
     "plain": REPO_ROOT / "tests" / "apps" / "plain",
     "abi_shapes": REPO_ROOT / "tests" / "apps" / "abi_shapes",
+    "inlined": REPO_ROOT / "tests" / "apps" / "inlined",
     "axum-server": REPO_ROOT / "examples" / "axum-server",
     "tui": REPO_ROOT / "examples" / "tui",
     "web-service": REPO_ROOT / "examples" / "web-service",

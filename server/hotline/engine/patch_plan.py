@@ -68,6 +68,11 @@ class PatchPlan:
     jumps: JumpPlan
     units: dict[str, int]  # linked, and total rebuilt
     diff_done: float = field(default=0.0)  # perf_counter when the diff and rules were done
+    # The changed functions (moves aside) split by where they are declared: the app's own
+    # (what the user edited), and generic instances of other crates compiled into the
+    # rebuilt crates that carry the edit (inlined into them, or instantiated for its types).
+    edited: list[str] = field(default_factory=list)
+    carried: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -162,7 +167,11 @@ def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> Pat
             "patch-refused", {"rule": "HL1098", "reason": "the patch region is full: restart the app"}
         )
     units = {"linked": len(scope.objects), "total": len(rebuilt)}
-    return PatchPlan(changes, resigned, warnings, linked, jumps, units, diff_done)
+    own = [n for n in changes.edited if patch_warnings.in_app_sources(new, n)]
+    carried = [n for n in changes.edited if n not in own]
+    edited = own or carried  # an edit of a dependency's generic code itself: name that
+    carried = carried if own else []
+    return PatchPlan(changes, resigned, warnings, linked, jumps, units, diff_done, edited, carried)
 
 
 def _abi_lookup(builds: list[Build]) -> Callable[[str], FunctionAbi | None]:

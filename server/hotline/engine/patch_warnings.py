@@ -25,6 +25,13 @@ def declared_at(builds: dict[str, Build], symbol: str) -> tuple[str, int] | None
     return None
 
 
+def in_app_sources(builds: dict[str, Build], symbol: str) -> bool:
+    """Declared in the app's sources, not in the standard library's or a registry crate's:
+    a generic instance of `core` or of a dependency, compiled into the app's crate, is not."""
+    where = declared_at(builds, symbol)
+    return where is not None and not where[0].startswith("/rustc/") and "/.cargo/" not in where[0]
+
+
 def locations(builds: dict[str, Build], symbols: list[str]) -> list[dict]:
     """Declaration file and line of each patched function, from the debug info."""
     out = []
@@ -67,12 +74,7 @@ def signature_warnings(crate_dir: Path, builds: dict[str, Build], resigned: list
     instances of other crates renamed with them (`Iterator::sum<…{closure}>`) are counted in
     one warning, not listed one by one."""
 
-    def own(symbol: str) -> bool:
-        """Declared in the app's sources, not in the standard library's or a registry crate's."""
-        where = declared_at(builds, symbol)
-        return where is not None and not where[0].startswith("/rustc/") and "/.cargo/" not in where[0]
-
-    mine = [s for s in resigned if own(s)]
+    mine = [s for s in resigned if in_app_sources(builds, s)]
     out = [
         warning(
             crate_dir,

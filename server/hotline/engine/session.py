@@ -692,7 +692,8 @@ class Session:
             phases=phases,
             # only what the user edited; functions relinked because a line above them moved
             # (their panic Locations) are patched all the same, and counted in `relinked`
-            functions=[demangle(n) for n in changes.edited],
+            functions=[demangle(n) for n in plan.edited],
+            carried=[demangle(n) for n in plan.carried],
             relinked=len(changes.moved),
             added=[demangle(n) for n in changes.added],
             symbols=changes.changed + changes.added,
