@@ -12,7 +12,6 @@ import itertools
 import os
 import re
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from conftest import edit_file, gone
-from hotline import REPO_ROOT
 from hotline.cli import Console, HumanPrinter, parse_args
 from hotline.examples import copy_app
 
@@ -33,11 +31,7 @@ _sessions = itertools.count()
 
 def ticker(tmp_path: Path) -> Path:
     """A fresh copy of tests/apps/cli_ticker."""
-    crate = tmp_path / "cli_ticker"
-    shutil.copytree(
-        REPO_ROOT / "tests" / "apps" / "cli_ticker", crate, ignore=shutil.ignore_patterns("target")
-    )
-    return crate
+    return copy_app("cli_ticker", tmp_path)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ patch it; profiles that cannot be patched safely are refused at the fat build.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,13 +24,7 @@ from hotline.engine.errors import HotlineError
 from hotline.engine.session import Session
 from hotline.examples import copy_app
 
-APPS = Path(__file__).parent / "apps"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # rustc colours the errors cargo passes on
-
-
-def _copy(name: str, dest: Path) -> Path:
-    shutil.copytree(APPS / name, dest / name, ignore=shutil.ignore_patterns("target", "Cargo.lock"))
-    return dest / name
 
 
 class ShapeApp(LiveApp):
@@ -64,7 +57,7 @@ class ShapeApp(LiveApp):
 @pytest.fixture(scope="module")
 def workspace_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShapeApp]:
     """shape_workspace's app, run from its member directory."""
-    app = ShapeApp(_copy("shape_workspace", tmp_path_factory.mktemp("shapes")) / "ws" / "app")
+    app = ShapeApp(copy_app("shape_workspace", tmp_path_factory.mktemp("shapes")) / "ws" / "app")
     app.session.start()
     yield app
     app.session.stop()
@@ -78,7 +71,7 @@ def package_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShapeApp]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SHAPES_FLAVOR", "mild")
         app = ShapeApp(
-            _copy("shape_package", tmp_path_factory.mktemp("shapes")), bin_name="shapes", features=["loud"]
+            copy_app("shape_package", tmp_path_factory.mktemp("shapes")), bin_name="shapes", features=["loud"]
         )
         app.session.start()
     yield app
@@ -157,7 +150,7 @@ def test_editing_a_path_dependency_outside_the_workspace_is_refused_naming_it(wo
 def test_hotline_run_watches_a_path_dependency_outside_the_workspace_and_refuses_its_edit(
     tmp_path, hotline_run
 ):
-    root = _copy("shape_workspace", tmp_path)
+    root = copy_app("shape_workspace", tmp_path)
     run = hotline_run(root / "ws" / "app")
     run.until(lambda e: e["event"] == "app-output", timeout=240)
     run.watching()
@@ -209,7 +202,7 @@ def test_two_copies_of_an_app_sharing_a_cargo_target_dir_run_and_are_patched_sid
 def test_a_dependency_built_as_a_rust_dylib_is_refused_naming_the_libraries(tmp_path):
     # As Bevy's dynamic_linking feature does: the executable would load libfastmath.so and
     # std's own shared library, outside the executable and out of the patches' reach.
-    root = _copy("shape_workspace", tmp_path)
+    root = copy_app("shape_workspace", tmp_path)
     manifest = root / "vendor" / "fastmath" / "Cargo.toml"
     manifest.write_text(manifest.read_text() + '\n[lib]\ncrate-type = ["dylib"]\n')
     events: list[dict] = []
@@ -231,7 +224,7 @@ def test_a_dependency_built_as_a_rust_dylib_is_refused_naming_the_libraries(tmp_
 
 
 def test_hotline_run_at_a_workspace_root_runs_its_default_member(tmp_path, hotline_run):
-    root = _copy("shape_workspace", tmp_path) / "ws"  # members app and tool, default-members = ["app"]
+    root = copy_app("shape_workspace", tmp_path) / "ws"  # members app and tool, default-members = ["app"]
     run = hotline_run(root)
     started = run.until(lambda e: e["event"] == "app-started")
     assert Path(started["executable"]).name.startswith("app-"), started
@@ -316,7 +309,7 @@ def test_the_library_of_the_binarys_own_package_is_patched(package_app):
 
 
 def test_without_bin_the_error_lists_every_binary_of_the_package(tmp_path):
-    crate = _copy("shape_package", tmp_path)
+    crate = copy_app("shape_package", tmp_path)
     with pytest.raises(HotlineError) as refused:
         Session(crate, lambda e: None)
     assert str(refused.value) == (
@@ -325,7 +318,7 @@ def test_without_bin_the_error_lists_every_binary_of_the_package(tmp_path):
 
 
 def test_a_bin_at_a_custom_path_is_patched(tmp_path):
-    app = ShapeApp(_copy("shape_package", tmp_path), bin_name="custom")
+    app = ShapeApp(copy_app("shape_package", tmp_path), bin_name="custom")
     app.session.start()
     try:
         event = app.patch_and_see("tools/custom.rs", '"custom-1"', '"custom-2"', "custom", "custom-2")
@@ -336,7 +329,7 @@ def test_a_bin_at_a_custom_path_is_patched(tmp_path):
 
 
 def test_an_example_is_refused_with_how_to_make_it_a_binary(tmp_path):
-    crate = _copy("shape_package", tmp_path)
+    crate = copy_app("shape_package", tmp_path)
     with pytest.raises(HotlineError) as refused:
         Session(crate, lambda e: None, bin_name="demo")
     assert str(refused.value) == (
@@ -350,7 +343,7 @@ def test_an_example_is_refused_with_how_to_make_it_a_binary(tmp_path):
 
 
 def test_hotline_run_relaunches_with_the_new_generated_code_when_build_rs_changes(tmp_path, hotline_run):
-    crate = _copy("shape_package", tmp_path)
+    crate = copy_app("shape_package", tmp_path)
     run = hotline_run(crate, ["--bin", "shapes"])
     first = run.until(lambda e: e["event"] == "app-started")
     run.until(lambda e: e["event"] == "app-output")
@@ -366,7 +359,7 @@ def test_hotline_run_relaunches_with_the_new_generated_code_when_build_rs_change
 
 
 def test_hotline_run_relaunches_with_the_new_version_when_cargo_toml_bumps_it(tmp_path, hotline_run):
-    crate = _copy("shape_package", tmp_path)
+    crate = copy_app("shape_package", tmp_path)
     run = hotline_run(crate, ["--bin", "shapes"])
     first = run.until(lambda e: e["event"] == "app-started")
     run.until(lambda e: e["event"] == "app-output")
@@ -490,7 +483,7 @@ def test_a_profile_that_strips_symbols_is_patched(live_app):
 def test_a_dev_run_after_a_refused_release_build_patches_as_before(tmp_path):
     # The release build compiled the libraries before the refusal: what it captured of them
     # must not stand for the dev build, whose outputs cargo finds fresh.
-    crate = _copy("shape_workspace", tmp_path) / "ws" / "app"
+    crate = copy_app("shape_workspace", tmp_path) / "ws" / "app"
     first = ShapeApp(crate)
     first.session.start()
     first.session.stop()
@@ -508,7 +501,7 @@ def test_a_dev_run_after_a_refused_release_build_patches_as_before(tmp_path):
 def test_hotline_run_patches_on_a_save_of_an_include_str_file(tmp_path: Path, hotline_run) -> None:
     """The CLI watches what the build read, not only `.rs` files: a saved `assets/*.txt`
     that `include_str!` takes is patched like a source."""
-    crate = _copy("shape_package", tmp_path)
+    crate = copy_app("shape_package", tmp_path)
     run = hotline_run(crate, ["--bin", "shapes", "--features", "loud"])
     run.until(lambda e: e["event"] == "app-output" and "text=" in e["line"], timeout=240)
     (crate / "assets" / "greeting.txt").write_text("text-cli")
