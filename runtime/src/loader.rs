@@ -215,8 +215,12 @@ fn validate(region: Region, patch: &Patch, file_len: u64, code: &CodeMap) -> Res
             return Err(format!("unwind table at {eh:#x} is outside the patch"));
         }
     }
+    // An entry jump an earlier stop could not write is sent again with a later patch (or
+    // alone): its target is then an earlier patch's code, mapped in the region.
+    let earlier_patch =
+        |a: u64| code.contains(a, 1) && a >= region.start && a - region.start < region.size;
     for &(site, target) in &patch.entry_jumps {
-        if !in_seg(target, 1, Some("rx")) {
+        if !in_seg(target, 1, Some("rx")) && !earlier_patch(target) {
             return Err(format!(
                 "entry jump {site:#x} -> {target:#x} points outside the patch's code"
             ));

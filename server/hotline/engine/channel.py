@@ -7,7 +7,8 @@ A patch with entry jumps is applied under the quiet stop when ptrace is availabl
 (`thread_stop.py`): the runtime maps it and says `jumps-ready`, the helper holds the app's
 threads and writes the jumps, the runtime serializes the cores (`sync-core`), the helper
 releases them, and `jumps-written` tells the runtime what was written
-(runtime/src/quiet_stop.rs has the runtime's side).
+(runtime/src/quiet_stop.rs has the runtime's side). In that stop the helper also finds the
+old copies (`frames`) that still have a frame on some thread (`live_frames`).
 """
 
 from __future__ import annotations
@@ -85,6 +86,9 @@ class PatchChannel:
         self.quiet: QuietStop | None = None  # the ptrace helper holding the app's threads
         self.stop_mode = "signal"  # how entry jumps are written: "ptrace" or "signal"
         self.stop_fallback: str | None = None  # why not "ptrace", when it is "signal"
+        # Of the last patch: (index in its `frames`, tid, thread name, how) of each old copy
+        # with a frame on some thread; None when no stop could look (the signal stop).
+        self.live_frames: list[dict] | None = None
 
     def pending(self) -> bool:
         """Whether another connection waits to be accepted (a second runtime in the app)."""
@@ -157,10 +161,15 @@ class PatchChannel:
                 self.stop_fallback = f"cannot start the stop helper: {e}"
         self.stop_mode = "ptrace" if self.stop_fallback is None else "signal"
 
-    def send_patch(self, message: dict, timeout: float = 30.0) -> dict:
-        """Sends one patch message (token and build id added) and returns the app's result."""
+    def send_patch(self, message: dict, timeout: float = 30.0, frames: list[tuple[int, int]] = ()) -> dict:
+        """Sends one patch message (token and build id added) and returns the app's result;
+        `frames` are the (start, end) of old copies looked for on the threads' stacks in
+        the quiet stop (`live_frames` then holds what was found)."""
         message = {"type": "patch", "token": self.token, "build_id": self.build_id, **message}
+        self.live_frames = None
+        # The runtime asks for no stop without jumps: then no stack is looked at either.
         quiet = self.quiet is not None and bool(message["entry_jumps"])
+        self._frames = [list(f) for f in frames]
         if quiet:
             message["stop"] = "engine"
         line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
@@ -182,7 +191,13 @@ class PatchChannel:
         if ready["sync_core"]:
             windows = [[site, _jmp(site, target).hex()] for site, target in patch["entry_jumps"]]
             held = self.quiet.ask(
-                {"op": "stop", "skip": [ready["tid"]], "jumps": windows, "restorers": ready["restorers"]}
+                {
+                    "op": "stop",
+                    "skip": [ready["tid"]],
+                    "jumps": windows,
+                    "restorers": ready["restorers"],
+                    "frames": self._frames,
+                }
             )
         try:
             synced = self._roundtrip(_line({"type": "sync-core", "seq": seq}), timeout)
@@ -211,6 +226,7 @@ class PatchChannel:
         result = self._roundtrip(b"", timeout)
         if "error" in released:
             raise ChannelError(f"the stop helper could not release the app's threads: {released['error']}")
+        self.live_frames = released.get("live", [])
         return result
 
     def send_debug_info(self, seq: int, path: str, timeout: float = 30.0) -> dict:

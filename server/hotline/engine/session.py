@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.engine import app_record, handover, patch_warnings
+from hotline.engine import app_record, handover, jump_retry, live_frames, patch_warnings
 from hotline.engine.app_output import Follower, OutputFiles
 from hotline.engine.app_record import AdoptedProcess, AppRecord
 from hotline.engine.channel import ChannelError, PatchChannel
@@ -35,6 +35,7 @@ from hotline.engine.fat_build import BuildSpec, cargo_metadata, fat_build
 from hotline.engine.object_cache import Build, ObjectCache
 from hotline.engine.patch_link import LinkedPatch, ProcessSymbols
 from hotline.engine.patch_plan import PatchBase, PatchPlan, PlannedAhead, Verdict, plan_patch
+from hotline.engine.pending_jumps import PendingJumps
 from hotline.engine.preload import PreloadError, preload_env, preload_library
 from hotline.engine.speculative import SpeculativeBuilder
 from hotline.engine.thread_stop import stop_mode
@@ -76,6 +77,7 @@ class _Running:
     runtime: str = "linked"  # "injected": preloaded into an app that does not link the runtime crate
     record: AppRecord | None = None  # what the next engine needs to re-attach (handover.py)
     output: Follower | None = None  # the app's output files, followed into `app-output` events
+    retrying: bool = False  # pending entry jumps are being retried (jump_retry.py)
 
 
 @dataclass
@@ -176,6 +178,8 @@ class Session:
             capture_dir=self.capture_dir,
         )
         self.app_record = self.target_dir / "app.json"  # the app this engine launched
+        # Entry jumps no stop could write yet, kept with the app record (pending_jumps.py).
+        self.pending = PendingJumps.load(self.target_dir / "pending-jumps.json")
         self.lock = EngineLock(self.target_dir / "engine.lock")
         self.log_file = self.target_dir / "engine.log"
         self.exe: Executable | None = None
@@ -271,6 +275,7 @@ class Session:
                 raise HotlineError(f"cannot attach to the app: {e}; it was stopped") from e
             raise
         prior = ProcessSymbols()
+        self.pending.clear()  # a new process: nothing of an earlier one is pending
         self.running = _Running(
             proc,
             channel,
@@ -629,6 +634,11 @@ class Session:
     ) -> Outcome:
         """Sends the linked patch to the app, and reports what it did with it."""
         linked, changes, seq, new, diags = plan.linked, plan.changes, save.seq, save.new, save.diags
+        assert self.exe is not None
+        # this patch's jumps, and those an earlier stop could not write (pending_jumps.py)
+        sent = self.pending.with_plan(plan.jumps.jumps, set(changes.changed)) if self.entry_jumps else []
+        # the old copies looked for on the threads' stacks in the same stop (live_frames.py)
+        frames, owners = live_frames.old_copies(self.exe, running.slide, running.prior, changes.edited)
         image = save.work / "patch.img"
         try:
             image.write_bytes(linked.image)
@@ -641,10 +651,10 @@ class Session:
             "imports": [{"slot": s, "name": n} for s, n in linked.imports],
             "eh_frame": linked.eh_frame,
             "table": [list(p) for p in linked.table],
-            "entry_jumps": [[site, target] for _, site, target in plan.jumps.jumps],
+            "entry_jumps": [[site, target] for _, site, target in sent],
         }
         try:
-            result = running.channel.send_patch(message)
+            result = running.channel.send_patch(message, frames=frames)
         except ChannelError as e:
             return self._emit("patch-refused", rule="HL1097", reason=str(e), diagnostics=diags)
         t_done = time.perf_counter()
@@ -673,6 +683,16 @@ class Session:
         if self.entry_jumps:
             warnings += patch_warnings.jump_warnings(self.crate_dir, new, changes, plan.jumps, jump_report)
         warnings += patch_warnings.signature_warnings(self.crate_dir, new, plan.resigned)
+        landed = self.pending.after_stop(sent, jump_report) if self.entry_jumps else []
+        live, live_warnings = live_frames.report(
+            self.crate_dir,
+            new,
+            owners,
+            running.channel.live_frames,
+            {w["symbol"] for w in warnings if w["rule"] == "HL1010" and "symbol" in w},
+            _unlooked(running.channel, sent),
+        )
+        warnings += live_warnings
         self._accept(save.dirty, new, save.folders)
         self.last_patched = {
             "seq": seq,
@@ -710,7 +730,22 @@ class Session:
             locations=patch_warnings.locations(new, changes.edited + changes.added),
             diagnostics=diags,
             warnings=warnings,
+            live_frames=live,
+            pending_jumps={
+                "landed": [demangle(n) for n in landed],
+                "pending": [demangle(n) for n in self.pending.functions()],
+            },
         )
+        if landed:
+            self._emit(
+                "jumps-landed",
+                seq=seq,
+                functions=[demangle(n) for n in landed],
+                symbols=landed,
+                pending=[demangle(n) for n in self.pending.functions()],
+            )
+        if self.pending.jumps:
+            jump_retry.schedule(self, running)
         if self.debug_info:
             self._debug_info_after_patch(running, seq, linked)
         return outcome
@@ -750,6 +785,15 @@ class Session:
         self.build_folders.update(folders)
         for crate in dirty:
             crate.compiled_at = crate.pending_at
+
+
+def _unlooked(channel: PatchChannel, sent: list) -> str:
+    """Why no stop looked at the threads' stacks for live frames (when none did)."""
+    if not sent:
+        return "no entry jump was written, so the app's threads were not stopped"
+    if channel.stop_mode == "signal":
+        return f"the signal stop was used ({channel.stop_fallback}): it sees no thread's stack"
+    return "the threads' stacks could not be read"
 
 
 def error_count(diagnostics: list[dict]) -> int:

@@ -14,6 +14,11 @@ never a thread of the engine: the kernel reports a tracee's stops to every threa
 tracer's process, so the engine's `Popen.wait()`/`poll()` would take the main thread's
 stop for an exit. It talks JSON lines on stdin/stdout and imports nothing from hotline.
 
+In the same stop the helper copies each held thread's stack, and after the release finds
+the replaced functions that still have a frame on some thread (`live_frames.py` says what
+that means to the user): the thread's RIP inside an old copy, or a return address into one
+that directly follows a call instruction (`frame_scan.py`).
+
 `QuietStop` is the engine's handle on that process.
 """
 
@@ -28,6 +33,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+if __package__:
+    from hotline.engine.frame_scan import Frames, find_live, stack_end
+else:  # run as the helper script, which imports nothing from hotline
+    from frame_scan import Frames, find_live, stack_end  # type: ignore[no-redef]
 
 PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_DETACH = 12, 13, 17
 PTRACE_SEIZE, PTRACE_INTERRUPT = 0x4206, 0x4207
@@ -64,6 +74,7 @@ class Tracer:
         self.libc = _libc()
         self.held: dict[int, int] = {}  # stopped tid -> signal to hand back on release
         self.regs: dict[int, list[int]] = {}
+        self.stacks: dict[int, tuple[int, int, bytes]] = {}  # tid -> (RIP, RSP, stack copy)
         self.restarted = 0
         self.mem = os.open(f"/proc/{pid}/mem", os.O_RDWR)
 
@@ -166,6 +177,31 @@ class Tracer:
                     at = stack.find(needle[:5], at + 1)
         return out
 
+    def copy_stacks(self) -> None:
+        """Copies each held thread's stack from RSP up (bounded by its mapping), for the
+        live-frame scan made after the release."""
+        self.stacks = {}
+        try:
+            maps = Path(f"/proc/{self.pid}/maps").read_text()
+        except OSError:
+            return
+        for tid, regs in self.regs.items():
+            end = stack_end(maps, regs[RSP])
+            self.stacks[tid] = (regs[RIP], regs[RSP], self._read(regs[RSP], end - regs[RSP]) if end else b"")
+
+    def live(self, frames: Frames) -> list[dict]:
+        """The old copies (indexes into `frames`) with a frame on a copied stack, per thread."""
+        out = []
+        for tid, (rip, rsp, stack) in self.stacks.items():
+            for index, how in find_live(frames, rip, rsp, stack, self._read):
+                try:
+                    name = Path(f"/proc/{self.pid}/task/{tid}/comm").read_text().strip()
+                except OSError:
+                    name = "?"
+                out.append({"frame": index, "tid": tid, "thread": name, "how": how})
+        self.stacks = {}
+        return out
+
     def write(self, site: int, code: bytes) -> bool:
         """Writes `code` at `site` through /proc/PID/mem, which ignores page protections as
         a debugger's breakpoints do (the runtime's self-check reads every jump back)."""
@@ -217,6 +253,8 @@ def _stop_and_write(tracer: Tracer, request: dict) -> dict:
         tracer.release()
         held_s += time.perf_counter() - t0
         time.sleep(RETRY_PAUSE_S)
+    if request.get("frames"):
+        tracer.copy_stacks()
     written, failed = [], []
     for site, code in windows:
         if site not in busy:
@@ -240,16 +278,19 @@ def main(pid: int) -> None:
     out = sys.stdout
     t0 = 0.0
     held_s = 0.0
+    frames: Frames = []
     for line in sys.stdin:
         request = json.loads(line)
         try:
             if request["op"] == "stop":
                 tracer.restarted = 0
+                frames = [(start, end) for start, end in request.get("frames", [])]
                 answer = _stop_and_write(tracer, request)
                 t0, held_s = answer.pop("t0"), answer.pop("held_s")
             else:
                 tracer.release()
                 answer = {"held_us": round((held_s + time.perf_counter() - t0) * 1e6)}
+                answer["live"] = tracer.live(frames)
         except StopError as e:
             tracer.release()
             answer = {"error": str(e)}
