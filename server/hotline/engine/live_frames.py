@@ -64,9 +64,9 @@ def report(
     for (symbol, tid), hit in seen.items():
         name = demangle(symbol)
         short = name.rsplit("::", 1)[-1]
-        where = "is running" if hit["how"] == "running" else "is on the stack"
+        # "running": its own code is executing; "called": a call it made has not returned
         message = (
-            f"{name} {where} on thread {hit['thread']} (tid {tid}) and has not returned: a loop "
+            f"{name} is running on thread {hit['thread']} (tid {tid}) and has not returned: a loop "
             f"in it keeps running the old code until {short} returns; restart the app (r in "
             "hotline run, Hotline: Restart in the editor) to run the new code"
         )

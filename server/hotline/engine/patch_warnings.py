@@ -1,5 +1,6 @@
 """What a patch tells the user besides `patched`: where the patched functions are declared,
-and the warnings about old code that keeps running old versions (HL1007, HL1008, HL1009).
+and the warnings about old code that keeps running old versions (HL1007, HL1008, HL1009;
+HL1012 is live_frames.py).
 
 Each is placed at the function's declaration, read from the debug info of the build that
 has it, so an editor can show it on the right line.
@@ -132,7 +133,8 @@ def jump_warnings(
                 "rule": "HL1009",
                 "severity": "warning",
                 "message": f"old code was not redirected to the new code ({report['error']}): "
-                "this patch takes effect only where hotline::call reaches it",
+                "this patch takes effect only where hotline::call reaches it until its entry jumps "
+                "are written (retried in a moment and with the next patch; jumps-landed says when)",
             }
         )
     edited = set(changes.changed)
@@ -151,7 +153,8 @@ def jump_warnings(
             message = (
                 f"the old entry of {demangle(symbol)} is not redirected: a thread was executing "
                 "its first bytes during the patch; code compiled before the patch keeps calling "
-                "the old version until a safe point (hotline::call) or the next patch of it"
+                "the old version until the jump is written: it is retried in a moment and with the "
+                "next patch (jumps-landed says when it lands)"
             )
             out.append(warning(crate_dir, builds, "HL1008", symbol, message))
     held = set(report.get("held", []))
@@ -161,7 +164,8 @@ def jump_warnings(
                 f"the old entry of {demangle(symbol)} is not redirected: a debugger is attached and "
                 "a breakpoint (0xCC) lies in its first bytes, which a jump would overwrite (and the "
                 "debugger later restore over it); code compiled before the patch keeps calling the "
-                "old version until that breakpoint is removed and the function is patched again"
+                "old version until the jump is written: it is retried in a moment and with the next "
+                "patch, and lands once that breakpoint is removed (jumps-landed says when)"
             )
             out.append(warning(crate_dir, builds, "HL1008", symbol, message))
     return out
