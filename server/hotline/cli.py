@@ -175,6 +175,17 @@ class HumanPrinter:
             self._exited(e)
         elif kind == "debug-info-failed":
             say(f"warning [{e['rule']}]: {e['message']}", "warn")
+        elif kind == "jumps-landed":
+            still = f"; still pending: {', '.join(e['pending'])}" if e["pending"] else ""
+            say(
+                f"entry jumps landed (#{e['seq']}): old code of {', '.join(e['functions'])} now runs the new{still}",
+                "ok",
+            )
+        elif kind == "jumps-pending":
+            say(
+                f"entry jumps still pending for {', '.join(e['functions'])} ({e['reason']}): they go with the next patch",
+                "warn",
+            )
         elif kind == "restarting":
             say(f"{e['reason']}: full rebuild and relaunch")
         elif kind == "engine-error":
@@ -201,7 +212,23 @@ def patched_line(console: Console, e: Event) -> str:
     phases = " · ".join(f"{k} {v:.0f}" for k, v in e["phases"].items())
     units = f" · linked {e['units']['linked']}/{e['units']['total']} units" if "units" in e else ""
     head = console.paint(f"patched in {e['ms']:.0f}ms", "ok")
-    return f"{head}  {console.paint(f'({phases}{units})', 'dim')}   {patched_functions(e)}"
+    line = f"{head}  {console.paint(f'({phases}{units})', 'dim')}   {patched_functions(e)}"
+    return line + live_and_pending(console, e)
+
+
+def live_and_pending(console: Console, e: Event) -> str:
+    """`· still running old code: app::worker (thread worker-1) [HL1012]` and the functions
+    whose entry jumps are pending, for the end of the patched line."""
+    out = ""
+    frames = (e.get("live_frames") or {}).get("frames") or []
+    if frames:
+        shown = ", ".join(f"{f['function']} (thread {f['thread']})" for f in frames[:3])
+        more = f" and {len(frames) - 3} more" if len(frames) > 3 else ""
+        out += console.paint(f" · still running old code: {shown}{more} [HL1012]", "warn")
+    pending = (e.get("pending_jumps") or {}).get("pending") or []
+    if pending:
+        out += console.paint(f" · entry jumps pending: {', '.join(pending[:3])}", "warn")
+    return out
 
 
 def patched_functions(e: Event) -> str:
