@@ -8,6 +8,7 @@ import pytest
 from engine_fixtures import HERE, assemble, fake_executable, symbol
 from hotline.engine.elf_objects import STT_FUNC
 from hotline.engine.entry_jumps import EntryJumps
+from hotline.engine.first_call_stubs import PREAMBLE
 from hotline.engine.patch_link import ProcessSymbols, link_patch
 
 SLIDE = 0x10000
@@ -55,8 +56,9 @@ def test_an_earlier_patchs_copy_is_read_as_that_patch_linked_it(entry_object):
     prior = ProcessSymbols()
     earlier = link_patch([entry_object], exe, SLIDE, prior, 0x2000_0000)
     prior.record(earlier)
+    # as linked: the first-call preamble (first_call_stubs.py), then the function's own bytes
     assert (
-        prior.code_bytes(earlier.functions["spin"])
+        prior.code_bytes(earlier.functions["spin"])[PREAMBLE:]
         == entry_object.sections[symbol(entry_object, "spin", STT_FUNC).shndx].data
     )
     jumps = EntryJumps(exe, SLIDE, prior)

@@ -14,6 +14,7 @@ import struct
 import pytest
 from engine_fixtures import HERE, STT_OBJECT, assemble, fake_executable, rustc, symbol
 from hotline.engine.elf_objects import STT_FUNC, STT_TLS, read_object
+from hotline.engine.first_call_stubs import PREAMBLE
 from hotline.engine.patch_link import (
     EXE_TLS_MODULE,
     R_X86_64_DTPOFF32,
@@ -100,7 +101,7 @@ class Image:
 
 def sites_of(obj, patch) -> dict[str, int]:
     """Runtime address of every `s_*` label of relocs.s in the linked image."""
-    start = patch.functions["sites"]
+    start = patch.body("sites")
     return {s.name: start + s.value for s in obj.symbols if s.name.startswith("s_")}
 
 
@@ -200,7 +201,9 @@ def test_jump_table_and_what_later_patches_resolve_against(objects):
     after = ProcessSymbols()
     after.record(patch)
     assert after.functions["sites"] == [new] and after.data["new_counter"] == patch.new_data["new_counter"]
-    assert after.code_bytes(patch.functions["helper"]) == b"\xb8\x01\x00\x00\x00\xc3"
+    # the copy as linked: its first-call preamble (first_call_stubs.py), then its own code
+    copy = after.code_bytes(patch.functions["helper"])
+    assert copy[:2] == b"\x80\x3d" and copy[PREAMBLE:] == b"\xb8\x01\x00\x00\x00\xc3"
 
 
 # -- real rustc objects ------------------------------------------------------------------
@@ -223,7 +226,7 @@ def exe_for(obj, leave_out: str, tls_size: int = 0x100):
 def sites(obj, patch, function: str, rtype: int):
     """(runtime site, relocation, target symbol) of each relocation of `rtype` in `function`."""
     fn = symbol(obj, function, STT_FUNC)
-    start = patch.functions[fn.name]
+    start = patch.body(fn.name)
     return [
         (start + r.offset - fn.value, r, obj.symbols[r.sym])
         for r in obj.sections[fn.shndx].relocs
@@ -301,7 +304,7 @@ def sites_any(obj, patch, needle: str, rtype: int):
     out = []
     for fn in obj.symbols:
         if fn.type == STT_FUNC and fn.defined and needle in fn.name and fn.name in patch.functions:
-            start = patch.functions[fn.name]
+            start = patch.body(fn.name)
             out += [
                 (start + r.offset - fn.value, r, obj.symbols[r.sym])
                 for r in obj.sections[fn.shndx].relocs

@@ -19,6 +19,7 @@ use crate::jumps::{self, Report};
 use crate::loader::{self, CodeMap, Patch, Region, Segment};
 use crate::program::{self, Mode};
 use crate::quiet_stop::{self, Link};
+use crate::receipts;
 use crate::settings::{self, Settings};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -60,6 +61,8 @@ struct Applied {
     code: CodeMap,
     /// Applied patches, for their debug-info messages.
     debug: debug::Registry,
+    /// Applied patches' first-call flags, for `receipts` messages.
+    receipts: receipts::Flags,
 }
 
 fn log(msg: &str) {
@@ -107,6 +110,7 @@ fn run(launch: Launch) {
         last_seq: 0,
         code: CodeMap::of_executable(),
         debug: debug::Registry::default(),
+        receipts: receipts::Flags::default(),
     };
     let mut warned = false;
     loop {
@@ -196,8 +200,25 @@ fn handle(
     applied: &mut Applied,
     link: Option<&mut Link>,
 ) -> String {
-    if message_type(line).as_deref() == Some("debug-info") {
-        return handle_debug_info(launch, line, applied);
+    match message_type(line).as_deref() {
+        Some("debug-info") => return handle_debug_info(launch, line, applied),
+        Some("receipts") => {
+            return guarded("reading receipts", || {
+                Ok(receipts::handle(
+                    &launch.token,
+                    &launch.build_id,
+                    line,
+                    &applied.receipts,
+                ))
+            })
+            .unwrap_or_else(|why| {
+                format!(
+                    "{{\"type\":\"receipts-result\",\"status\":\"refused\",\"reason\":{}}}\n",
+                    quote(&why)
+                )
+            })
+        }
+        _ => {}
     }
     let started = Instant::now();
     let parsed = guarded("reading the message", || {
@@ -213,6 +234,7 @@ fn handle(
             });
             if outcome.is_ok() {
                 applied.debug.note_applied(seq, &patch);
+                applied.receipts.note_applied(seq, &patch);
             }
             (seq, outcome)
         }
@@ -596,6 +618,7 @@ mod tests {
             last_seq: 0,
             code: CodeMap::of_executable(),
             debug: debug::Registry::default(),
+            receipts: receipts::Flags::default(),
         };
         let origin = Origin {
             mode: Mode::Linked,
@@ -669,6 +692,7 @@ mod tests {
             last_seq: 0,
             code: CodeMap::of_executable(),
             debug: debug::Registry::default(),
+            receipts: receipts::Flags::default(),
         };
         let outside = handle(
             &launch(),

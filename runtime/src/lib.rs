@@ -27,6 +27,8 @@ mod program;
 #[cfg(debug_assertions)]
 mod quiet_stop;
 #[cfg(debug_assertions)]
+mod receipts;
+#[cfg(debug_assertions)]
 mod settings;
 #[cfg(debug_assertions)]
 mod stop;

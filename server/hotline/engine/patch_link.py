@@ -39,6 +39,7 @@ from hotline.engine.elf_objects import (
     Symbol,
 )
 from hotline.engine.executable import Executable
+from hotline.engine.first_call_stubs import FLAG_LINE, MARK, PREAMBLE, eh_frame, eh_frame_size, mark, preamble
 
 PAGE = 4096
 R_X86_64_64 = 1
@@ -122,6 +123,14 @@ class LinkedPatch:
     # Old copies that must never take an entry jump again (address -> why): their callers
     # pass values of an older layout than this patch's (function_abi.py).
     frozen: dict[int, str] = field(default_factory=dict)
+    # Receipts (first_call_stubs.py): each function's first-call flag, and the flags' span
+    # (address, count) in the rw segment, which the runtime reads when asked.
+    first_call_flags: dict[str, int] = field(default_factory=dict)
+    flags: tuple[int, int] = (0, 0)
+
+    def body(self, name: str) -> int:
+        """Where function `name`'s own code starts: after its preamble, when it has a flag."""
+        return self.functions[name] + (PREAMBLE if name in self.first_call_flags else 0)
 
 
 # A resolved target: ("abs", address) | ("tls", offset in the executable's TLS block) | ("import", name)
@@ -247,11 +256,13 @@ class _Linker:
     def layout(self) -> None:
         """Gives every loaded section an offset in its segment; GOT and stubs come last."""
         self.sizes = {}
+        self.first_calls = self.first_call_sections()
         for seg in ("rx", "r", "rw"):
             off = 0
             for key in self.loaded[seg]:
                 sec = self.objs[key[0]].sections[key[1]]
-                off = _align(off, sec.align)
+                # a function with a first-call flag gets its preamble right before its body
+                off = _align(off + (PREAMBLE if key in self.first_calls else 0), sec.align)
                 self.offsets[key] = (seg, off)
                 off += sec.size
             if seg == "r":
@@ -263,6 +274,8 @@ class _Linker:
                     sec = self.objs[key[0]].sections[key[1]]
                     self.offsets[key] = ("r", off)
                     off += sec.size
+                self.stub_cfi_off = off  # the preambles' and marks' unwind info
+                off += eh_frame_size(len(self.first_calls) + 1 if self.first_calls else 0)
                 off += 4  # the zero terminator __register_frame stops at
             self.sizes[seg] = off
         # GOT slots and import stubs: count them first, addresses need only the segment bases.
@@ -286,10 +299,12 @@ class _Linker:
                         if external and self.resolve(oi, r.sym)[0] == "import":
                             self.stubs.setdefault(sym.name, len(self.stubs))
         self.stub_off = _align(self.sizes["rx"], 16)
-        self.sizes["rx"] = self.stub_off + 8 * len(self.stubs)
+        self.marks_off = _align(self.stub_off + 8 * len(self.stubs), 16)
+        self.sizes["rx"] = self.marks_off + MARK * len(self.first_calls)
         self.got_off = _align(self.sizes["rw"], 16)
         self.pairs_off = self.got_off + _align(8 * (len(self.got) + len(self.stubs)), 16)
-        self.sizes["rw"] = self.pairs_off + 16 * len(self.tls_pairs)
+        self.flags_off = _align(self.pairs_off + 16 * len(self.tls_pairs), FLAG_LINE)
+        self.sizes["rw"] = self.flags_off + _align(len(self.first_calls), FLAG_LINE)
         self.seg_base = {}
         at = self.base
         for seg in ("rx", "r", "rw"):
@@ -349,11 +364,13 @@ class _Linker:
                 offset = int(value)
             struct.pack_into("<QQ", buf["rw"], self.pairs_off + 16 * i, EXE_TLS_MODULE, offset)
 
+        self.entries = self.place_first_calls(buf)
         for (oi, si), (seg, off) in self.offsets.items():
             sec = self.objs[oi].sections[si]
             sec_addr = self.seg_base[seg] + off
+            entries = self.entries if sec.name != ".eh_frame" else {}
             for r in sec.relocs:
-                self.apply(buf[seg], seg, off, sec_addr, oi, r, got_values, imports)
+                self.apply(buf[seg], seg, off, sec_addr, oi, r, got_values, imports, entries)
 
         functions, sizes = self.functions()
         image = b"".join(bytes(buf[s]) for s in ("rx", "r", "rw"))
@@ -368,7 +385,7 @@ class _Linker:
             image=image,
             segments=[s for s in segments if s["memsz"]],
             imports=imports,
-            eh_frame=self.seg_base["r"] + self.eh_frame_off if self.eh_frames else None,
+            eh_frame=self.seg_base["r"] + self.eh_frame_off if self.eh_frames or self.first_calls else None,
             table=self.jump_table(functions),
             functions=functions,
             function_sizes=sizes,
@@ -376,10 +393,12 @@ class _Linker:
             new_data=self.new_data(),
             size=self.end - self.base,
             linker=self,
+            first_call_flags=self.first_call_flags(),
+            flags=(self.seg_base["rw"] + self.flags_off, len(self.first_calls)),
         )
 
     def apply(
-        self, out: bytearray, seg: str, sec_off: int, sec_addr: int, oi: int, r, got_values, imports
+        self, out: bytearray, seg: str, sec_off: int, sec_addr: int, oi: int, r, got_values, imports, entries
     ) -> None:
         at = sec_off + r.offset
         p = sec_addr + r.offset
@@ -419,6 +438,10 @@ class _Linker:
         if kind == "tls":
             raise PatchLinkError("HL1099", f"unsupported relocation type {t} against a thread-local")
         s = int(target)
+        # A reference to a function's first byte (a call or jump ends right after its rel32)
+        # enters at its preamble; one to a byte inside it (a jump table's label) does not.
+        if r.addend == (-4 if t in (R_X86_64_PC32, R_X86_64_PLT32) else 0):
+            s = entries.get(s, s)
         if t == R_X86_64_64:
             struct.pack_into("<Q", out, at, (s + r.addend) & 0xFFFFFFFFFFFFFFFF)
         elif t in (R_X86_64_PC32, R_X86_64_PLT32):
@@ -459,7 +482,8 @@ class _Linker:
             if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
                 continue
             if sym.name not in out:
-                out[sym.name], sizes[sym.name] = address, sym.size
+                entry = self.entries.get(address, address)  # callers enter at the preamble
+                out[sym.name], sizes[sym.name] = entry, sym.size + address - entry
         return out, sizes
 
     def jump_table(self, functions: dict[str, int]) -> list[tuple[int, int]]:
@@ -478,8 +502,51 @@ class _Linker:
                 placed = sym.bind != STB_LOCAL and sym.name and (oi, sym.shndx) in self.offsets
                 if placed and not is_state_section(obj.sections[sym.shndx].name):
                     seg, off = self.offsets[(oi, sym.shndx)]
-                    out.setdefault(sym.name, self.seg_base[seg] + off + sym.value)
+                    at = self.seg_base[seg] + off + sym.value
+                    out.setdefault(sym.name, self.entries.get(at, at) if sym.type == STT_FUNC else at)
         return out
+
+    # -- first-call flags (receipts) ---------------------------------------------------
+    def first_call_sections(self) -> dict[tuple[int, int], list[str]]:
+        """The code sections whose first byte starts a function this patch defines (as
+        `functions` picks them), with those functions' names: each gets a first-call flag."""
+        out: dict[tuple[int, int], list[str]] = {}
+        seen: set[str] = set()
+        code = set(self.loaded["rx"])
+        for oi, obj in enumerate(self.objs):
+            for sym in obj.symbols:
+                if sym.type != STT_FUNC or not sym.defined or not sym.name or (oi, sym.shndx) not in code:
+                    continue
+                if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
+                    continue
+                if sym.name not in seen and sym.value == 0:
+                    out.setdefault((oi, sym.shndx), []).append(sym.name)
+                seen.add(sym.name)
+        return out
+
+    def place_first_calls(self, buf: dict[str, bytearray]) -> dict[int, int]:
+        """Writes each flagged function's preamble, mark and unwind info (first_call_stubs.py);
+        returns body address -> entry address."""
+        entries: dict[int, int] = {}
+        ranges: list[tuple[int, int]] = []
+        rx, marks = self.seg_base["rx"], self.marks_off
+        for i, key in enumerate(self.first_calls):
+            body = rx + self.offsets[key][1]
+            entry, flag, at = body - PREAMBLE, self.seg_base["rw"] + self.flags_off + i, rx + marks + MARK * i
+            buf["rx"][entry - rx : body - rx] = preamble(entry, flag, at)
+            buf["rx"][at - rx : at - rx + MARK] = mark(at, flag, body)
+            entries[body] = entry
+            ranges.append((entry, PREAMBLE))
+        if self.first_calls:
+            ranges.append((rx + marks, MARK * len(self.first_calls)))
+            cfi = eh_frame(self.seg_base["r"] + self.stub_cfi_off, ranges)
+            buf["r"][self.stub_cfi_off : self.stub_cfi_off + len(cfi)] = cfi
+        return entries
+
+    def first_call_flags(self) -> dict[str, int]:
+        """Each flagged function's flag address, by name."""
+        base = self.seg_base["rw"] + self.flags_off
+        return {name: base + i for i, names in enumerate(self.first_calls.values()) for name in names}
 
     # -- debug info ------------------------------------------------------------------
     def freeze_prior(self) -> None:

@@ -37,6 +37,7 @@ from hotline.engine.patch_link import LinkedPatch, ProcessSymbols
 from hotline.engine.patch_plan import PatchBase, PatchPlan, PlannedAhead, Verdict, plan_patch
 from hotline.engine.pending_jumps import PendingJumps
 from hotline.engine.preload import PreloadError, preload_env, preload_library
+from hotline.engine.receipts import Receipts, receipt_warnings
 from hotline.engine.speculative import SpeculativeBuilder
 from hotline.engine.thread_stop import stop_mode
 from hotline.engine.workspace import (
@@ -78,6 +79,7 @@ class _Running:
     record: AppRecord | None = None  # what the next engine needs to re-attach (handover.py)
     output: Follower | None = None  # the app's output files, followed into `app-output` events
     retrying: bool = False  # pending entry jumps are being retried (jump_retry.py)
+    receipts: Receipts | None = None  # which edited functions ran since their patch
 
 
 @dataclass
@@ -367,6 +369,8 @@ class Session:
         running.channel.close()
         if running.debug is not None:
             running.debug.close()
+        if running.receipts is not None:
+            running.receipts.close()
 
     def detach(self, reap_after_s: float | None = None) -> None:
         """Leaves the app running for the next engine to re-attach to (`handover.py`) and lets
@@ -383,6 +387,8 @@ class Session:
         running.channel.close(keep_path=True)
         if running.debug is not None:
             running.debug.close()
+        if running.receipts is not None:
+            running.receipts.close()
         self.lock.release()
         if reap_after_s is not None:
             handover.spawn_reaper(self.target_dir, reap_after_s)
@@ -746,9 +752,17 @@ class Session:
             )
         if self.pending.jumps:
             jump_retry.schedule(self, running)
+        self._receipts(running).track(seq, linked, receipt_warnings(self.crate_dir, new, plan.edited))
         if self.debug_info:
             self._debug_info_after_patch(running, seq, linked)
         return outcome
+
+    def _receipts(self, running: _Running) -> Receipts:
+        """The app's receipt reader (receipts.py), started at its first patch; its events stop
+        once this engine stopped the app or let go of it."""
+        if running.receipts is None:
+            running.receipts = Receipts(running.channel, lambda e: self.running is running and self.on_event(e))
+        return running.receipts
 
     def _debug_info_after_patch(self, running: _Running, seq: int, linked: LinkedPatch) -> None:
         """After `patched` is out: the patch's debug ELF, its perf map lines and the

@@ -1,0 +1,164 @@
+"""Receipts: tells the user when an edited function's new code first ran, and when it has
+not run a few seconds after its patch (HL1013: an init function, a `Startup` system, a
+`Router` built once: it ran before the patch and will not run again).
+
+The patch linker gave every function copy of a patch a first-call flag
+(`first_call_stubs.py`); this module asks the app's runtime to read the flags of the
+functions the user edited (a `receipts` message on the patch channel, under its lock, one
+answer per request), on a background thread: often right after a patch, so that `ran`
+is reported within a few tens of milliseconds, then once a second. Each function is
+reported once as `ran`; one still unrun after `NOT_RUN_AFTER` seconds is reported once as
+`not-run` and watched on, so that a late first call is still reported as `ran`. A newer
+patch of the same function takes over its receipt. Nothing is reported once the app is
+gone (its `app-exited` is the news).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.engine import patch_warnings
+from hotline.engine.channel import ChannelError, PatchChannel
+from hotline.engine.demangle import demangle
+from hotline.engine.object_cache import Build
+from hotline.engine.patch_link import LinkedPatch
+
+RULE = "HL1013"
+NOT_RUN_AFTER = 3.0  # seconds after its patch a function that has not run is reported
+FAST, SLOW = 0.02, 1.0  # seconds between reads: in the first second after a patch, and later
+
+
+@dataclass
+class _Pending:
+    seq: int
+    symbol: str
+    flag: int
+    patched_at: float  # time.monotonic()
+    warning: dict  # the HL1013 warning, at the function's declaration
+    reported: bool = False  # its not-run was reported
+
+
+class Receipts:
+    """The edited functions of applied patches whose receipt is not in yet, and the thread
+    that reads their flags."""
+
+    def __init__(self, channel: PatchChannel, on_event: Callable[[dict], None]) -> None:
+        self.channel, self.on_event = channel, on_event
+        self._pending: list[_Pending] = []
+        self._spans: dict[int, tuple[int, int]] = {}  # seq -> (first flag, count)
+        self._cv = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="hotline-receipts", daemon=True)
+        self._thread.start()
+
+    def track(self, seq: int, linked: LinkedPatch, warnings: dict[str, dict]) -> None:
+        """Watches the flags of patch `seq`'s functions in `warnings` (symbol -> its HL1013
+        warning, without the message); earlier patches' receipts of them are dropped."""
+        now = time.monotonic()
+        with self._cv:
+            self._pending = [p for p in self._pending if p.symbol not in warnings]
+            self._spans[seq] = linked.flags
+            for symbol, warning in warnings.items():
+                flag = linked.first_call_flags.get(symbol)
+                if flag is not None:
+                    self._pending.append(_Pending(seq, symbol, flag, now, warning))
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed and not self._pending:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                pending = list(self._pending)
+                spans = {p.seq: self._spans[p.seq] for p in pending}
+            try:
+                ran = self._read(spans)
+            except ChannelError:
+                return  # the app went away or the channel closed: its own event says so
+            self._report(pending, ran)
+            with self._cv:
+                if self._pending:
+                    young = min(time.monotonic() - p.patched_at for p in self._pending)
+                    self._cv.wait(FAST if young < 1.0 else SLOW)
+
+    def _read(self, spans: dict[int, tuple[int, int]]) -> dict[int, str]:
+        """seq -> its flags, as the runtime read them (`1`: ran)."""
+        message = {
+            "type": "receipts",
+            "token": self.channel.token,
+            "build_id": self.channel.build_id,
+            "patches": [{"seq": s, "flags": at, "count": n} for s, (at, n) in sorted(spans.items())],
+        }
+        line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        answer = self.channel.exchange(line, schema="channel-receipts-result")
+        if answer["status"] != "read":
+            raise ChannelError(f"the app refused to read receipts: {answer.get('reason')}")
+        return {p["seq"]: p["ran"] for p in answer["patches"]}
+
+    def _report(self, pending: list[_Pending], ran: dict[int, str]) -> None:
+        now = time.monotonic()
+        done: list[_Pending] = []
+        late: list[_Pending] = []
+        for p in pending:
+            start = self._spans[p.seq][0]
+            if ran[p.seq][p.flag - start] == "1":
+                done.append(p)
+            elif not p.reported and now - p.patched_at >= NOT_RUN_AFTER:
+                late.append(p)
+        with self._cv:
+            # a newer patch of the function may have taken its receipt over meanwhile
+            current = {id(p) for p in self._pending}
+            done = [p for p in done if id(p) in current]
+            late = [p for p in late if id(p) in current]
+            gone = {id(p) for p in done}
+            self._pending = [p for p in self._pending if id(p) not in gone]
+            for p in late:
+                p.reported = True
+        for seq in sorted({p.seq for p in done}):
+            mine = [p for p in done if p.seq == seq]
+            self.on_event(
+                {
+                    "event": "ran",
+                    "seq": seq,
+                    "functions": [demangle(p.symbol) for p in mine],
+                    "symbols": [p.symbol for p in mine],
+                    "ms": round(max(now - p.patched_at for p in mine) * 1000, 1),
+                }
+            )
+        for seq in sorted({p.seq for p in late}):
+            mine = [p for p in late if p.seq == seq]
+            self.on_event(
+                {
+                    "event": "not-run",
+                    "seq": seq,
+                    "rule": RULE,
+                    "functions": [demangle(p.symbol) for p in mine],
+                    "symbols": [p.symbol for p in mine],
+                    "warnings": [p.warning | {"message": not_run_message(p.symbol)} for p in mine],
+                }
+            )
+
+
+def not_run_message(symbol: str) -> str:
+    return (
+        f"{demangle(symbol)} has not been called since the patch ({NOT_RUN_AFTER:.0f} s): if it ran "
+        "before it and runs only once (an init function, a Startup system), its new code takes "
+        "effect after a restart: restart to apply"
+    )
+
+
+def receipt_warnings(crate_dir: Path, builds: dict[str, Build], symbols: list[str]) -> dict[str, dict]:
+    """symbol -> its HL1013 warning at its declaration, the message filled in when reported."""
+    return {s: patch_warnings.warning(crate_dir, builds, RULE, s, "") for s in symbols}

@@ -1,0 +1,77 @@
+"""Receipts (issue 25): each edited function reports when its new code first ran, and one
+that has not run 3 s after its patch is reported as `not-run` (HL1013).
+
+The `receipts` app calls `settings` once at start-up and `step` every 50 ms, with no safe
+point: both are reached through entry jumps only.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import LiveApp, fields
+from hotline import REPO_ROOT
+from hotline.engine.receipts import NOT_RUN_AFTER
+
+SETTINGS_LINE = 5  # `fn settings` in tests/apps/receipts/src/main.rs
+
+
+@pytest.fixture
+def receipts_app(live_app, monkeypatch):
+    monkeypatch.setitem(
+        __import__("hotline.examples").examples.APPS, "receipts", REPO_ROOT / "tests" / "apps" / "receipts"
+    )
+    app = live_app("receipts")
+    app.wait_line(lambda s: s.startswith("tick "))
+    return app
+
+
+def events(app: LiveApp, kind: str) -> list[dict]:
+    with app._cv:
+        return [e for e in app.events if e["event"] == kind]
+
+
+def wait_event(app: LiveApp, kind: str, timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    with app._cv:
+        while True:
+            found = [e for e in app.events if e["event"] == kind]
+            if found:
+                return found[0]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {kind} event in {timeout}s: {[e['event'] for e in app.events]}")
+            app._cv.wait(left)
+
+
+def test_an_init_function_edited_after_it_ran_is_reported_as_not_run_with_hl1013(receipts_app):
+    app = receipts_app
+    app.edit("    7\n", "    8\n")
+    patched = app.patch()
+    assert patched["functions"] == ["receipts::settings"]
+    started = time.monotonic()
+    not_run = wait_event(app, "not-run", timeout=NOT_RUN_AFTER + 5)
+    assert time.monotonic() - started >= NOT_RUN_AFTER - 0.5
+    assert not_run["seq"] == patched["seq"] and not_run["rule"] == "HL1013"
+    assert not_run["functions"] == ["receipts::settings"]
+    (warning,) = not_run["warnings"]
+    assert warning["rule"] == "HL1013" and warning["file"] == "src/main.rs" and warning["line"] == SETTINGS_LINE
+    assert "receipts::settings has not been called since the patch" in warning["message"]
+    assert "restart to apply" in warning["message"]
+    assert not events(app, "ran")
+
+
+def test_a_function_called_in_a_loop_is_reported_as_ran_soon_after_its_patch(receipts_app):
+    app = receipts_app
+    app.edit("    n + 1\n", "    n + 100\n")
+    patched = app.patch()
+    assert patched["functions"] == ["receipts::step"]
+    ran = wait_event(app, "ran", timeout=5)
+    assert ran["seq"] == patched["seq"] and ran["functions"] == ["receipts::step"]
+    assert ran["ms"] < 1000  # called every 50 ms, read every 20 ms in the first second
+    # the receipt is true: the new code prints
+    first, second = app.wait_lines(lambda s: s.startswith("tick ") and fields(s)["patches"] == "1", 2)
+    assert int(fields(second)["n"]) - int(fields(first)["n"]) == 100
+    time.sleep(NOT_RUN_AFTER + 0.5)
+    assert not events(app, "not-run")
