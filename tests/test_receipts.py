@@ -56,7 +56,9 @@ def test_an_init_function_edited_after_it_ran_is_reported_as_not_run_with_hl1013
     assert not_run["seq"] == patched["seq"] and not_run["rule"] == "HL1013"
     assert not_run["functions"] == ["receipts::settings"]
     (warning,) = not_run["warnings"]
-    assert warning["rule"] == "HL1013" and warning["file"] == "src/main.rs" and warning["line"] == SETTINGS_LINE
+    assert (
+        warning["rule"] == "HL1013" and warning["file"] == "src/main.rs" and warning["line"] == SETTINGS_LINE
+    )
     assert "receipts::settings has not been called since the patch" in warning["message"]
     assert "restart to apply" in warning["message"]
     assert not events(app, "ran")

@@ -761,7 +761,12 @@ class Session:
         """The app's receipt reader (receipts.py), started at its first patch; its events stop
         once this engine stopped the app or let go of it."""
         if running.receipts is None:
-            running.receipts = Receipts(running.channel, lambda e: self.running is running and self.on_event(e))
+
+            def on_event(e: dict) -> None:
+                if self.running is running:
+                    self.on_event(e)
+
+            running.receipts = Receipts(running.channel, on_event)
         return running.receipts
 
     def _debug_info_after_patch(self, running: _Running, seq: int, linked: LinkedPatch) -> None:
