@@ -320,6 +320,8 @@ def test_lens_vocabulary_is_one_and_documented():
         "patched in 142ms",
         "⚠ restart required (HL1002): layout change",
         "⚠ patch refused (HL1098): the patch region is full: restart the app",
+        "⚠ still running old code on thread worker-1 (HL1012)",
+        "Click to restart the app and run the new code",
         vocabulary.RUN_TOOLTIP,
         vocabulary.REBUILD_TOOLTIP,
         vocabulary.PATCHED_TOOLTIP,
@@ -332,6 +334,9 @@ def test_lens_vocabulary_is_one_and_documented():
         for stale in ("layout change: restart required", "HL1004: restart required", "patch refused (rule)"):
             assert stale not in text, (path, stale)
     assert vocabulary.patched_title(142.4) == "patched in 142ms"
+    frame = {"function": "app::worker", "thread": "worker-1", "tid": 7}
+    assert vocabulary.live_frame_title(frame) == "⚠ still running old code on thread worker-1 (HL1012)"
+    assert vocabulary.LIVE_FRAME_TOOLTIP.format(**frame).endswith("Click to restart the app and run the new code")
 
 
 def test_lenses_of_the_last_patch_are_where_the_functions_are_now(tmp_path: Path):

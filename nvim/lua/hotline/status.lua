@@ -53,7 +53,9 @@ local function describe(s, full)
   local state = s.state
   local mode = s.runtime == "injected" and " · injected" or ""
   if state == "patched" then
-    return string.format("⚡ patched %dms", math.floor((s.ms or 0) + 0.5)) .. mode
+    -- old code still running (HL1012), entry jumps pending or landed: said after the time
+    local note = s.message and (" · " .. (full and s.message or M.summarize(s.message))) or ""
+    return string.format("⚡ patched %dms", math.floor((s.ms or 0) + 0.5)) .. mode .. note
   elseif state == "building" then
     return "building…"
   elseif state == "patching" then

@@ -74,6 +74,39 @@ RULE_SUBJECTS = {
 }
 
 
+LIVE_FRAME_TOOLTIP = (
+    "{function} is running on thread {thread} (tid {tid}) and has not returned: its loop keeps the "
+    "old code until it returns (HL1012). Click to restart the app and run the new code"
+)
+
+
+def live_frame_title(frame: dict) -> str:
+    """`⚠ still running old code on thread worker-1 (HL1012)`."""
+    return f"⚠ still running old code on thread {frame['thread']} (HL1012)"
+
+
+def live_frame_lines(source: str, frames: list[dict]) -> list[tuple[int, dict]]:
+    """(0-based line, frame) of each live frame's function found in source."""
+    out = []
+    for frame in frames:
+        name = last_segment(frame["function"])
+        line = fn_line(source, name) if name else None
+        if line is not None:
+            out.append((line, frame))
+    return out
+
+
+def live_status(event: dict) -> str | None:
+    """The status bar's word on a patch that left old code running (HL1012), or whose
+    entry jumps are pending; None when there is none."""
+    frames = (event.get("live_frames") or {}).get("frames") or []
+    pending = (event.get("pending_jumps") or {}).get("pending") or []
+    parts = [f"{f['function']} still runs old code on thread {f['thread']} (HL1012)" for f in frames[:2]]
+    if pending:
+        parts.append(f"entry jumps pending: {', '.join(pending[:2])}")
+    return "; ".join(parts) or None
+
+
 def patched_title(ms: float) -> str:
     return f"patched in {ms:.0f}ms"
 

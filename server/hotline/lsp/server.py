@@ -365,6 +365,9 @@ class HotlineLanguageServer(LanguageServer):
             self.patch_token = self.progress_begin("patch", "Hotline: patching", f"patch #{event['seq']}")
         elif kind in ("patched", "compile-error", "no-change", "patch-refused"):
             self._patch_outcome(kind, event)
+        elif kind == "jumps-landed":
+            landed = f"entry jumps landed: {', '.join(event['functions'])} now run the new code"
+            self.status("patched", message=landed)
 
     def _patch_outcome(self, kind: str, event: dict) -> None:
         rude = [e for e in event.get("rude_edits", []) + event.get("warnings", []) if e.get("file")]
@@ -376,7 +379,12 @@ class HotlineLanguageServer(LanguageServer):
             self.last_patch, self.last_refused = event, None
             self.patched_sources = self._saved_texts(event)
             self.progress_end(self.patch_token, f"patched in {event['ms']:g} ms")
-            self.status("patched", ms=event["ms"], functions=event["functions"] + event.get("added", []))
+            self.status(
+                "patched",
+                ms=event["ms"],
+                functions=event["functions"] + event.get("added", []),
+                message=lenses.live_status(event),
+            )
         elif kind == "compile-error":
             errors = error_count(event["diagnostics"])
             self.progress_end(self.patch_token, "compile error")
@@ -627,6 +635,11 @@ class HotlineLanguageServer(LanguageServer):
                 located.setdefault(line, []).extend(f for f in functions if f not in located.get(line, []))
         return lenses.relocate(before if before is not None else source, source, located)
 
+    def live_frames_in(self, uri: str) -> list[dict]:
+        """The last patch's live frames (HL1012) of functions declared in this file."""
+        frames = ((self.last_patch or {}).get("live_frames") or {}).get("frames") or []
+        return [f for f in frames if f.get("file") and self.is_file(uri, f["file"])]
+
     def code_lenses(self, uri: str) -> list[types.CodeLens]:
         if not self.in_crate(uri):
             return []
@@ -655,6 +668,9 @@ class HotlineLanguageServer(LanguageServer):
             title = lenses.patched_title(self.last_patch["ms"])
             for line in sorted(self.patched_lines(uri, source)):
                 lens(line, title, "hotline.showLastPatch", lenses.PATCHED_TOOLTIP)
+            for line, frame in lenses.live_frame_lines(source, self.live_frames_in(uri)):
+                tooltip = lenses.LIVE_FRAME_TOOLTIP.format(**frame)
+                lens(line, lenses.live_frame_title(frame), "hotline.restart", tooltip)
         if self.last_refused is not None:
             e = self.last_refused
             here = [

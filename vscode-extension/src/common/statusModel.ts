@@ -201,10 +201,13 @@ export function formatStatus(s: StatusParams, progress?: ProgressInfo, appPid?: 
         case 'patched': {
             const fns = s.functions ?? [];
             const list = fns.length ? `\n${fns.map((f) => `• ${f}`).join('\n')}` : '';
+            // old code still running (HL1012) or entry jumps pending, or jumps that landed
+            const warn = s.message?.includes('(HL1012)') || s.message?.includes('pending') ? ' $(warning)' : '';
+            const note = s.message ? `\n${s.message}` : '';
             return {
-                text: `$(zap) Hotline: patched${ms ? ` ${ms}` : ''}${mode}`,
-                tooltip: `Hotline: patched ${fns.length} function${fns.length === 1 ? '' : 's'}${ms ? ` in ${ms}` : ''}${list}${runtime}${pidLine}\nClick for the patch details.`,
-                severity: 'normal',
+                text: `$(zap) Hotline: patched${ms ? ` ${ms}` : ''}${mode}${warn}`,
+                tooltip: `Hotline: patched ${fns.length} function${fns.length === 1 ? '' : 's'}${ms ? ` in ${ms}` : ''}${list}${note}${runtime}${pidLine}\nClick for the patch details.`,
+                severity: warn ? 'warning' : 'normal',
                 command: 'hotline.openLastPatch',
             };
         }

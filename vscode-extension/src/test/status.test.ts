@@ -23,6 +23,17 @@ test('patched shows the zap, the time and the functions', () => {
     assert.equal(v.command, 'hotline.openLastPatch');
 });
 
+test('patched with old code still running (HL1012) warns, and says where in the tooltip', () => {
+    const message = 'app::worker still runs old code on thread worker-1 (HL1012)';
+    const v = formatStatus({ state: 'patched', ms: 12, functions: ['app::worker'], message });
+    assert.equal(v.text, '$(zap) Hotline: patched 12ms $(warning)');
+    assert.match(v.tooltip, /app::worker still runs old code on thread worker-1 \(HL1012\)/);
+    assert.equal(v.severity, 'warning');
+    const landed = formatStatus({ state: 'patched', message: 'entry jumps landed: app::label now run the new code' });
+    assert.equal(landed.severity, 'normal');
+    assert.match(landed.tooltip, /entry jumps landed/);
+});
+
 test('building spins and shows progress', () => {
     assert.equal(formatStatus({ state: 'building', message: 'fat build' }).text, '$(sync~spin) Hotline: building');
     const v = formatStatus({ state: 'building' }, { message: '12/40 serde', percentage: 30 });
