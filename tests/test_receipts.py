@@ -7,21 +7,25 @@ point: both are reached through entry jumps only.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
-from conftest import LiveApp, fields
-from hotline import REPO_ROOT
+from conftest import LiveApp, edit_file, fields
+from hotline import REPO_ROOT, examples
 from hotline.engine.receipts import NOT_RUN_AFTER
 
 SETTINGS_LINE = 5  # `fn settings` in tests/apps/receipts/src/main.rs
 
 
+@pytest.fixture(autouse=True)
+def receipts_app_bundled(monkeypatch):
+    """The `receipts` app, copied like the bundled apps (hotline.examples)."""
+    monkeypatch.setitem(examples.APPS, "receipts", REPO_ROOT / "tests" / "apps" / "receipts")
+
+
 @pytest.fixture
-def receipts_app(live_app, monkeypatch):
-    monkeypatch.setitem(
-        __import__("hotline.examples").examples.APPS, "receipts", REPO_ROOT / "tests" / "apps" / "receipts"
-    )
+def receipts_app(live_app):
     app = live_app("receipts")
     app.wait_line(lambda s: s.startswith("tick "))
     return app
@@ -41,7 +45,8 @@ def wait_event(app: LiveApp, kind: str, timeout: float) -> dict:
                 return found[0]
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {kind} event in {timeout}s: {[e['event'] for e in app.events]}")
+                seen = [e["event"] for e in app.events if e["event"] != "app-output"]
+                raise AssertionError(f"no {kind} event in {timeout}s; events: {seen}")
             app._cv.wait(left)
 
 
@@ -77,3 +82,39 @@ def test_a_function_called_in_a_loop_is_reported_as_ran_soon_after_its_patch(rec
     assert int(fields(second)["n"]) - int(fields(first)["n"]) == 100
     time.sleep(NOT_RUN_AFTER + 0.5)
     assert not events(app, "not-run")
+
+
+# Both edits in one save: `step` runs in the loop, `settings` ran once before the patch.
+BOTH = ("    n + 1\n", "    n + 100\n", "    7\n", "    8\n")
+
+
+def test_hotline_run_prints_ran_and_not_called_yet_for_the_patched_functions(tmp_path, hotline_run):
+    crate = examples.copy_app("receipts", tmp_path)
+    run = hotline_run(crate, json_events=False)
+    run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
+    mark = len(run.stderr)
+    edit_file(crate / "src" / "main.rs", *BOTH)
+    run.until_stderr(lambda s: "patched in" in s, after=mark)
+    ran = run.until_stderr(lambda s: "ran:" in s, after=mark)
+    assert re.fullmatch(r"\[hotline\] ran: receipts::step \(patch #1, \d+ms after it\)", ran), ran
+    not_run = run.until_stderr(lambda s: "not called yet" in s, after=mark, timeout=NOT_RUN_AFTER + 10)
+    assert not_run.startswith(
+        "[hotline] not called yet [HL1013]: receipts::settings has not been called since the patch (3 s)"
+    ), not_run
+    assert not [s for s in run.stderr[mark:] if "ran:" in s and "settings" in s]
+
+
+def test_hotline_run_json_reports_ran_and_not_run_events_that_match_the_schema(tmp_path, hotline_run):
+    crate = examples.copy_app("receipts", tmp_path)
+    run = hotline_run(crate)
+    run.until(lambda e: e["event"] == "app-output")
+    run.watching()
+    edit_file(crate / "src" / "main.rs", *BOTH)
+    patched = run.until(lambda e: e["event"] == "patched")
+    assert sorted(patched["functions"]) == ["receipts::settings", "receipts::step"]
+    ran = run.until(lambda e: e["event"] == "ran")
+    assert ran["functions"] == ["receipts::step"] and ran["seq"] == patched["seq"]
+    not_run = run.until(lambda e: e["event"] == "not-run", timeout=NOT_RUN_AFTER + 10)
+    assert not_run["functions"] == ["receipts::settings"] and not_run["rule"] == "HL1013"
+    run.drain()
+    assert run.schema_problems == []

@@ -186,6 +186,11 @@ class HumanPrinter:
                 f"entry jumps still pending for {', '.join(e['functions'])} ({e['reason']}): they go with the next patch",
                 "warn",
             )
+        elif kind == "ran":
+            say(f"ran: {', '.join(e['functions'])} (patch #{e['seq']}, {e['ms']:.0f}ms after it)", "ok")
+        elif kind == "not-run":
+            for w in e["warnings"]:
+                say(f"not called yet [{w['rule']}]: {w['message']}", "warn")
         elif kind == "restarting":
             say(f"{e['reason']}: full rebuild and relaunch")
         elif kind == "engine-error":
