@@ -156,3 +156,19 @@ def test_with_gdb_attached_patches_apply_without_corruption_or_are_held_back_by_
             gdb.kill()
             gdb.communicate()
     assert not app.exits()
+
+
+def test_when_the_signal_stop_cannot_stop_a_masked_thread_the_patch_applies_with_hl1009_naming_it(live_app):
+    """docs/rude-edits.md, HL1009: without ptrace, a thread that blocks every signal keeps
+    the signal stop from holding the app; nothing is rewritten, the patch still applies,
+    and the warning names the thread."""
+    app = live_app("stop_matrix")
+    app.wait_line(lambda s: s == "masked v=1 eintr=0", timeout=20)
+    without_quiet_stop(app)
+    event = patch_version(app, 1, 2)
+    (warning,) = [w for w in event["warnings"] if w["rule"] == "HL1009"]
+    assert "masked" in warning["message"], warning
+    assert event["entry_jumps"]["written"] == 0, event
+    time.sleep(0.5)
+    assert latest(app)["masked"][0] == 1  # no entry jump, no safe point: the old code runs on
+    assert not app.exits()
