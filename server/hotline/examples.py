@@ -30,6 +30,7 @@ APPS = {
     "axum-server": REPO_ROOT / "examples" / "axum-server",
     "tui": REPO_ROOT / "examples" / "tui",
     "web-service": REPO_ROOT / "examples" / "web-service",
+    "bevy": REPO_ROOT / "examples" / "bevy",
 }
 
 

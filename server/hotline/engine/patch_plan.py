@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hotline.engine import patch_warnings
+from hotline.engine import framework_terms, patch_warnings
 from hotline.engine.demangle import demangle
 from hotline.engine.dwarf_reader import DwarfFormatError
 from hotline.engine.entry_jumps import EntryJumps, JumpPlan
@@ -99,6 +99,7 @@ def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> Pat
             )
         rude += [_with_location(base.crate_dir, r) for r in found]
     diff_done = time.perf_counter()
+    rude = framework_terms.rude_edits(rude, new)  # a Bevy component named as one
     errors = [r for r in rude if r.severity == "error"]
     warnings = [r.to_json() for r in rude if r.severity == "warning"]
     if errors:
@@ -115,6 +116,7 @@ def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> Pat
     if not changes.any:
         return Verdict("no-change", {"diagnostics": diags, "warnings": warnings}, accept=True)
     running_main = patch_warnings.running_main(base.crate_name, changes)
+    running_main = framework_terms.running_main(running_main, base.builds, new)  # in Bevy's terms
     if running_main is not None and running_main.get("refuse"):
         return Verdict(
             "patch-refused",
@@ -162,6 +164,7 @@ def plan_patch(base: PatchBase, new: dict[str, Build], diags: list[dict]) -> Pat
         for at in base.jumps.copies(name)
     }
     warnings += patch_warnings.abi_warnings(base.crate_dir, new, changes, reshaped)
+    warnings += framework_terms.startup_warnings(base.crate_dir, base.builds, changes)
     if base.region_next + linked.size > base.region_end:
         return Verdict(
             "patch-refused", {"rule": "HL1098", "reason": "the patch region is full: restart the app"}
