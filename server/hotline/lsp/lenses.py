@@ -107,8 +107,27 @@ def live_status(event: dict) -> str | None:
     return "; ".join(parts) or None
 
 
-def patched_title(ms: float) -> str:
-    return f"patched in {ms:.0f}ms"
+def patched_title(ms: float, receipts: list[str] | None = None) -> str:
+    """`patched in 62ms`, with the receipt of the functions on the line (receipts.py):
+    ` · ran` once all ran since the patch, ` · not called since the patch` when one was
+    reported not run (HL1013); nothing while they are pending."""
+    title = f"patched in {ms:.0f}ms"
+    if receipts and "not-run" in receipts:
+        return title + " · not called since the patch"
+    if receipts and all(r == "ran" for r in receipts):
+        return title + " · ran"
+    return title
+
+
+NOT_RUN_TOOLTIP = "{message}. Click to restart the app and run the new code"
+
+
+def not_run_status(functions: list[str]) -> str | None:
+    """The status bar's word on edited functions not called since their patch (HL1013)."""
+    if not functions:
+        return None
+    more = f" and {len(functions) - 1} more" if len(functions) > 1 else ""
+    return f"{functions[0]}{more} not called since the patch (HL1013): restart to apply"
 
 
 def restart_required_title(rule: str) -> str:

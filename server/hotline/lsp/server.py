@@ -123,6 +123,8 @@ class HotlineLanguageServer(LanguageServer):
         self._token_seq = 0
         self._progress_created: dict[str, asyncio.Future] = {}  # token -> the client's answer to create
         self.patched_sources: dict[Path, str] = {}  # the saved texts the last patch was built from
+        # the last patch's receipts (engine/receipts.py): function -> ("ran" | "not-run", HL1013 message)
+        self.receipts: dict[str, tuple[str, str]] = {}
         self.refused_sources: dict[Path, str] = {}  # the saved texts the last refusal was found in
         self.stopped_by_user = False  # Stop was the last command: a save does not relaunch the app
         # what the last build or patch reported: rustc's diagnostics, Hotline's own (HL rules)
@@ -368,6 +370,30 @@ class HotlineLanguageServer(LanguageServer):
         elif kind == "jumps-landed":
             landed = f"entry jumps landed: {', '.join(event['functions'])} now run the new code"
             self.status("patched", message=landed)
+        elif kind in ("ran", "not-run"):
+            self._receipt(kind, event)
+
+    def _receipt(self, kind: str, event: dict) -> None:
+        """A receipt of the last patch: on its lenses, and quietly in the status (no popup)."""
+        if self.last_patch is None or event["seq"] != self.last_patch["seq"]:
+            return
+        was_not_run = any(self.receipts.get(f, ("", ""))[0] == "not-run" for f in event["functions"])
+        if kind == "ran":
+            self.receipts.update((f, ("ran", "")) for f in event["functions"])
+        else:
+            self.receipts.update(
+                (f, ("not-run", w["message"]))
+                for f, w in zip(event["functions"], event["warnings"], strict=True)
+            )
+        not_run = [f for f, (state, _) in self.receipts.items() if state == "not-run"]
+        if kind == "not-run" or (was_not_run and self.state == "patched"):
+            self.status(
+                "patched",
+                ms=self.last_patch["ms"],
+                functions=self.last_patch["functions"] + self.last_patch.get("added", []),
+                message=lenses.not_run_status(not_run) or lenses.live_status(self.last_patch),
+            )
+        self.refresh_lenses()
 
     def _patch_outcome(self, kind: str, event: dict) -> None:
         rude = [e for e in event.get("rude_edits", []) + event.get("warnings", []) if e.get("file")]
@@ -377,6 +403,7 @@ class HotlineLanguageServer(LanguageServer):
             )
         if kind == "patched":
             self.last_patch, self.last_refused = event, None
+            self.receipts = {}
             self.patched_sources = self._saved_texts(event)
             self.progress_end(self.patch_token, f"patched in {event['ms']:g} ms")
             self.status(
@@ -665,9 +692,15 @@ class HotlineLanguageServer(LanguageServer):
             else:
                 lens(main_line, lenses.RUN, "hotline.run", lenses.RUN_TOOLTIP)
         if self.last_patch is not None:
-            title = lenses.patched_title(self.last_patch["ms"])
-            for line in sorted(self.patched_lines(uri, source)):
-                lens(line, title, "hotline.showLastPatch", lenses.PATCHED_TOOLTIP)
+            for line, functions in sorted(self.patched_lines(uri, source).items()):
+                receipts = [self.receipts.get(f, ("", ""))[0] for f in functions]
+                title = lenses.patched_title(self.last_patch["ms"], receipts)
+                not_run = [m for f in functions if (m := self.receipts.get(f, ("", ""))[1])]
+                if not_run:
+                    tooltip = lenses.NOT_RUN_TOOLTIP.format(message=not_run[0])
+                    lens(line, title, "hotline.restart", tooltip)
+                else:
+                    lens(line, title, "hotline.showLastPatch", lenses.PATCHED_TOOLTIP)
             for line, frame in lenses.live_frame_lines(source, self.live_frames_in(uri)):
                 tooltip = lenses.LIVE_FRAME_TOOLTIP.format(**frame)
                 lens(line, lenses.live_frame_title(frame), "hotline.restart", tooltip)
