@@ -27,6 +27,9 @@
 // the failed full build's error notification, without rustc's colour codes.
 // Scenario "no-python": hotline.pythonPath points nowhere -> "server stopped" + a notification saying how to fix.
 // Scenario "user-settings": the Settings editor's User tab lists hotline.pythonPath.
+// Scenario "receipts" (issue 25), on a copy of tests/apps/receipts: an edit of a function called in a loop and
+// of one that ran once at start, saved -> "patched in Nms · ran" and "· not called since the patch" lenses
+// above them, the status item warns (HL1013 in its tooltip), no notification.
 //
 // Usage: node e2e.mjs <config.json>; config = {codeServer, vsix, folder, workDir, artifacts, chromium?,
 // pathPrefix?, python? (runs `hotline run`), newGreeting?, scenario?, settings?, buildTimeoutMs?, maxRestarts?}. Progress goes to stderr; the last stdout
@@ -279,6 +282,78 @@ try {
         result.screenshot = path.join(cfg.artifacts, 'vscode-e2e-user-settings.png');
         await page.screenshot({ path: result.screenshot });
         step(`User settings: ${result.activeSettingsTab}; hotline.pythonPath listed: ${result.pythonPathListed}`);
+        result.ok = true;
+        break flow;
+    }
+
+    if (SCENARIO === 'receipts') {
+        // Receipts (issue 25), on a copy of tests/apps/receipts: `settings` runs once at start, `step` in a
+        // loop. Both edited in one save: the lens above fn step says "· ran", the one above fn settings
+        // "· not called since the patch" (3 s later), the status item warns and its tooltip says HL1013;
+        // no notification pops up.
+        await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
+        await page.keyboard.press('Control+P');
+        await page.locator('.quick-input-widget input').waitFor({ timeout: 10000 });
+        await page.keyboard.type('src/main.rs');
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.rs' }).first().waitFor({ timeout: 10000 });
+        await page.keyboard.press('Enter');
+        const settingsLine = page.locator('.monaco-editor .view-line', { hasText: 'fn settings' });
+        await settingsLine.waitFor({ timeout: 15000 });
+        let since = await mark();
+        await runCommand('Hotline: Run App');
+        await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, since);
+        step('receipts app running');
+        const toastsFrom = (await toasts()).length;
+        /** Double-clicks the token `word` on the editor line matching `line` and types `text` over it. */
+        async function retype(line, word, text) {
+            const token = page.locator('.monaco-editor .view-line', { hasText: line }).locator('span span', { hasText: word }).first();
+            await token.waitFor({ timeout: 10000 });
+            const b = await token.boundingBox();
+            await page.mouse.dblclick(b.x + b.width / 2, b.y + b.height / 2);
+            await page.keyboard.type(text);
+        }
+        await retype(/^\s*n\s\+\s1$/, /^1$/, '100');
+        await retype(/^\s*7$/, /^7$/, '8');
+        await page.locator('.monaco-editor .view-line', { hasText: /^\s*n\s\+\s100$/ }).waitFor({ timeout: 5000 });
+        await page.locator('.monaco-editor .view-line', { hasText: /^\s*8$/ }).waitFor({ timeout: 5000 });
+        since = await mark();
+        await page.keyboard.press('Control+S');
+        await waitStatus(/patched/, 60000, since);
+        step('edited step and settings, saved: patched');
+        /** The lens text above the editor line matching `line`, once it matches `re`. */
+        async function lensAbove(line, re, ms) {
+            const deadline = Date.now() + ms;
+            let seen = [];
+            while (Date.now() < deadline) {
+                const fnBox = await page.locator('.monaco-editor .view-line', { hasText: line }).first().boundingBox();
+                seen = [];
+                for (const lens of await page.locator('.codelens-decoration').all()) {
+                    const text = (await lens.innerText()).replace(/\s+/g, ' ').trim();
+                    const box = await lens.boundingBox();
+                    const dy = fnBox && box ? fnBox.y - box.y : -1;
+                    seen.push({ text, dy });
+                    if (re.test(text) && dy > 0 && dy < 2.5 * fnBox.height) return text;
+                }
+                await page.waitForTimeout(200);
+            }
+            throw new Error(`no lens ${re} above ${line} in ${ms} ms: ${JSON.stringify(seen)}`);
+        }
+        result.receipts = {
+            ranLens: await lensAbove('fn step', /patched in \d+ms · ran/, 20000),
+            notRunLens: await lensAbove('fn settings', /patched in \d+ms · not called since the patch/, 15000),
+        };
+        result.receipts.statusText = await statusText();
+        await status.first().hover();
+        const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Hotline:' }).first();
+        result.receipts.tooltip = (await hover.innerText({ timeout: 5000 }).catch(() => '')).trim();
+        await page.mouse.move(700, 300);
+        result.receipts.toasts = (await toasts()).slice(toastsFrom);
+        result.screenshot = path.join(cfg.artifacts, 'vscode-e2e-receipts.png');
+        await page.screenshot({ path: result.screenshot });
+        step(`receipts: ${JSON.stringify(result.receipts)}`);
+        await runCommand('Hotline: Stop App');
+        await waitStatus(/stopped/, 30000);
+        result.statusTexts = await history();
         result.ok = true;
         break flow;
     }

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hotline import REPO_ROOT
+from hotline import REPO_ROOT, examples
 from hotline.examples import copy_app
 from hotline.lsp import server as lsp_server
 
@@ -60,9 +60,10 @@ def vscode_ready() -> None:
     ensure_vsix()
 
 
-def run_e2e(tmp_path: Path, **extra: object) -> tuple[dict, str]:
-    """Runs e2e.mjs on a fresh copy of examples/counter; returns its JSON result and a failure detail."""
-    crate = copy_app("counter", tmp_path)
+def run_e2e(tmp_path: Path, app: str = "counter", **extra: object) -> tuple[dict, str]:
+    """Runs e2e.mjs on a fresh copy of a bundled app (examples/counter unless `app` says another);
+    returns its JSON result and a failure detail."""
+    crate = copy_app(app, tmp_path)
     config = {
         "codeServer": str(CODE_SERVER),
         "chromium": CHROMIUM,
@@ -295,3 +296,19 @@ def test_python_path_is_listed_in_user_settings(vscode_ready: None, tmp_path: Pa
     assert result["activeSettingsTab"] == "User", detail
     assert result["pythonPathListed"], detail
     assert result["settingItems"] == ["Hotline: Python Path"], detail
+
+
+def test_receipts_on_the_patched_lenses_and_quietly_in_the_status(
+    vscode_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 25: one save edits `step` (called every 50 ms) and `settings` (called once at start): the lens
+    above fn step says it ran, the one above fn settings that it was not called since the patch; the status
+    item warns, its tooltip naming HL1013; no notification pops up."""
+    monkeypatch.setitem(examples.APPS, "receipts", REPO_ROOT / "tests" / "apps" / "receipts")
+    result, detail = run_e2e(tmp_path, app="receipts", scenario="receipts")
+    r = result["receipts"]
+    assert re.fullmatch(r"patched in \d+ms · ran", r["ranLens"]), detail
+    assert re.fullmatch(r"patched in \d+ms · not called since the patch", r["notRunLens"]), detail
+    assert re.fullmatch(r"Hotline: patched \d+ms", r["statusText"]), detail  # the $(warning) icon is no text
+    assert "receipts::settings not called since the patch (HL1013): restart to apply" in r["tooltip"], detail
+    assert r["toasts"] == [], detail

@@ -201,8 +201,10 @@ export function formatStatus(s: StatusParams, progress?: ProgressInfo, appPid?: 
         case 'patched': {
             const fns = s.functions ?? [];
             const list = fns.length ? `\n${fns.map((f) => `• ${f}`).join('\n')}` : '';
-            // old code still running (HL1012) or entry jumps pending, or jumps that landed
-            const warn = s.message?.includes('(HL1012)') || s.message?.includes('pending') ? ' $(warning)' : '';
+            // old code still running (HL1012), entry jumps pending, an edited function not called since the
+            // patch (HL1013), or jumps that landed
+            const flagged = ['(HL1012)', 'pending', '(HL1013)'].some((word) => s.message?.includes(word));
+            const warn = flagged ? ' $(warning)' : '';
             const note = s.message ? `\n${s.message}` : '';
             return {
                 text: `$(zap) Hotline: patched${ms ? ` ${ms}` : ''}${mode}${warn}`,

@@ -34,6 +34,14 @@ test('patched with old code still running (HL1012) warns, and says where in the 
     assert.match(landed.tooltip, /entry jumps landed/);
 });
 
+test('patched with an edited function not called since the patch (HL1013) warns quietly, in the item only', () => {
+    const message = 'app::settings not called since the patch (HL1013): restart to apply';
+    const v = formatStatus({ state: 'patched', ms: 62, functions: ['app::settings'], message });
+    assert.equal(v.text, '$(zap) Hotline: patched 62ms $(warning)');
+    assert.match(v.tooltip, /app::settings not called since the patch \(HL1013\): restart to apply/);
+    assert.equal(v.severity, 'warning');
+});
+
 test('building spins and shows progress', () => {
     assert.equal(formatStatus({ state: 'building', message: 'fat build' }).text, '$(sync~spin) Hotline: building');
     const v = formatStatus({ state: 'building' }, { message: '12/40 serde', percentage: 30 });
