@@ -322,6 +322,8 @@ def test_lens_vocabulary_is_one_and_documented():
         "⚠ patch refused (HL1098): the patch region is full: restart the app",
         "⚠ still running old code on thread worker-1 (HL1012)",
         "Click to restart the app and run the new code",
+        "· ran",
+        "· not called since the patch",
         vocabulary.RUN_TOOLTIP,
         vocabulary.REBUILD_TOOLTIP,
         vocabulary.PATCHED_TOOLTIP,
@@ -334,9 +336,16 @@ def test_lens_vocabulary_is_one_and_documented():
         for stale in ("layout change: restart required", "HL1004: restart required", "patch refused (rule)"):
             assert stale not in text, (path, stale)
     assert vocabulary.patched_title(142.4) == "patched in 142ms"
+    assert vocabulary.patched_title(142.4, ["ran"]) == "patched in 142ms · ran"  # receipts (HL1013)
+    assert vocabulary.patched_title(142.4, ["ran", ""]) == "patched in 142ms"
+    assert (
+        vocabulary.patched_title(142.4, ["ran", "not-run"]) == "patched in 142ms · not called since the patch"
+    )
     frame = {"function": "app::worker", "thread": "worker-1", "tid": 7}
     assert vocabulary.live_frame_title(frame) == "⚠ still running old code on thread worker-1 (HL1012)"
-    assert vocabulary.LIVE_FRAME_TOOLTIP.format(**frame).endswith("Click to restart the app and run the new code")
+    assert vocabulary.LIVE_FRAME_TOOLTIP.format(**frame).endswith(
+        "Click to restart the app and run the new code"
+    )
 
 
 def test_lenses_of_the_last_patch_are_where_the_functions_are_now(tmp_path: Path):
