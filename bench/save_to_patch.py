@@ -30,6 +30,8 @@ The end point "new code ran" is the same for every arm that runs the app:
     carries the new text; for cargo + restart, on the new process as soon as it prints its
     address, then every POLL_MS. (Polling faster costs the app, hence the machine and
     rustc, CPU: a debug-build web-service takes about 1 ms to answer.)
+  * bevy (the edit is in the `label=tick` of the Update system `report`, which prints one
+    line a frame, 20 frames a second): the first frame line with the new label;
   * workspace (only with --app; tests/apps/workspace): the edit is in a library of the
     workspace, whose save rebuilds the library and then the binary; the first line the app
     prints with the new literal.
@@ -38,7 +40,7 @@ Each edit makes the literal one character longer, as typing does. The first edit
 caches: it is reported apart and kept out of the medians. Ratios are paired: per edit, one
 arm's time over another's, then the median (and spread) of those ratios over the edits.
 
-Usage: python bench/save_to_patch.py [--app counter axum-server web-service] [--edits 15]
+Usage: python bench/save_to_patch.py [--app counter axum-server web-service bevy] [--edits 15]
            [--cache DIR] [--json bench/results.json]
        python bench/save_to_patch.py --markdown bench/results.json   (the README's table)
 """
@@ -84,6 +86,7 @@ class App:
     http: bool  # the new code shows in the answer to GET /hello/x, else in a stdout line
     member: str = ""  # the package run, within the app's folder (a workspace member)
     file: str = "src/main.rs"  # the edited file, from the member's folder
+    binary: str = ""  # the executable's name, when it is not the app's folder name
 
     def text(self, i: int) -> str:
         return self.literal.format("-" * i)
@@ -96,12 +99,14 @@ APPS = {
     "counter": App('"hello{}"', "hello{} frame=", (), http=False),
     "axum-server": App('format!("hello{}, {{name}}\\n")', "hello{}, x", ("127.0.0.1:0",), http=True),
     "web-service": App('format!("hello{}, {{name}}\\n")', "hello{}, x", ("127.0.0.1:0",), http=True),
+    # an Update system's body (examples/bevy: headless, 20 frames a second)
+    "bevy": App('label=tick{}"', "label=tick{}", (), http=False, binary="bevy-headless"),
     # an edit in a library of a workspace: the library and the binary after it are rebuilt
     "workspace": App(
         '"lib-v1{} calls=', "lib-v1{} calls=", (), http=False, member="app", file="../engine/src/lib.rs"
     ),
 }
-EXAMPLES = ["counter", "axum-server", "web-service"]
+EXAMPLES = ["counter", "axum-server", "web-service", "bevy"]
 ARMS = ["hotline", "strict", "no debug info", "bare rustc", "cargo build + restart"]
 HOT_ROWS = ["watch", "rustc", "diff", "link", "deliver", "apply", "save -> patched", "save -> new code ran"]
 HOT_COUNTS = ["units linked", "entry jumps written", "entry jumps skipped"]
@@ -288,7 +293,7 @@ class CargoRestart:
     """Incremental `cargo build`, then the new binary until its first output of the new code."""
 
     def __init__(self, crate: Path, app: App, target: Path) -> None:
-        self.crate, self.name, self.app, self.target = crate, crate.name, app, target  # the binary
+        self.crate, self.name, self.app, self.target = crate, app.binary or crate.name, app, target
         self.env = os.environ | {"CARGO_TARGET_DIR": str(target)}
         subprocess.run(["cargo", "build", "-q"], cwd=crate, check=True, env=self.env)
 

@@ -29,7 +29,7 @@ or not what was saved).
 The `workspace` app edits a library of a workspace (tests/apps/workspace): its save
 rebuilds the library and the binary after it, and so does a speculative build.
 
-Usage: python bench/speculative.py [--app counter axum-server web-service workspace] [--edits 15]
+Usage: python bench/speculative.py [--app counter axum-server web-service bevy workspace] [--edits 15]
            [--cache DIR] [--json bench/speculative.json]
 """
 

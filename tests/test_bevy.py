@@ -119,7 +119,7 @@ def test_system_added_to_the_schedule_needs_a_restart_and_is_named(bevy):
     event = app.patch("patch-refused")
     reason = event["reason"]
     assert event["rule"] == "HL1010"
-    assert "the Bevy system bevy_headless::greet of the Update schedule was added" in reason, reason
+    assert "the Bevy system bevy_headless::greet was added to the Update schedule" in reason, reason
     assert "once, at start-up" in reason and reason.endswith("restart required"), reason
     assert not [line for line in app.lines if "hello from a new system" in line]
 

@@ -201,10 +201,9 @@ def running_main(message: dict | None, before: dict[str, Build], after: dict[str
         was = old.get(name)
         if was is None:
             where = f" to the {system.schedule} schedule" if system.schedule else ""
-            what = "an observer" if system.kind == "observer" else f"a system{where}"
             said.append(
-                f"{system.described()} was added as {what}: Bevy builds its schedules and "
-                "observers once, at start-up, so it will not run in the running app"
+                f"the Bevy {system.kind} {system.name} was added{where}: Bevy builds its schedules "
+                "and observers once, at start-up, so it will not run in the running app"
             )
         elif was.symbol != system.symbol and _params(was.signature) != _params(system.signature):
             said.append(
