@@ -598,8 +598,14 @@ class _Linker:
         return {name: bytes(data) for name, data in merged.items()}
 
     def debug_functions(self) -> list[tuple[str, int, int, bool]]:
-        """(name, address, size, global) of every function symbol placed in the image."""
-        return [(sym.name, at, sym.size, sym.bind != STB_LOCAL) for _, sym, at in self.placed_functions()]
+        """(name, address, size, global) of every function symbol placed in the image; a
+        function with a first-call preamble starts at it, so profilers and debuggers name the
+        preamble's instructions as the function's."""
+        out = []
+        for _, sym, at in self.placed_functions():
+            entry = self.entries.get(at, at)
+            out.append((sym.name, entry, sym.size + at - entry, sym.bind != STB_LOCAL))
+        return out
 
     def segment_layout(self) -> dict[str, tuple[int, int]]:
         """(address, size) of each segment, and of the `.eh_frame` inside the r segment."""
