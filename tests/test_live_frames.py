@@ -14,7 +14,7 @@ import subprocess
 import time
 
 from conftest import LiveApp
-from hotline.engine import thread_stop
+from hotline.engine import frame_scan, jump_retry, thread_stop
 
 
 def hl1012(event: dict) -> list[dict]:
@@ -142,3 +142,49 @@ def test_a_jump_a_breakpoint_held_back_lands_after_the_debugger_left_without_ano
     app.wait_line(lambda s: s == "worker v=1 label=2", timeout=10, after=mark)
     assert app.session.pending.jumps == []
     assert not app.exits()
+
+
+def test_a_pending_jump_is_kept_by_the_engine_that_re_attaches_and_lands_with_its_next_patch(
+    live_app, tmp_path, monkeypatch
+):
+    """Retries off (so that only the next patch can write it): the jump held back under
+    the first engine is in the re-attached engine's next stop, which edits another function."""
+    monkeypatch.setattr(jump_retry, "RETRY_AFTER_S", ())
+    app = live_app("live_loops")
+    app.wait_line(lambda s: s == "worker v=1 label=1", timeout=30)
+    gdb = attach_gdb(app, tmp_path)
+    try:
+        app.edit("std::hint::black_box(1)", "std::hint::black_box(2)")
+        event = app.patch()
+        assert event["pending_jumps"]["pending"] == ["live_loops::label"], event
+    finally:
+        detach(gdb)
+    app.session.detach()
+    successor = LiveApp(app.crate)
+    try:
+        successor.session.start()
+        assert [e["event"] for e in successor.events][:1] == ["app-adopted"], successor.events[:1]
+        time.sleep(1)
+        assert not [line for line in successor.lines if line.startswith("worker v=1 label=2")]
+        successor.edit('println!("worker v=1', 'println!("worker v=2')
+        event = successor.patch()
+        assert event["functions"] == ["live_loops::worker"], event
+        assert event["pending_jumps"] == {"landed": ["live_loops::label"], "pending": []}, event
+        (landed_event,) = [e for e in successor.events if e["event"] == "jumps-landed"]
+        assert landed_event["seq"] == event["seq"] and landed_event["functions"] == ["live_loops::label"]
+        # the worker's loop keeps its old text (HL1012), but the label it calls is the new one
+        successor.wait_line(lambda s: s == "worker v=1 label=2", timeout=10)
+    finally:
+        successor.session.stop()
+    assert not successor.schema_problems
+
+
+def test_a_return_address_counts_only_after_a_call_instruction():
+    """frame_scan.follows_call: E8 rel32 and every FF /2 form, with or without REX; a word that
+    only points into an old copy (after a mov, a jmp through a register) is no frame."""
+    calls = ["e8 10 00 00 00", "ff d0", "41 ff d3", "ff 15 10 00 00 00", "ff 50 08", "ff 54 24 08"]
+    calls += ["41 ff 54 24 08", "ff 90 00 01 00 00", "ff 14 25 00 10 00 00", "ff 10"]
+    others = ["48 89 c7", "ff e0", "48 8b 45 f8", "c3", "0f 1f 44 00 00"]
+    for code, expected in [(c, True) for c in calls] + [(o, False) for o in others]:
+        raw = bytes.fromhex(code)
+        assert frame_scan.follows_call(b"\x90" * (7 - len(raw)) + raw) is expected, code

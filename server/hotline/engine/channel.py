@@ -285,6 +285,10 @@ class PatchChannel:
         if self.quiet is not None:
             self.quiet.close()
             self.quiet = None
+        if self._reader is not None:
+            # the connection's file object holds the socket open until it is closed too: the
+            # app's runtime would never see the end and never reconnect to the next engine
+            self._reader.close()
         for s in (self._conn, self._server):
             if s is not None:
                 s.close()

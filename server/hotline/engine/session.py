@@ -413,7 +413,11 @@ class Session:
         with self._reported("starting the app"):
             self._own_crate()
             adopted = handover.adopt(self)
-            return adopted if adopted is not None else self.launch(self.fat_build())
+            if adopted is None:
+                return self.launch(self.fat_build())
+            if self.pending.jumps and self.running is not None:  # left by the engine before
+                jump_retry.schedule(self, self.running)
+            return adopted
 
     def restart(self, clean: bool = False) -> int:
         """Full rebuild and relaunch; `clean` first discards the workspace's build artifacts."""
