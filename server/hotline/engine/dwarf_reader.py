@@ -258,20 +258,30 @@ class DieReader:
     def top(self) -> Die:
         return self.die(self.top_offset)
 
-    def children(self, die: Die) -> Iterator[Die]:
-        """`die`'s children, each decoded; their own subtrees are stepped over."""
+    def children(self, die: Die, tags: frozenset[str] | None = None) -> Iterator[Die]:
+        """`die`'s children, each decoded; their own subtrees are stepped over. With `tags`,
+        only the children of those tags: the others are stepped over undecoded (most of a
+        unit's top-level entries are pointer and tuple types a walk has no use for)."""
         if not die.has_children:
             return
         pos = die.end
-        while self.info[pos] != 0:
+        info = self.info
+        while info[pos] != 0:
+            if tags is not None:
+                code, _ = _uleb(info, pos)
+                ab = self.abbrevs.get(code)
+                if ab is not None and ab.tag not in tags:
+                    pos = self._skip_children(pos, 0)
+                    continue
             child = self.die(pos)
             yield child
             pos = self._skip_children(child.end) if child.has_children else child.end
 
-    def _skip_children(self, pos: int) -> int:
-        """The offset after the children that start at `pos` (and their end marker)."""
-        data, abbrevs, depth = self.info, self.abbrevs, 1
-        while depth:
+    def _skip_children(self, pos: int, depth: int = 1) -> int:
+        """The offset after the children that start at `pos` (and their end marker); with
+        `depth` 0, after the one entry at `pos` and its children."""
+        data, abbrevs = self.info, self.abbrevs
+        while True:
             code = data[pos]
             if code < 0x80:
                 pos += 1
@@ -279,6 +289,8 @@ class DieReader:
                 code, pos = _uleb(data, pos)
             if code == 0:
                 depth -= 1
+                if depth <= 0:
+                    return pos
                 continue
             ab = abbrevs[code]
             for gap, form, implicit in ab.steps:
@@ -292,7 +304,8 @@ class DieReader:
             pos += ab.tail
             if ab.has_children:
                 depth += 1
-        return pos
+            elif depth == 0:
+                return pos
 
 
 def line_table_files(line: bytes, offset: int) -> tuple[list[str], list[tuple[str, int]]] | None:

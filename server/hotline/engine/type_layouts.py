@@ -9,6 +9,7 @@ an enum's discriminant and variants) between the running build and the new one.
 from __future__ import annotations
 
 import io
+import operator
 import struct
 from bisect import bisect_left
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from hotline.engine.dwarf_reader import Die, DieReader, line_table_files
 from hotline.engine.elf_objects import ObjectFile, Section
 
 _TYPE_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type")
+_TOP_TAGS = frozenset({"DW_TAG_namespace", "DW_TAG_subprogram"})
 HOT_CALL = "hot_call"
 
 
@@ -51,8 +53,11 @@ class Relocations:
 
     def __init__(self, obj: ObjectFile, sec: Section) -> None:
         self.symbols = obj.symbols
-        self.relocs = sorted(sec.relocs, key=lambda r: r.offset)
+        self.relocs = sec.relocs
         self.offsets = [r.offset for r in self.relocs]
+        if any(map(operator.gt, self.offsets, self.offsets[1:])):  # rustc's are in order
+            self.relocs = sorted(sec.relocs, key=lambda r: r.offset)
+            self.offsets = [r.offset for r in self.relocs]
 
     def at(self, offset: int) -> int | None:
         i = bisect_left(self.offsets, offset)
@@ -148,7 +153,8 @@ class _UnitWalk:
         self.hot_params: list[int] = []
 
     def run(self) -> None:
-        stack = [(d, 0, ()) for d in self.reader.children(self.reader.top())]
+        # Types are read inside namespaces only: at the top, only namespaces and functions.
+        stack = [(d, 0, ()) for d in self.reader.children(self.reader.top(), _TOP_TAGS)]
         while stack:
             die, depth, path = stack.pop()
             name = die_name(die)
