@@ -80,8 +80,9 @@ def test_observer_edit_runs_on_the_next_trigger(bevy):
     assert event["functions"] == ["bevy_headless::on_scored"]
     mark = app.mark()
     after = int(frame(app, lambda f: int(f["score"]) >= 100, after=mark)["score"])
-    # The old score carried on, plus 100 a trigger since the patch.
-    assert after >= before + 100 and (after - before) % 100 in range(0, 4)
+    # One trigger of the new observer on top of the old score (and the few points the old
+    # one added between that line and the patch): the resource carried on.
+    assert before + 100 <= after < before + 200, (before, after)
 
 
 def test_system_whose_parameters_changed_is_refused_naming_the_system_registered_at_start_up(bevy):
