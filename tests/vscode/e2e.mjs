@@ -358,6 +358,68 @@ try {
         break flow;
     }
 
+    if (SCENARIO === 'live-frames') {
+        // Live frames (issue 25, HL1012), on a copy of tests/apps/live_loops: thread worker-1 runs worker()'s
+        // loop forever. An edit in that loop is patched, and the editor says the loop keeps its old code: a
+        // lens above fn worker, a warning in the Problems view, the status item's warning and tooltip.
+        await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
+        await page.keyboard.press('Control+P');
+        await page.locator('.quick-input-widget input').waitFor({ timeout: 10000 });
+        await page.keyboard.type('src/main.rs');
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: 'main.rs' }).first().waitFor({ timeout: 10000 });
+        await page.keyboard.press('Enter');
+        const pauseLine = page.locator('.monaco-editor .view-line', { hasText: 'let pause = 50;' });
+        await pauseLine.waitFor({ timeout: 15000 });
+        let since = await mark();
+        await runCommand('Hotline: Run App');
+        await waitStatus(/running/, cfg.buildTimeoutMs ?? 90000, since);
+        step('live_loops running');
+        const token = pauseLine.locator('span span', { hasText: /^50$/ }).first();
+        await token.waitFor({ timeout: 10000 });
+        const b = await token.boundingBox();
+        await page.mouse.dblclick(b.x + b.width / 2, b.y + b.height / 2);
+        await page.keyboard.type('60');
+        await page.locator('.monaco-editor .view-line', { hasText: 'let pause = 60;' }).waitFor({ timeout: 5000 });
+        since = await mark();
+        await page.keyboard.press('Control+S');
+        await waitStatus(/patched/, 60000, since);
+        step('edited the worker loop, saved: patched');
+        const fnLine = page.locator('.monaco-editor .view-line', { hasText: 'fn worker()' }).first();
+        const deadline = Date.now() + 20000;
+        let seen = [];
+        result.liveFrames = { lens: null };
+        while (Date.now() < deadline && !result.liveFrames.lens) {
+            const fnBox = await fnLine.boundingBox();
+            seen = [];
+            for (const lens of await page.locator('.codelens-decoration').all()) {
+                const text = (await lens.innerText()).replace(/\s+/g, ' ').trim();
+                const box = await lens.boundingBox();
+                const dy = fnBox && box ? fnBox.y - box.y : -1;
+                seen.push({ text, dy });
+                if (/HL1012/.test(text) && dy > 0 && dy < 2.5 * fnBox.height) result.liveFrames.lens = text;
+            }
+            if (!result.liveFrames.lens) await page.waitForTimeout(200);
+        }
+        if (!result.liveFrames.lens) throw new Error(`no HL1012 lens above fn worker: ${JSON.stringify(seen)}`);
+        result.liveFrames.statusText = await statusText();
+        await status.first().hover();
+        const hover = page.locator('.workbench-hover, .monaco-hover').filter({ hasText: 'Hotline:' }).first();
+        result.liveFrames.tooltip = (await hover.innerText({ timeout: 5000 }).catch(() => '')).trim();
+        await page.mouse.move(700, 300);
+        await runCommand('View: Focus Problems');
+        const marker = page.locator('.markers-panel .monaco-list-row', { hasText: 'HL1012' }).first();
+        await marker.waitFor({ timeout: 15000 });
+        result.liveFrames.problem = (await marker.innerText()).replace(/\s+/g, ' ').trim();
+        result.screenshot = path.join(cfg.artifacts, 'vscode-e2e-live-frames.png');
+        await page.screenshot({ path: result.screenshot });
+        step(`live frames: ${JSON.stringify(result.liveFrames)}`);
+        await runCommand('Hotline: Stop App');
+        await waitStatus(/stopped/, 30000);
+        result.statusTexts = await history();
+        result.ok = true;
+        break flow;
+    }
+
     // Open src/main.rs with Quick Open.
     await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
     await page.keyboard.press('Control+P');

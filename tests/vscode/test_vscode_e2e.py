@@ -312,3 +312,20 @@ def test_receipts_on_the_patched_lenses_and_quietly_in_the_status(
     assert re.fullmatch(r"Hotline: patched \d+ms", r["statusText"]), detail  # the $(warning) icon is no text
     assert "receipts::settings not called since the patch (HL1013): restart to apply" in r["tooltip"], detail
     assert r["toasts"] == [], detail
+
+
+def test_a_loop_that_keeps_its_old_code_is_a_lens_a_problem_and_a_status_warning(
+    vscode_ready: None, tmp_path: Path
+) -> None:
+    """Issue 25 (HL1012): an edit inside the loop of worker(), which thread worker-1 runs forever, is
+    patched; the lens above fn worker says the thread still runs the old code, the Problems view has the
+    HL1012 warning, and the status item warns with the function and thread in its tooltip."""
+    result, detail = run_e2e(tmp_path, app="live_loops", scenario="live-frames")
+    r = result["liveFrames"]
+    # one decoration holds the line's lenses: the patched one, then HL1012's
+    assert r["lens"].startswith("patched in "), detail
+    assert r["lens"].endswith(" | ⚠ still running old code on thread worker-1 (HL1012)"), detail
+    assert "[Ln 16, Col 1]" in r["problem"], detail  # on fn worker's signature
+    assert "live_loops::worker is running on thread worker-1" in r["problem"], detail
+    assert re.fullmatch(r"Hotline: patched \d+ms", r["statusText"]), detail  # the $(warning) icon is no text
+    assert "live_loops::worker still runs old code on thread worker-1 (HL1012)" in r["tooltip"], detail

@@ -15,8 +15,9 @@ fn label() -> u64 {
 
 fn worker() {
     loop {
+        let pause = 50;
         println!("worker v=1 label={}", label());
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(pause));
     }
 }
 
