@@ -13,8 +13,9 @@ import signal
 import subprocess
 import time
 
-from conftest import LiveApp
+from conftest import LiveApp, edit_file
 from hotline.engine import frame_scan, jump_retry, thread_stop
+from hotline.examples import copy_app
 
 
 def hl1012(event: dict) -> list[dict]:
@@ -188,3 +189,35 @@ def test_a_return_address_counts_only_after_a_call_instruction():
     for code, expected in [(c, True) for c in calls] + [(o, False) for o in others]:
         raw = bytes.fromhex(code)
         assert frame_scan.follows_call(b"\x90" * (7 - len(raw)) + raw) is expected, code
+
+
+def test_hotline_run_says_on_the_patched_line_that_the_worker_loop_keeps_its_old_code(tmp_path, hotline_run):
+    crate = copy_app("live_loops", tmp_path)
+    run = hotline_run(crate, json_events=False)
+    run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
+    mark = len(run.stderr)
+    edit_file(crate / "src" / "main.rs", 'println!("worker v=1', 'println!("worker v=2')
+    line = run.until_stderr(lambda s: "patched in" in s or "refused" in s or "error" in s, after=mark)
+    assert line.startswith("[hotline] patched in "), line
+    assert "1 function: live_loops::worker" in line, line
+    assert line.endswith(" · still running old code: live_loops::worker (thread worker-1) [HL1012]"), line
+    warning = run.until_stderr(lambda s: s.startswith("[hotline] warning [HL1012]: "), after=mark)
+    assert "live_loops::worker is running on thread worker-1 (tid " in warning, warning
+
+
+def test_under_the_signal_stop_live_frames_say_they_were_not_checked_and_why(live_app):
+    app = live_app("live_loops")
+    app.wait_line(lambda s: s == "worker v=1 label=1", timeout=30)
+    channel = app.session.running.channel
+    channel.quiet.close()  # as when ptrace is unavailable: the runtime's signal stop
+    channel.quiet, channel.stop_mode = None, "signal"
+    channel.stop_fallback = "ptrace is disabled (kernel.yama.ptrace_scope = 3)"
+    app.edit('println!("worker v=1', 'println!("worker v=2')
+    event = app.patch()
+    assert event["entry_jumps"]["written"] >= 1, event
+    assert hl1012(event) == [], event
+    assert event["live_frames"] == {
+        "checked": False,
+        "why": "the signal stop was used (ptrace is disabled (kernel.yama.ptrace_scope = 3)): it sees no "
+        "thread's stack",
+    }, event

@@ -815,7 +815,8 @@ def _unlooked(channel: PatchChannel, sent: list) -> str:
     if not sent:
         return "no entry jump was written, so the app's threads were not stopped"
     if channel.stop_mode == "signal":
-        return f"the signal stop was used ({channel.stop_fallback}): it sees no thread's stack"
+        why = f" ({channel.stop_fallback})" if channel.stop_fallback else ""
+        return f"the signal stop was used{why}: it sees no thread's stack"
     return "the threads' stacks could not be read"
 
 
