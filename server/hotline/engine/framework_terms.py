@@ -130,7 +130,8 @@ class BevyTerms:
 
     def _systems(self) -> dict[str, System]:
         """The app's function -> the system or observer it is."""
-        runs = [n for n in self.calls if demangle(n).startswith(_RUN_UNSAFE) and n.endswith("E")]
+        # Demangling is slow: only the names that can be what is looked for are demangled.
+        runs = [n for n in self.calls if "run_unsafe" in n and demangle(n).startswith(_RUN_UNSAFE)]
         runs = [n for n in runs if demangle(n).endswith(" as bevy_ecs::system::system::System>::run_unsafe")]
         fns: dict[str, str] = {}  # run_unsafe instance -> the one app function it runs
         for run in runs:
@@ -140,6 +141,8 @@ class BevyTerms:
         schedules: dict[str, str] = {}
         observers: set[str] = set()
         for name in self.calls:
+            if "add_systems" not in name and "add_observer" not in name:
+                continue
             what = demangle(name)
             if what not in (_ADD_SYSTEMS, _ADD_OBSERVER):
                 continue
@@ -166,7 +169,8 @@ class BevyTerms:
         return {s.name: s for s in self.systems.values()}
 
     def is_component(self, type_name: str) -> bool:
-        return any((m := _COMPONENT.match(demangle(n))) is not None and m[1] == type_name for n in self.calls)
+        named = (demangle(n) for n in self.calls if "Component" in n)
+        return any((m := _COMPONENT.match(d)) is not None and m[1] == type_name for d in named)
 
 
 def _label(signature: str) -> str | None:
