@@ -161,11 +161,13 @@ class PatchChannel:
                 self.stop_fallback = f"cannot start the stop helper: {e}"
         self.stop_mode = "ptrace" if self.stop_fallback is None else "signal"
 
-    def send_patch(self, message: dict, timeout: float = 30.0, frames: list[tuple[int, int]] = ()) -> dict:
-        """Sends one patch message (token and build id added) and returns the app's result;
-        `frames` are the (start, end) of old copies looked for on the threads' stacks in
-        the quiet stop (`live_frames` then holds what was found)."""
+    def send_patch(self, message: dict, timeout: float = 30.0) -> dict:
+        """Sends one patch message (token and build id added) and returns the app's result.
+        Its `frames`, which stay on the engine's side, are the (start, end) of the old copies
+        looked for on the threads' stacks in the quiet stop (`live_frames` then holds what
+        was found)."""
         message = {"type": "patch", "token": self.token, "build_id": self.build_id, **message}
+        frames = message.pop("frames", [])
         self.live_frames = None
         # The runtime asks for no stop without jumps: then no stack is looked at either.
         quiet = self.quiet is not None and bool(message["entry_jumps"])

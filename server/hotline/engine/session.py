@@ -662,9 +662,10 @@ class Session:
             "eh_frame": linked.eh_frame,
             "table": [list(p) for p in linked.table],
             "entry_jumps": [[site, target] for _, site, target in sent],
+            "frames": frames,  # looked for in the stop, never sent (channel.py)
         }
         try:
-            result = running.channel.send_patch(message, frames=frames)
+            result = running.channel.send_patch(message)
         except ChannelError as e:
             return self._emit("patch-refused", rule="HL1097", reason=str(e), diagnostics=diags)
         t_done = time.perf_counter()
