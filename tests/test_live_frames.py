@@ -9,11 +9,13 @@ debugger's breakpoint holds back stays pending and lands once the debugger is go
 
 from __future__ import annotations
 
+import io
 import signal
 import subprocess
 import time
 
 from conftest import LiveApp, edit_file
+from hotline.cli import Console, HumanPrinter
 from hotline.engine import frame_scan, jump_retry, thread_stop
 from hotline.examples import copy_app
 
@@ -221,3 +223,17 @@ def test_under_the_signal_stop_live_frames_say_they_were_not_checked_and_why(liv
         "why": "the signal stop was used (ptrace is disabled (kernel.yama.ptrace_scope = 3)): it sees no "
         "thread's stack",
     }, event
+
+
+def test_hotline_run_prints_when_pending_jumps_land_and_when_a_retry_failed():
+    out = io.StringIO()
+    printer = HumanPrinter(Console(out), lambda: True)
+    printer({"event": "jumps-landed", "seq": 3, "functions": ["app::label"], "symbols": ["x"], "pending": []})
+    printer(
+        {"event": "jumps-pending", "functions": ["app::step"], "reason": "the app closed the patch channel"}
+    )
+    assert out.getvalue().splitlines() == [
+        "[hotline] entry jumps landed (#3): old code of app::label now runs the new",
+        "[hotline] entry jumps still pending for app::step (the app closed the patch channel): they go with "
+        "the next patch",
+    ]

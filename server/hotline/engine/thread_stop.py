@@ -12,7 +12,8 @@ others: RAX = ORIG_RAX, RIP -= 2 back onto the `syscall` instruction.
 The tracer is its own process, this file run as a script (`python -S thread_stop.py PID`),
 never a thread of the engine: the kernel reports a tracee's stops to every thread of the
 tracer's process, so the engine's `Popen.wait()`/`poll()` would take the main thread's
-stop for an exit. It talks JSON lines on stdin/stdout and imports nothing from hotline.
+stop for an exit. It talks JSON lines on stdin/stdout and imports nothing from hotline but
+`frame_scan.py`, which it loads from its own folder.
 
 In the same stop the helper copies each held thread's stack, and after the release finds
 the replaced functions that still have a frame on some thread (`live_frames.py` says what

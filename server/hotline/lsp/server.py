@@ -369,7 +369,8 @@ class HotlineLanguageServer(LanguageServer):
             self._patch_outcome(kind, event)
         elif kind == "jumps-landed":
             landed = f"entry jumps landed: {', '.join(event['functions'])} now run the new code"
-            self.status("patched", message=landed)
+            last = self.last_patch or {}
+            self.status("patched", ms=last.get("ms"), functions=last.get("functions"), message=landed)
         elif kind in ("ran", "not-run"):
             self._receipt(kind, event)
 
