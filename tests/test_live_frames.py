@@ -17,6 +17,7 @@ import time
 from conftest import LiveApp, edit_file
 from hotline.cli import Console, HumanPrinter
 from hotline.engine import frame_scan, jump_retry, thread_stop
+from hotline.engine.demangle import demangle
 from hotline.examples import copy_app
 
 
@@ -237,3 +238,19 @@ def test_hotline_run_prints_when_pending_jumps_land_and_when_a_retry_failed():
         "[hotline] entry jumps still pending for app::step (the app closed the patch channel): they go with "
         "the next patch",
     ]
+
+
+def test_main_edited_with_the_run_loop_is_hl1010_for_main_and_hl1012_for_run_only(live_app):
+    """`main` is HL1010's (refused alone, a warning with others: docs/rude-edits.md); the live
+    frame found in it is not reported again as HL1012."""
+    app = live_app("live_loops", app_args=["run"])
+    app.wait_line(lambda s: s == "run v=1 label=1", timeout=30)
+    app.edit('println!("run v=1', 'println!("run v=2')
+    app.edit('.name("worker-1".into())', '.name("worker-2".into())')
+    event = app.patch()
+    assert sorted(event["functions"]) == ["live_loops::main", "live_loops::run"], event
+    rules = [
+        (w["rule"], demangle(w["symbol"])) for w in event["warnings"] if w["rule"] in ("HL1010", "HL1012")
+    ]
+    assert sorted(rules) == [("HL1010", "live_loops::main"), ("HL1012", "live_loops::run")], rules
+    assert [f["function"] for f in event["live_frames"]["frames"]] == ["live_loops::run"], event
