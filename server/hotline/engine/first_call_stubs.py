@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import struct
 
+from hotline.engine.elf_objects import STB_LOCAL, STT_FUNC, ObjectFile
+
 PREAMBLE = 13  # cmp + je
 MARK = 16  # mov + jmp, padded
 FLAG_LINE = 64  # the flags start a cache line and fill theirs alone
@@ -84,3 +86,60 @@ def eh_frame(at: int, ranges: list[tuple[int, int]]) -> bytes:
         out += _record(fields + struct.pack("<I", size) + b"\x00")
     assert len(out) == eh_frame_size(len(ranges))
     return bytes(out)
+
+
+class FirstCalls:
+    """The patch linker's part in placing them (`patch_link._Linker` derives from this):
+    which functions get a flag, and the preambles, marks and CFI written into the image
+    once `layout` has made room (`first_calls`, `marks_off`, `flags_off`, `stub_cfi_off`)."""
+
+    objs: list[ObjectFile]
+    loaded: dict[str, list[tuple[int, int]]]
+    globals: dict[str, tuple[int, int]]
+    offsets: dict[tuple[int, int], tuple[str, int]]
+    seg_base: dict[str, int]
+    first_calls: dict[tuple[int, int], list[str]]
+    marks_off: int
+    flags_off: int
+    stub_cfi_off: int
+
+    def first_call_sections(self) -> dict[tuple[int, int], list[str]]:
+        """The code sections whose first byte starts a function this patch defines (as
+        `functions` picks them), with those functions' names: each gets a first-call flag."""
+        out: dict[tuple[int, int], list[str]] = {}
+        seen: set[str] = set()
+        code = set(self.loaded["rx"])
+        for oi, obj in enumerate(self.objs):
+            for sym in obj.symbols:
+                if sym.type != STT_FUNC or not sym.defined or not sym.name or (oi, sym.shndx) not in code:
+                    continue
+                if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
+                    continue
+                if sym.name not in seen and sym.value == 0:
+                    out.setdefault((oi, sym.shndx), []).append(sym.name)
+                seen.add(sym.name)
+        return out
+
+    def place_first_calls(self, buf: dict[str, bytearray]) -> dict[int, int]:
+        """Writes each flagged function's preamble, mark and unwind info (first_call_stubs.py);
+        returns body address -> entry address."""
+        entries: dict[int, int] = {}
+        ranges: list[tuple[int, int]] = []
+        rx, marks = self.seg_base["rx"], self.marks_off
+        for i, key in enumerate(self.first_calls):
+            body = rx + self.offsets[key][1]
+            entry, flag, at = body - PREAMBLE, self.seg_base["rw"] + self.flags_off + i, rx + marks + MARK * i
+            buf["rx"][entry - rx : body - rx] = preamble(entry, flag, at)
+            buf["rx"][at - rx : at - rx + MARK] = mark(at, flag, body)
+            entries[body] = entry
+            ranges.append((entry, PREAMBLE))
+        if self.first_calls:
+            ranges.append((rx + marks, MARK * len(self.first_calls)))
+            cfi = eh_frame(self.seg_base["r"] + self.stub_cfi_off, ranges)
+            buf["r"][self.stub_cfi_off : self.stub_cfi_off + len(cfi)] = cfi
+        return entries
+
+    def first_call_flags(self) -> dict[str, int]:
+        """Each flagged function's flag address, by name."""
+        base = self.seg_base["rw"] + self.flags_off
+        return {name: base + i for i, names in enumerate(self.first_calls.values()) for name in names}

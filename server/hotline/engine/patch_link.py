@@ -39,7 +39,7 @@ from hotline.engine.elf_objects import (
     Symbol,
 )
 from hotline.engine.executable import Executable
-from hotline.engine.first_call_stubs import FLAG_LINE, MARK, PREAMBLE, eh_frame, eh_frame_size, mark, preamble
+from hotline.engine.first_call_stubs import FLAG_LINE, MARK, PREAMBLE, FirstCalls, eh_frame_size
 
 PAGE = 4096
 R_X86_64_64 = 1
@@ -152,7 +152,7 @@ def _segment_of(flags: int) -> str:
     return "rw" if flags & SHF_WRITE else "r"
 
 
-class _Linker:
+class _Linker(FirstCalls):
     def __init__(
         self, objects: list[ObjectFile], exe: Executable, slide: int, prior: ProcessSymbols, base: int
     ):
@@ -505,48 +505,6 @@ class _Linker:
                     at = self.seg_base[seg] + off + sym.value
                     out.setdefault(sym.name, self.entries.get(at, at) if sym.type == STT_FUNC else at)
         return out
-
-    # -- first-call flags (receipts) ---------------------------------------------------
-    def first_call_sections(self) -> dict[tuple[int, int], list[str]]:
-        """The code sections whose first byte starts a function this patch defines (as
-        `functions` picks them), with those functions' names: each gets a first-call flag."""
-        out: dict[tuple[int, int], list[str]] = {}
-        seen: set[str] = set()
-        code = set(self.loaded["rx"])
-        for oi, obj in enumerate(self.objs):
-            for sym in obj.symbols:
-                if sym.type != STT_FUNC or not sym.defined or not sym.name or (oi, sym.shndx) not in code:
-                    continue
-                if sym.bind != STB_LOCAL and self.globals.get(sym.name, (oi,))[0] != oi:
-                    continue
-                if sym.name not in seen and sym.value == 0:
-                    out.setdefault((oi, sym.shndx), []).append(sym.name)
-                seen.add(sym.name)
-        return out
-
-    def place_first_calls(self, buf: dict[str, bytearray]) -> dict[int, int]:
-        """Writes each flagged function's preamble, mark and unwind info (first_call_stubs.py);
-        returns body address -> entry address."""
-        entries: dict[int, int] = {}
-        ranges: list[tuple[int, int]] = []
-        rx, marks = self.seg_base["rx"], self.marks_off
-        for i, key in enumerate(self.first_calls):
-            body = rx + self.offsets[key][1]
-            entry, flag, at = body - PREAMBLE, self.seg_base["rw"] + self.flags_off + i, rx + marks + MARK * i
-            buf["rx"][entry - rx : body - rx] = preamble(entry, flag, at)
-            buf["rx"][at - rx : at - rx + MARK] = mark(at, flag, body)
-            entries[body] = entry
-            ranges.append((entry, PREAMBLE))
-        if self.first_calls:
-            ranges.append((rx + marks, MARK * len(self.first_calls)))
-            cfi = eh_frame(self.seg_base["r"] + self.stub_cfi_off, ranges)
-            buf["r"][self.stub_cfi_off : self.stub_cfi_off + len(cfi)] = cfi
-        return entries
-
-    def first_call_flags(self) -> dict[str, int]:
-        """Each flagged function's flag address, by name."""
-        base = self.seg_base["rw"] + self.flags_off
-        return {name: base + i for i, names in enumerate(self.first_calls.values()) for name in names}
 
     # -- debug info ------------------------------------------------------------------
     def freeze_prior(self) -> None:
