@@ -434,6 +434,21 @@ mod tests {
         validate(region(), &later, FILE_LEN, &map).unwrap();
         let past = with(vec![(START + 0x10_0000 + 12, START)]);
         assert!(validate(region(), &past, FILE_LEN, &map).is_err());
+        // A jump an earlier stop could not write, sent again: its target is the earlier
+        // patch's code, in the region; the program's own code stays refused as a target.
+        let pending = with(vec![(TEXT.0, START + 0x10_0000)]);
+        validate(region(), &pending, FILE_LEN, &map).unwrap();
+        let pending_alone = Patch {
+            segments: vec![],
+            table: vec![],
+            imports: vec![],
+            eh_frame: None,
+            ..pending
+        };
+        validate(region(), &pending_alone, 0, &map).unwrap();
+        let into_program = with(vec![(TEXT.0, TEXT.0 + 0x100)]);
+        let err = validate(region(), &into_program, FILE_LEN, &map).unwrap_err();
+        assert!(err.contains("points outside the patch's code"), "{err}");
     }
 
     #[test]
