@@ -9,8 +9,9 @@ answer per request), on a background thread: often right after a patch, so that 
 is reported within a few tens of milliseconds, then once a second. Each function is
 reported once as `ran`; one still unrun after `NOT_RUN_AFTER` seconds is reported once as
 `not-run` and watched on, so that a late first call is still reported as `ran`. A newer
-patch of the same function takes over its receipt. Nothing is reported once the app is
-gone (its `app-exited` is the news).
+patch of the same function takes over its receipt. Reading stops when the channel closes
+(`on_failure`: the session reports it as an `engine-error` unless the app exited, whose
+`app-exited` is the news).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.engine import patch_warnings
-from hotline.engine.channel import ChannelError, PatchChannel
+from hotline.engine.channel import PatchChannel
 from hotline.engine.demangle import demangle
 from hotline.engine.object_cache import Build
 from hotline.engine.patch_link import LinkedPatch
@@ -31,6 +32,10 @@ from hotline.engine.patch_link import LinkedPatch
 RULE = "HL1013"
 NOT_RUN_AFTER = 3.0  # seconds after its patch a function that has not run is reported
 FAST, SLOW = 0.02, 1.0  # seconds between reads: in the first second after a patch, and later
+
+
+class ReceiptsRefused(Exception):
+    """The runtime refused a receipts message the engine made: a bug on one side."""
 
 
 @dataclass
@@ -47,8 +52,14 @@ class Receipts:
     """The edited functions of applied patches whose receipt is not in yet, and the thread
     that reads their flags."""
 
-    def __init__(self, channel: PatchChannel, on_event: Callable[[dict], None]) -> None:
-        self.channel, self.on_event = channel, on_event
+    def __init__(
+        self,
+        channel: PatchChannel,
+        on_event: Callable[[dict], None],
+        on_failure: Callable[[Exception], None],
+    ) -> None:
+        """`on_failure` is told why reading stopped: a lost channel (the app exited) or a bug."""
+        self.channel, self.on_event, self.on_failure = channel, on_event, on_failure
         self._pending: list[_Pending] = []
         self._spans: dict[int, tuple[int, int]] = {}  # seq -> (first flag, count)
         self._cv = threading.Condition()
@@ -84,10 +95,11 @@ class Receipts:
                 pending = list(self._pending)
                 spans = {p.seq: self._spans[p.seq] for p in pending}
             try:
-                ran = self._read(spans)
-            except ChannelError:
-                return  # the app went away or the channel closed: its own event says so
-            self._report(pending, ran)
+                self._report(pending, self._read(spans))
+            except Exception as e:  # the channel is gone, or the app answered what it should not
+                if not self._closed:
+                    self.on_failure(e)
+                return
             with self._cv:
                 if self._pending:
                     young = min(time.monotonic() - p.patched_at for p in self._pending)
@@ -104,7 +116,7 @@ class Receipts:
         line = json.dumps(message, separators=(",", ":")).encode() + b"\n"
         answer = self.channel.exchange(line, schema="channel-receipts-result")
         if answer["status"] != "read":
-            raise ChannelError(f"the app refused to read receipts: {answer.get('reason')}")
+            raise ReceiptsRefused(f"the app refused to read receipts: {answer.get('reason')}")
         return {p["seq"]: p["ran"] for p in answer["patches"]}
 
     def _report(self, pending: list[_Pending], ran: dict[int, str]) -> None:

@@ -771,7 +771,12 @@ class Session:
                 if self.running is running:
                     self.on_event(e)
 
-            running.receipts = Receipts(running.channel, on_event)
+            def on_failure(e: Exception) -> None:  # a channel closed by the app's exit is no news
+                if self.running is running and running.proc.poll() is None:
+                    with contextlib.suppress(InternalError), self._reported("reading the app's receipts"):
+                        raise e
+
+            running.receipts = Receipts(running.channel, on_event, on_failure)
         return running.receipts
 
     def _debug_info_after_patch(self, running: _Running, seq: int, linked: LinkedPatch) -> None:
