@@ -83,3 +83,17 @@ def test_a_copy_of_unknown_size_gets_no_entry_jump(entry_object):
         code_images=[(0x2000_0000, spin_code)],
     )
     assert EntryJumps(exe, SLIDE, prior).obstacle("clean") == LOOP_HEAD
+
+
+def test_an_alias_in_an_earlier_patch_gets_no_entry_jump_and_no_site_is_planned_twice(entry_object):
+    # LLVM merges identical functions at opt-level >= 2: two names, one copy in the patch.
+    exe = executable(entry_object)
+    prior = ProcessSymbols()
+    prior.record(link_patch([entry_object], exe, SLIDE, prior, 0x2000_0000))
+    copy = prior.functions["clean"][-1]
+    prior.functions["twin"] = [copy]
+    jumps = EntryJumps(exe, SLIDE, prior)
+    assert jumps.obstacle("twin") == "another function shares its address"
+    plan = jumps.plan(["clean", "twin"], {"clean": 0x2100_0000, "twin": 0x2100_0040})
+    sites = [site for _, site, _ in plan.jumps]
+    assert copy not in sites and len(sites) == len(set(sites)), plan

@@ -14,7 +14,8 @@ decided here, from the old copy's machine code:
 * a `rep` string instruction in the window can be interrupted half done and resumed at its
   own address, which would then be the jump;
 * a function shorter than the jump, or one that shares its address with another function
-  (an alias), cannot be redirected alone.
+  (an alias, in the executable or in an earlier patch: LLVM merges identical functions at
+  opt-level >= 2), cannot be redirected alone.
 
 Such a function gets no entry jump; the patch scope then relinks its callers instead.
 Indirect branches (a `match` jump table) are not followed: rustc does not place a
@@ -72,6 +73,8 @@ class EntryJumps:
     def __init__(self, exe: Executable, slide: int, prior: ProcessSymbols) -> None:
         self.exe, self.slide, self.prior = exe, slide, prior
         self._obstacles: dict[int, str | None] = {}
+        self._names_at: dict[int, set[str]] | None = None
+        self._names_seen = 0  # how many patched functions _names_at covers
 
     def _copies(self, name: str) -> list[tuple[int, str | None]]:
         """(runtime address, obstacle or None) of every old copy of a function."""
@@ -88,9 +91,22 @@ class EntryJumps:
         for at in self.prior.functions.get(name, []):
             if at not in self._obstacles:
                 code = self.prior.code_bytes(at)
-                self._obstacles[at] = entry_obstacle(code, at) if code else "its size is unknown"
+                if self._patched_names_at(at) - {name}:  # an alias, as LLVM merges at opt-level >= 2
+                    self._obstacles[at] = "another function shares its address"
+                else:
+                    self._obstacles[at] = entry_obstacle(code, at) if code else "its size is unknown"
             out.append((at, self.prior.frozen.get(at, self._obstacles[at])))
         return out
+
+    def _patched_names_at(self, address: int) -> set[str]:
+        """The functions earlier patches placed at `address` (more than one: aliases)."""
+        if self._names_at is None or self._names_seen != len(self.prior.sizes):
+            self._names_at = {}
+            for name, addresses in self.prior.functions.items():
+                for at in addresses:
+                    self._names_at.setdefault(at, set()).add(name)
+            self._names_seen = len(self.prior.sizes)
+        return self._names_at.get(address, set())
 
     def copies(self, name: str) -> list[int]:
         """Runtime addresses of every old copy of a function (executable, earlier patches)."""
@@ -103,12 +119,16 @@ class EntryJumps:
     def plan(self, names: list[str], new: dict[str, int]) -> JumpPlan:
         """Jumps from every redirectable old copy of `names` to their `new` addresses."""
         out = JumpPlan()
+        planned: set[int] = set()
         for name in names:
             if name not in new:
                 continue
             for address, reason in self._copies(name):
+                if reason is None and address in planned:  # a site is written once, or never
+                    reason = "another function shares its address"
                 if reason:
                     out.skipped.setdefault(name, reason)
                 else:
+                    planned.add(address)
                     out.jumps.append((name, address, new[name]))
         return out
