@@ -166,8 +166,8 @@ class Receipts:
 def not_run_message(symbol: str) -> str:
     return (
         f"{demangle(symbol)} has not been called since the patch ({NOT_RUN_AFTER:.0f} s): if it ran "
-        "before it and runs only once (an init function, a Startup system), its new code takes "
-        "effect after a restart: restart to apply"
+        "before the patch and runs only once (an init function, a Startup system), what it did "
+        "stays as the old code did it: restart to apply"
     )
 
 
