@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from hotline import REPO_ROOT, examples
+from lsprotocol import types
 from pytest_lsp import LanguageClient
-from test_lsp import lenses, line_of, open_and_run, save, until
+from test_lsp import lenses, line_of, open_and_run, request, save, until
 
 
 async def lens_matching(client: LanguageClient, path: Path, line: int, pattern: str, timeout: float) -> str:
@@ -40,6 +41,24 @@ async def test_a_patched_lens_says_ran_or_not_called_since_the_patch_and_the_sta
     step, settings = line_of(text, "fn step("), line_of(text, "fn settings(")
     await lens_matching(client, main_rs, step, r"patched in \d+ms · ran", 60)
     await lens_matching(client, main_rs, settings, r"patched in \d+ms · not called since the patch", 10)
+    # A click on the not-run lens restarts the app (what applies the edit); on the other, the patch.
+    raw = await request(
+        client.text_document_code_lens_async(
+            types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=main_rs.as_uri()))
+        ),
+        10,
+    )
+    commands = {
+        lens.range.start.line: lens.command for lens in raw if lens.command.title.startswith("patched")
+    }
+    assert commands[step].command == "hotline.showLastPatch"
+    assert commands[settings].command == "hotline.restart"
+    assert commands[settings].tooltip.startswith(
+        "receipts::settings has not been called since the patch (3 s)"
+    )
+    assert commands[settings].tooltip.endswith(
+        "restart to apply. Click to restart the app and run the new code"
+    )
     patched = [s for s in client.statuses if s.get("state") == "patched"]
     assert patched[-1]["message"] == (
         "receipts::settings not called since the patch (HL1013): restart to apply"
