@@ -33,6 +33,7 @@ helper:
         .type   caller,@function
 caller:
         call    helper
+        movq    helper@GOTPCREL(%rip), %rax
         ret
         .size   caller, .-caller
 
@@ -113,9 +114,11 @@ def test_each_function_is_entered_through_a_preamble_that_sets_its_flag_once(lin
 def test_callers_enter_at_the_preamble_and_a_pointer_into_the_body_stays_there(linked):
     obj, patch = linked
     entry, body = patch.functions["helper"], patch.body("helper")
-    # The old copy jumps (table) to the preamble; the patch's call and function pointer enter there.
+    # The old copy jumps (table) to the preamble; the patch's call, GOT slot and function pointer enter there.
     assert (OLD_HELPER + SLIDE, entry) in patch.table
-    assert disassemble(patch, patch.body("caller"), 5) == [("call X", entry)]
+    (call, to), (load, slot) = disassemble(patch, patch.body("caller"), 12)
+    assert (call, to) == ("call X", entry)
+    assert load == "mov rax, qword ptr [rip + X]" and read(patch, slot, 8) == struct.pack("<Q", entry)
     pointers = patch.exports["pointers"]
     assert struct.unpack("<QQ", read(patch, pointers, 16)) == (entry, body + 5)
     # What later patches resolve against and redirect: the preamble, which covers the body.

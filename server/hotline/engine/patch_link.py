@@ -322,6 +322,7 @@ class _Linker(FirstCalls):
             sec = self.objs[key[0]].sections[key[1]]
             if sec.type != SHT_NOBITS:
                 buf[seg][off : off + sec.size] = sec.data
+        self.entries = self.place_first_calls(buf)
 
         got_base = self.seg_base["rw"] + self.got_off
         # Import stubs: `jmp *slot(%rip)`, their slots after the GOT.
@@ -346,7 +347,8 @@ class _Linker(FirstCalls):
             elif kind == "import":
                 imports.append((got_base + 8 * i, str(value)))
             elif kind == "abs":
-                struct.pack_into("<Q", buf["rw"], slot_off, int(value))
+                # a function's address taken through the GOT (a library crate's fn pointer) enters at its preamble
+                struct.pack_into("<Q", buf["rw"], slot_off, self.entries.get(int(value), int(value)))
             else:
                 raise PatchLinkError(
                     "HL1099", f"GOT entry for thread-local {self.objs[oi].symbols[idx].name}"
@@ -364,7 +366,6 @@ class _Linker(FirstCalls):
                 offset = int(value)
             struct.pack_into("<QQ", buf["rw"], self.pairs_off + 16 * i, EXE_TLS_MODULE, offset)
 
-        self.entries = self.place_first_calls(buf)
         for (oi, si), (seg, off) in self.offsets.items():
             sec = self.objs[oi].sections[si]
             sec_addr = self.seg_base[seg] + off
