@@ -118,3 +118,15 @@ def test_hotline_run_json_reports_ran_and_not_run_events_that_match_the_schema(t
     assert not_run["functions"] == ["receipts::settings"] and not_run["rule"] == "HL1013"
     run.drain()
     assert run.schema_problems == []
+
+
+def test_a_loop_still_running_its_old_code_is_left_to_hl1012_and_gets_no_not_run(live_app):
+    """`worker` never returns (live_loops, the live-frames app): HL1012 says why its new code does
+    not run, so receipts do not add an HL1013 that would call it an init function."""
+    app = live_app("live_loops")
+    app.wait_line(lambda s: s == "worker v=1 label=1", timeout=30)
+    app.edit('println!("worker v=1', 'println!("worker v=2')
+    patched = app.patch()
+    assert [f["function"] for f in patched["live_frames"]["frames"]] == ["live_loops::worker"]
+    time.sleep(NOT_RUN_AFTER + 1)
+    assert not events(app, "not-run") and not events(app, "ran")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +45,7 @@ class _Pending:
     flag: int
     patched_at: float  # time.monotonic()
     warning: dict  # the HL1013 warning, at the function's declaration
-    reported: bool = False  # its not-run was reported
+    reported: bool = False  # its not-run was reported, or another warning explains it
 
 
 class Receipts:
@@ -67,9 +67,13 @@ class Receipts:
         self._thread = threading.Thread(target=self._run, name="hotline-receipts", daemon=True)
         self._thread.start()
 
-    def track(self, seq: int, linked: LinkedPatch, warnings: dict[str, dict]) -> None:
+    def track(
+        self, seq: int, linked: LinkedPatch, warnings: dict[str, dict], explained: Collection[str] = ()
+    ) -> None:
         """Watches the flags of patch `seq`'s functions in `warnings` (symbol -> its HL1013
-        warning, without the message); earlier patches' receipts of them are dropped."""
+        warning, without the message); earlier patches' receipts of them are dropped. The
+        `explained` ones get no not-run: another warning says why their new code does not
+        run yet (HL1012, a loop in them still running), though their `ran` is reported."""
         now = time.monotonic()
         with self._cv:
             self._pending = [p for p in self._pending if p.symbol not in warnings]
@@ -77,7 +81,7 @@ class Receipts:
             for symbol, warning in warnings.items():
                 flag = linked.first_call_flags.get(symbol)
                 if flag is not None:
-                    self._pending.append(_Pending(seq, symbol, flag, now, warning))
+                    self._pending.append(_Pending(seq, symbol, flag, now, warning, symbol in explained))
             self._cv.notify_all()
 
     def close(self) -> None:

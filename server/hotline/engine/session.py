@@ -757,7 +757,12 @@ class Session:
             )
         if self.pending.jumps:
             jump_retry.schedule(self, running)
-        self._receipts(running).track(seq, linked, receipt_warnings(self.crate_dir, new, plan.edited))
+        self._receipts(running).track(
+            seq,
+            linked,
+            receipt_warnings(self.crate_dir, new, plan.edited),
+            explained={f["symbol"] for f in live.get("frames", [])},  # HL1012 says why
+        )
         if self.debug_info:
             self._debug_info_after_patch(running, seq, linked)
         return outcome
