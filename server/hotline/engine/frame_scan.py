@@ -20,14 +20,22 @@ SCAN_LIMIT = 256 << 10  # bytes above a thread's RSP searched for return address
 Frames = list[tuple[int, int]]  # (start, end) of each old copy, as the engine listed them
 
 
-def stack_end(maps: str, rsp: int) -> int:
-    """The end of the mapping that holds `rsp` (from /proc/PID/maps), capped at
-    `SCAN_LIMIT` above it; 0 when no mapping holds it."""
+def mappings(maps: str) -> list[tuple[int, int]]:
+    """(start, end) of each mapping listed in /proc/PID/maps, in address order."""
+    out = []
     for line in maps.splitlines():
-        lo, _, hi = line.partition(" ")[0].partition("-")
-        if int(lo, 16) <= rsp < int(hi, 16):
-            return min(int(hi, 16), rsp + SCAN_LIMIT)
-    return 0
+        lo, _, hi = line[: line.find(" ")].partition("-")
+        out.append((int(lo, 16), int(hi, 16)))
+    return out
+
+
+def stack_end(spans: list[tuple[int, int]], starts: list[int], rsp: int) -> int:
+    """The end of the mapping that holds `rsp` (`spans` from `mappings`, `starts` their
+    starts), capped at `SCAN_LIMIT` above it; 0 when no mapping holds it."""
+    at = bisect.bisect_right(starts, rsp) - 1
+    if at < 0 or rsp >= spans[at][1]:
+        return 0
+    return min(spans[at][1], rsp + SCAN_LIMIT)
 
 
 def find_live(

@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 
 if __package__:
-    from hotline.engine.frame_scan import Frames, find_live, stack_end
+    from hotline.engine.frame_scan import Frames, find_live, mappings, stack_end
 else:  # run as the helper script, which imports nothing from hotline
-    from frame_scan import Frames, find_live, stack_end  # type: ignore[no-redef]
+    from frame_scan import Frames, find_live, mappings, stack_end  # type: ignore[no-redef]
 
 PTRACE_GETREGS, PTRACE_SETREGS, PTRACE_DETACH = 12, 13, 17
 PTRACE_SEIZE, PTRACE_INTERRUPT = 0x4206, 0x4207
@@ -183,11 +183,12 @@ class Tracer:
         live-frame scan made after the release."""
         self.stacks = {}
         try:
-            maps = Path(f"/proc/{self.pid}/maps").read_text()
+            spans = mappings(Path(f"/proc/{self.pid}/maps").read_text())
         except OSError:
             return
+        starts = [lo for lo, _ in spans]
         for tid, regs in self.regs.items():
-            end = stack_end(maps, regs[RSP])
+            end = stack_end(spans, starts, regs[RSP])
             self.stacks[tid] = (regs[RIP], regs[RSP], self._read(regs[RSP], end - regs[RSP]) if end else b"")
 
     def live(self, frames: Frames) -> list[dict]:
@@ -254,8 +255,6 @@ def _stop_and_write(tracer: Tracer, request: dict) -> dict:
         tracer.release()
         held_s += time.perf_counter() - t0
         time.sleep(RETRY_PAUSE_S)
-    if request.get("frames"):
-        tracer.copy_stacks()
     written, failed = [], []
     for site, code in windows:
         if site not in busy:
@@ -300,6 +299,9 @@ def main(pid: int) -> None:
             answer = {"error": f"cannot hold the app's threads: {e}"}
         out.write(json.dumps(answer) + "\n")
         out.flush()
+        if request["op"] == "stop" and "error" not in answer and frames:
+            # still held: copied while the engine and the runtime serialize the cores
+            tracer.copy_stacks()
     tracer.release()
 
 
