@@ -254,3 +254,18 @@ def test_main_edited_with_the_run_loop_is_hl1010_for_main_and_hl1012_for_run_onl
     ]
     assert sorted(rules) == [("HL1010", "live_loops::main"), ("HL1012", "live_loops::run")], rules
     assert [f["function"] for f in event["live_frames"]["frames"]] == ["live_loops::run"], event
+
+
+def test_with_entry_jumps_off_a_stop_only_to_look_still_finds_the_worker_loop(live_app):
+    """`--no-entry-jumps` writes no jump, so no stop would look at the stacks: one is made
+    for the live frames alone."""
+    app = live_app("live_loops", entry_jumps=False)
+    app.wait_line(lambda s: s == "worker v=1 label=1", timeout=30)
+    app.edit('println!("worker v=1', 'println!("worker v=2')
+    event = app.patch()
+    assert event["entry_jumps"] == {"written": 0, "skipped": 0}, event
+    (warning,) = hl1012(event)
+    assert warning["message"].startswith("live_loops::worker is running on thread worker-1 (tid "), warning
+    assert [f["thread"] for f in event["live_frames"]["frames"]] == ["worker-1"], event
+    mark = app.mark()
+    app.wait_lines(lambda s: s.startswith("worker v=1 "), 3, after=mark)  # the app runs on, unharmed

@@ -181,6 +181,25 @@ class PatchChannel:
                 answer = self._hold_and_write(message, answer, timeout)
         return self._checked(answer, "channel-result")
 
+    def look(self, frames: list[tuple[int, int]]) -> list[dict] | None:
+        """A quiet stop only to look for live frames, for a patch that wrote no entry jump
+        (none planned, or `--no-entry-jumps`): the helper holds every thread, copies the
+        stacks and releases them; no code of the app runs. None when it cannot look."""
+        if self.quiet is None or not frames:
+            return None
+        with self._lock:
+            request = {
+                "op": "stop",
+                "skip": [],
+                "jumps": [],
+                "restorers": [],
+                "frames": [list(f) for f in frames],
+            }
+            if "error" in self.quiet.ask(request):
+                return None
+            released = self.quiet.ask({"op": "release"})
+        return None if "error" in released else released.get("live", [])
+
     def _hold_and_write(self, patch: dict, ready: dict, timeout: float) -> dict:
         """The quiet stop's exchange (module doc); returns the runtime's result."""
         assert self.quiet is not None

@@ -695,11 +695,14 @@ class Session:
             warnings += patch_warnings.jump_warnings(self.crate_dir, new, changes, plan.jumps, jump_report)
         warnings += patch_warnings.signature_warnings(self.crate_dir, new, plan.resigned)
         landed = self.pending.after_stop(sent, jump_report) if self.entry_jumps else []
+        found = running.channel.live_frames
+        if found is None and not sent:  # no stop wrote jumps: one only to look
+            found = running.channel.look(frames)
         live, live_warnings = live_frames.report(
             self.crate_dir,
             new,
             owners,
-            running.channel.live_frames,
+            found,
             {w["symbol"] for w in warnings if w["rule"] == "HL1010" and "symbol" in w},
             _unlooked(running.channel, sent),
         )
@@ -823,8 +826,8 @@ class Session:
 
 def _unlooked(channel: PatchChannel, sent: list) -> str:
     """Why no stop looked at the threads' stacks for live frames (when none did)."""
-    if not sent:
-        return "no entry jump was written, so the app's threads were not stopped"
+    if not sent and channel.stop_mode == "signal":
+        return "no entry jump was written and the quiet stop is unavailable, so no thread was stopped"
     if channel.stop_mode == "signal":
         why = f" ({channel.stop_fallback})" if channel.stop_fallback else ""
         return f"the signal stop was used{why}: it sees no thread's stack"
