@@ -3,7 +3,8 @@
 An entry jump sends every new call of a function to its new code, but a thread already
 inside the old copy goes on running it: a thread's own `loop`, or a `run()` that `main`
 calls and that never returns, keeps the old code forever. The quiet stop that writes the
-jumps copies every thread's stack (`thread_stop.py`, `frame_scan.py`); this module lists
+jumps (or, for a patch without jumps, one only to look) copies every thread's stack
+(`thread_stop.py`, `frame_scan.py`); this module lists
 the old copies to look for and turns what was found into one warning per function and
 thread, at the function's declaration.
 
