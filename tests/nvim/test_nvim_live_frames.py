@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 
 from conftest import copy_app
-from test_nvim import line_of, lens_titles, replace_line, start_nvim, status, wait_for, write
+from test_nvim import lens_titles, line_of, replace_line, start_nvim, status, wait_for, write
 
 LIVE_TITLE = "⚠ still running old code on thread worker-1 (HL1012)"
 
