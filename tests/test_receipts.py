@@ -13,6 +13,7 @@ import time
 import pytest
 from conftest import LiveApp, edit_file, fields
 from hotline import REPO_ROOT, examples
+from hotline.engine.patch_link import LinkedPatch
 from hotline.engine.receipts import NOT_RUN_AFTER
 
 SETTINGS_LINE = 5  # `fn settings` in tests/apps/receipts/src/main.rs
@@ -130,3 +131,22 @@ def test_a_loop_still_running_its_old_code_is_left_to_hl1012_and_gets_no_not_run
     assert [f["function"] for f in patched["live_frames"]["frames"]] == ["live_loops::worker"]
     time.sleep(NOT_RUN_AFTER + 1)
     assert not events(app, "not-run") and not events(app, "ran")
+
+
+def test_a_receipts_read_the_app_refuses_is_an_engine_error_and_the_app_runs_on(receipts_app):
+    """Fault injection: flags the runtime must not read (address 8, outside the patch). It
+    refuses, and the engine says so instead of going quiet (no silent failure)."""
+    app = receipts_app
+    app.edit("    n + 1\n", "    n + 100\n")
+    seq = app.patch()["seq"]
+    wait_event(app, "ran", timeout=5)
+    app.expect("engine-error")
+    bogus = LinkedPatch(b"", [], [], None, [], {}, {}, {}, {}, 0, first_call_flags={"f": 8}, flags=(8, 1))
+    app.session.running.receipts.track(seq, bogus, {"f": {}})
+    error = wait_event(app, "engine-error", timeout=5)
+    assert error["message"] == (
+        "reading the app's receipts failed: ReceiptsRefused: the app refused to read receipts: "
+        f"the flags of patch {seq} do not lie in its writable memory (or it was not applied)"
+    )
+    mark = app.mark()
+    app.wait_lines(lambda s: s.startswith("tick "), 3, after=mark)
