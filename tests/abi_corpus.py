@@ -38,7 +38,7 @@ from hotline.engine.session import Session
 MARK = 1_000_000
 INT_TYPES = ["u8", "u16", "u32", "u64", "i32"]
 
-PRELUDE = """use std::future::Future;
+EXECUTOR = """use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
@@ -81,7 +81,11 @@ fn block_on<F: Future>(f: F) -> F::Output {
         }
     }
 }
+"""
 
+PRELUDE = (
+    EXECUTOR
+    + """
 /// A value the generic kind can hold: made from, and summed back to, a u64.
 trait Num: Copy {
     fn mk(v: u64) -> Self;
@@ -120,6 +124,7 @@ fn say(line: String) {
     std::io::stdout().flush().unwrap();
 }
 """
+)
 
 
 def _captures(rng: random.Random, count: int) -> list[tuple[str, str, int]]:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from abi_corpus import EXECUTOR
 from hotline.engine.demangle import demangle
 from hotline.engine.session import Session
 
@@ -49,46 +50,13 @@ SITE_FUNCTIONS = {  # the site's own functions, and the loops they may be inline
     "init": ["init", "main"],
 }
 
-TEMPLATE = """use std::future::Future;
-use std::io::Write;
-use std::pin::Pin;
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
-
+TEMPLATE = (
+    EXECUTOR
+    + """
 fn say(line: String) {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{line}").unwrap();
     out.flush().unwrap();
-}
-
-fn waker() -> Waker {
-    fn clone(_: *const ()) -> RawWaker {
-        RawWaker::new(std::ptr::null(), &VTABLE)
-    }
-    fn noop(_: *const ()) {}
-    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
-    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = Box::pin(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker())) {
-            return v;
-        }
-    }
-}
-
-struct Yield(bool);
-impl Future for Yield {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            Poll::Pending
-        }
-    }
 }
 
 // BEGIN SITES
@@ -176,6 +144,7 @@ fn main() {
     }
 }
 """
+)
 
 
 @dataclass

@@ -14,7 +14,7 @@ from elftools.elf.elffile import ELFFile
 from engine_fixtures import HERE, rustc
 from hotline.engine.dwarf_reader import DieReader, DwarfFormatError, line_table_files
 from hotline.engine.elf_objects import ObjectFile, read_object
-from hotline.engine.type_layouts import Relocations, crate_layouts, debug_sections
+from hotline.engine.type_layouts import Relocations, crate_layouts, debug_sections, unit_reader
 
 SOURCE = HERE / "dwarf.rs"
 
@@ -35,15 +35,7 @@ def line_of(needle: str) -> int:
 
 def reader_for(obj: ObjectFile, unit: int = 0) -> DieReader:
     sections, info = debug_sections(obj)
-    return DieReader(
-        sections["debug_info"],
-        sections.get("debug_abbrev", b""),
-        sections.get("debug_str", b""),
-        sections.get("debug_line_str", b""),
-        sections.get("debug_str_offsets", b""),
-        unit,
-        Relocations(obj, info).at,
-    )
+    return unit_reader(sections, unit, Relocations(obj, info))
 
 
 @pytest.mark.parametrize("version", [4, 5])

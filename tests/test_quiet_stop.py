@@ -175,3 +175,26 @@ def test_when_the_signal_stop_cannot_stop_a_masked_thread_the_patch_applies_with
     time.sleep(0.5)
     assert latest(app)["masked"][0] == 1  # no entry jump, no safe point: the old code runs on
     assert not app.exits()
+
+
+def test_jumps_a_failed_stop_could_not_write_land_at_a_later_stop_without_another_save(live_app):
+    """Issue 25, shape 4: the jumps of a patch whose stop failed (HL1009) stay pending and
+    are written at the next stop that holds the app (here the retry a moment later, once
+    ptrace is back); `jumps-landed` says so and every thread ends on the new code."""
+    app = live_app("stop_matrix")
+    app.wait_line(lambda s: s == "masked v=1 eintr=0", timeout=20)
+    without_quiet_stop(app)
+    event = patch_version(app, 1, 2)
+    assert [w for w in event["warnings"] if w["rule"] == "HL1009"], event["warnings"]
+    assert event["entry_jumps"]["written"] == 0, event
+    channel = app.session.running.channel
+    channel.quiet, channel.stop_mode = thread_stop.QuietStop(app.session.running.proc.pid), "ptrace"
+    deadline = time.monotonic() + 20
+    while not [e for e in app.events if e["event"] == "jumps-landed"]:
+        assert time.monotonic() < deadline, "the pending jumps never landed"
+        time.sleep(0.1)
+    (landed,) = [e for e in app.events if e["event"] == "jumps-landed"]
+    assert "stop_matrix::version" in landed["functions"], landed
+    for name in THREADS:
+        app.wait_line(lambda s, n=name: s.startswith(f"{n} v=2 "), timeout=10)
+    assert not app.exits()
