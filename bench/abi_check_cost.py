@@ -1,4 +1,4 @@
-"""What the ABI check (issue 24, server/hotline/engine/function_abi.py) costs a save, paired
+"""What the ABI check (issue 24, server/hotline/engine/analyse/function_abi.py) costs a save, paired
 in one run: each bundled app is patched with the check on and off in turn (the order of
 each pair drawn at random), through a real Session, and the `patched` event's phases are
 compared. The check runs inside planning, after the diff (`diff`) and while the patch scope
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import hotline.engine.patch_plan as patch_plan
-from hotline.engine.function_abi import AbiComparison
+from hotline.engine.analyse.function_abi import AbiComparison
 from hotline.engine.session import Session
 from hotline.examples import copy_app
 

@@ -1,4 +1,4 @@
-"""What a receipt's first-call preamble (server/hotline/engine/first_call_stubs.py) costs a
+"""What a receipt's first-call preamble (server/hotline/engine/link/first_call_stubs.py) costs a
 call, once its flag is set: a tight loop calling a tiny patched function on several
 threads, with and without the preamble, paired in one run (issue 25 allows 1 %).
 

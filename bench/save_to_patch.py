@@ -65,8 +65,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.engine.build.workspace import dirty_crates, owning_crate
 from hotline.engine.session import Session
-from hotline.engine.workspace import dirty_crates, owning_crate
 from hotline.examples import copy_app
 
 REPO = Path(__file__).resolve().parent.parent

@@ -187,7 +187,7 @@ def _apps_under(folder: Path) -> list[int]:
 
 
 def reapers_under(folder: Path, procs: list[Path] | None = None) -> list[int]:
-    """Pids of reaper processes (`python -m hotline.engine.handover TARGET GRACE`) whose
+    """Pids of reaper processes (`python -m hotline.engine.app.handover TARGET GRACE`) whose
     target folder lies under `folder`."""
     out = []
     for proc in procs if procs is not None else Path("/proc").iterdir():
@@ -197,8 +197,8 @@ def reapers_under(folder: Path, procs: list[Path] | None = None) -> list[int]:
             args = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"hotline.engine.handover" in args and len(args) > 3:
-            target = Path(os.fsdecode(args[args.index(b"hotline.engine.handover") + 1]))
+        if b"hotline.engine.app.handover" in args and len(args) > 3:
+            target = Path(os.fsdecode(args[args.index(b"hotline.engine.app.handover") + 1]))
             if target.is_relative_to(folder):
                 out.append(int(proc.name))
     return out

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from abi_corpus import EXECUTOR
-from hotline.engine.demangle import demangle
+from hotline.engine.analyse.demangle import demangle
 from hotline.engine.session import Session
 
 MARK = 1_000_000

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 from conftest import LiveApp, fields
-from hotline.engine.demangle import demangle
+from hotline.engine.analyse.demangle import demangle
 
 
 def lines_after(app: LiveApp, mark: int, count: int) -> list[dict[str, str]]:

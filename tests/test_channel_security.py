@@ -12,7 +12,7 @@ from conftest import fields
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
 from hotline.engine import schemas
-from hotline.engine.channel import ChannelError, PatchChannel
+from hotline.engine.app.channel import ChannelError, PatchChannel
 
 
 def _running(app):

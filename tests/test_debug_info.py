@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hotline.engine.elf_objects import read_object
-from hotline.engine.type_layouts import crate_layouts, layout_changes
+from hotline.engine.analyse.type_layouts import crate_layouts, layout_changes
+from hotline.engine.link.elf_objects import read_object
 
 SOURCE = """pub struct Player { pub hp: u32, pub name: String, pub pos: (f32, f32) }
 pub enum Shape { Circle(f32), Rect { w: f32, h: f32 }, Empty }

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from hotline.engine import schemas
-from hotline.engine.debug_elf import STD_BIAS
-from hotline.engine.demangle import demangle
-from hotline.engine.first_call_stubs import PREAMBLE
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.link.debug_elf import STD_BIAS
+from hotline.engine.link.first_call_stubs import PREAMBLE
 
 WORK = "fn work(n: u32) -> u32 {\n    n + 1\n}"
 GDB_TIMEOUT = 60

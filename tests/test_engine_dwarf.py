@@ -12,9 +12,9 @@ import struct
 import pytest
 from elftools.elf.elffile import ELFFile
 from engine_fixtures import HERE, rustc
-from hotline.engine.dwarf_reader import DieReader, DwarfFormatError, line_table_files
-from hotline.engine.elf_objects import ObjectFile, read_object
-from hotline.engine.type_layouts import Relocations, crate_layouts, debug_sections, unit_reader
+from hotline.engine.analyse.dwarf_reader import DieReader, DwarfFormatError, line_table_files
+from hotline.engine.analyse.type_layouts import Relocations, crate_layouts, debug_sections, unit_reader
+from hotline.engine.link.elf_objects import ObjectFile, read_object
 
 SOURCE = HERE / "dwarf.rs"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 from engine_fixtures import HERE, assemble, fake_executable, symbol
-from hotline.engine.elf_objects import STT_FUNC
-from hotline.engine.entry_jumps import EntryJumps
-from hotline.engine.first_call_stubs import PREAMBLE
-from hotline.engine.patch_link import ProcessSymbols, link_patch
+from hotline.engine.analyse.entry_jumps import EntryJumps
+from hotline.engine.link.elf_objects import STT_FUNC
+from hotline.engine.link.first_call_stubs import PREAMBLE
+from hotline.engine.link.patch_link import ProcessSymbols, link_patch
 
 SLIDE = 0x10000
 CLEAN, SPIN = 0x401000, 0x402000  # link-time addresses of the executable's copies

@@ -1,4 +1,4 @@
-"""Receipts' first-call preambles (server/hotline/engine/first_call_stubs.py), as the patch
+"""Receipts' first-call preambles (server/hotline/engine/link/first_call_stubs.py), as the patch
 linker places them, read back from a linked image (ARCHITECTURE.md, "Receipts"): the
 machine code (disassembled with capstone), what callers enter at, what is left pointing
 into a body, and the unwind info (read by binutils' readelf from the patch's debug ELF)."""
@@ -12,10 +12,10 @@ import subprocess
 import pytest
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from engine_fixtures import assemble, fake_executable
-from hotline.engine.debug_elf import build_debug_elf
-from hotline.engine.elf_objects import STT_FUNC
-from hotline.engine.first_call_stubs import FLAG_LINE, PREAMBLE
-from hotline.engine.patch_link import ProcessSymbols, link_patch
+from hotline.engine.link.debug_elf import build_debug_elf
+from hotline.engine.link.elf_objects import STT_FUNC
+from hotline.engine.link.first_call_stubs import FLAG_LINE, PREAMBLE
+from hotline.engine.link.patch_link import ProcessSymbols, link_patch
 
 SLIDE, BASE, OLD_HELPER = 0x10000, 0x2000_0000, 0x401000
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 from engine_fixtures import rustc, symbol
-from hotline.engine.elf_objects import STT_FUNC, read_object
-from hotline.engine.object_diff import diff_functions, fingerprints, relocation_target
+from hotline.engine.analyse.object_diff import diff_functions, fingerprints, relocation_target
+from hotline.engine.link.elf_objects import STT_FUNC, read_object
 
 
 @pytest.fixture(scope="session")

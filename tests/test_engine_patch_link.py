@@ -13,9 +13,9 @@ import struct
 
 import pytest
 from engine_fixtures import HERE, STT_OBJECT, assemble, fake_executable, rustc, symbol
-from hotline.engine.elf_objects import STT_FUNC, STT_TLS, read_object
-from hotline.engine.first_call_stubs import PREAMBLE
-from hotline.engine.patch_link import (
+from hotline.engine.link.elf_objects import STT_FUNC, STT_TLS, read_object
+from hotline.engine.link.first_call_stubs import PREAMBLE
+from hotline.engine.link.patch_link import (
     EXE_TLS_MODULE,
     R_X86_64_DTPOFF32,
     R_X86_64_GOTPCREL,

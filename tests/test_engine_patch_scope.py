@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 from engine_fixtures import defining, rustc, symbol
-from hotline.engine.elf_objects import STT_FUNC, read_object
-from hotline.engine.patch_scope import is_safe_point, patch_scope
+from hotline.engine.analyse.patch_scope import is_safe_point, patch_scope
+from hotline.engine.link.elf_objects import STT_FUNC, read_object
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import re
 import subprocess
 
 from conftest import LiveApp, fields, save_file
-from hotline.engine.demangle import demangle
+from hotline.engine.analyse.demangle import demangle
 from hotline.examples import copy_app
 
 # The signature change of `scale`, u32 -> u64, with every caller updated in the same save.

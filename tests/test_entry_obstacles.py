@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hotline.engine.entry_jumps import entry_obstacle
+from hotline.engine.analyse.entry_jumps import entry_obstacle
 
 BASE = 0x401000
 RET = b"\xc3"

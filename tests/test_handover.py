@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 
 from conftest import LiveApp, alive, edit_file, fields, gone, reapers_under
-from hotline.engine import app_record
+from hotline.engine.app import app_record
 from hotline.examples import copy_app
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_lsp
 from hotline import RUNTIME_DIR
-from hotline.engine.preload import LIBRARY, PreloadError, preload_library
+from hotline.engine.app.preload import LIBRARY, PreloadError, preload_library
 from hotline.examples import copy_app
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities

@@ -16,8 +16,8 @@ import time
 
 from conftest import LiveApp, edit_file
 from hotline.cli import Console, HumanPrinter
-from hotline.engine import frame_scan, jump_retry, thread_stop
-from hotline.engine.demangle import demangle
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.app import frame_scan, jump_retry, thread_stop
 from hotline.examples import copy_app
 
 

@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hotline.engine.elf_objects import read_object
-from hotline.engine.object_diff import diff_functions, fingerprints
+from hotline.engine.analyse.object_diff import diff_functions, fingerprints
+from hotline.engine.link.elf_objects import read_object
 
 SOURCE = """\
 pub struct S {

@@ -16,7 +16,7 @@ import subprocess
 import time
 
 from conftest import LiveApp, alive
-from hotline.engine import thread_stop
+from hotline.engine.app import thread_stop
 
 THREADS = [
     "tcp-read",

@@ -13,8 +13,8 @@ import time
 import pytest
 from conftest import LiveApp, edit_file, fields
 from hotline import REPO_ROOT, examples
-from hotline.engine.patch_link import LinkedPatch
-from hotline.engine.receipts import NOT_RUN_AFTER
+from hotline.engine.link.patch_link import LinkedPatch
+from hotline.engine.report.receipts import NOT_RUN_AFTER
 
 SETTINGS_LINE = 5  # `fn settings` in tests/apps/receipts/src/main.rs
 

@@ -1,5 +1,5 @@
 //! The runtime's side of the quiet stop: the engine holds every other thread with ptrace
-//! and writes the entry jumps (`server/hotline/engine/thread_stop.py`); this thread, which
+//! and writes the entry jumps (`server/hotline/engine/app/thread_stop.py`); this thread, which
 //! the engine leaves running, makes the cores serialize before the held threads resume.
 //!
 //! The exchange, after the patch is mapped (`schemas/channel-jumps-*.schema.json`):

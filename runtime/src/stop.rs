@@ -2,7 +2,7 @@
 //! the patcher can rewrite code they might be running (Linux x86-64, glibc).
 //!
 //! This is the fallback stop. The engine normally holds the threads itself with ptrace
-//! (`server/hotline/engine/thread_stop.py`), which the app cannot observe; this one is used
+//! (`server/hotline/engine/app/thread_stop.py`), which the app cannot observe; this one is used
 //! when ptrace is not available (a debugger attached, no permission). Its handler runs in
 //! every thread, so a system call signal(7) does not restart after a handler (a socket call
 //! with a timeout, `epoll_wait`, `poll`, `nanosleep`...) fails with EINTR, as it does under

@@ -27,10 +27,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from hotline.engine.app.preload import cache_root
+from hotline.engine.build.workspace import owning_crate
 from hotline.engine.errors import HotlineError, InternalError
-from hotline.engine.preload import cache_root
 from hotline.engine.session import RESTART_FILES, Event, Session, error_count
-from hotline.engine.workspace import owning_crate
 
 SIGNAL_POLL_S = 0.25  # how soon a signal another thread took is acted on while idle
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from hotline.engine.elf_objects import STT_FUNC, STT_TLS, ObjectFile, Symbol, read_object
-from hotline.engine.executable import Executable
+from hotline.engine.link.elf_objects import STT_FUNC, STT_TLS, ObjectFile, Symbol, read_object
+from hotline.engine.link.executable import Executable
 
 HERE = Path(__file__).parent
 STT_OBJECT = 1

@@ -14,19 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from hotline.engine import framework_terms, patch_warnings
-from hotline.engine.demangle import demangle
-from hotline.engine.dwarf_reader import DwarfFormatError
-from hotline.engine.entry_jumps import EntryJumps, JumpPlan
-from hotline.engine.executable import Executable
-from hotline.engine.function_abi import AbiComparison, FunctionAbi
-from hotline.engine.object_cache import Build
-from hotline.engine.object_diff import FunctionChanges, diff_functions
-from hotline.engine.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
-from hotline.engine.patch_scope import patch_scope
-from hotline.engine.rude_edits import RudeEdit, find_rude_edits
-from hotline.engine.source_map import locate
-from hotline.engine.workspace import namespace
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.dwarf_reader import DwarfFormatError
+from hotline.engine.analyse.entry_jumps import EntryJumps, JumpPlan
+from hotline.engine.analyse.function_abi import AbiComparison, FunctionAbi
+from hotline.engine.analyse.object_cache import Build
+from hotline.engine.analyse.object_diff import FunctionChanges, diff_functions
+from hotline.engine.analyse.patch_scope import patch_scope
+from hotline.engine.analyse.rude_edits import RudeEdit, find_rude_edits
+from hotline.engine.build.workspace import namespace
+from hotline.engine.link.executable import Executable
+from hotline.engine.link.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
+from hotline.engine.report import framework_terms, patch_warnings
+from hotline.engine.report.source_map import locate
 
 
 @dataclass(frozen=True)

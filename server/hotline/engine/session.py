@@ -20,27 +20,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.engine import app_record, handover, jump_retry, live_frames, patch_warnings
-from hotline.engine.app_output import Follower, OutputFiles
-from hotline.engine.app_record import AdoptedProcess, AppRecord
-from hotline.engine.channel import ChannelError, PatchChannel
-from hotline.engine.debug_elf import SLOT, DebugInfoWriter
-from hotline.engine.demangle import demangle
-from hotline.engine.disassembly import function_diff
-from hotline.engine.engine_lock import EngineLock
-from hotline.engine.entry_jumps import EntryJumps
-from hotline.engine.errors import EngineBusy, HotlineError, InternalError
-from hotline.engine.executable import ANCHOR, Executable
-from hotline.engine.fat_build import BuildSpec, cargo_metadata, fat_build
-from hotline.engine.object_cache import Build, ObjectCache
-from hotline.engine.patch_link import LinkedPatch, ProcessSymbols
-from hotline.engine.patch_plan import PatchBase, PatchPlan, PlannedAhead, Verdict, plan_patch
-from hotline.engine.pending_jumps import PendingJumps
-from hotline.engine.preload import PreloadError, preload_env, preload_library
-from hotline.engine.receipts import Receipts, receipt_warnings
-from hotline.engine.speculative import SpeculativeBuilder
-from hotline.engine.thread_stop import stop_mode
-from hotline.engine.workspace import (
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.entry_jumps import EntryJumps
+from hotline.engine.analyse.object_cache import Build, ObjectCache
+from hotline.engine.app import app_record, handover, jump_retry
+from hotline.engine.app.app_output import Follower, OutputFiles
+from hotline.engine.app.app_record import AdoptedProcess, AppRecord
+from hotline.engine.app.channel import ChannelError, PatchChannel
+from hotline.engine.app.engine_lock import EngineLock
+from hotline.engine.app.pending_jumps import PendingJumps
+from hotline.engine.app.preload import PreloadError, preload_env, preload_library
+from hotline.engine.app.thread_stop import stop_mode
+from hotline.engine.build.fat_build import BuildSpec, cargo_metadata, fat_build
+from hotline.engine.build.speculative import SpeculativeBuilder
+from hotline.engine.build.workspace import (
     REPLAYED_MARK,
     Crate,
     ProjectShapeError,
@@ -49,6 +42,14 @@ from hotline.engine.workspace import (
     owning_crate,
     pick_binary,
 )
+from hotline.engine.errors import EngineBusy, HotlineError, InternalError
+from hotline.engine.link.debug_elf import SLOT, DebugInfoWriter
+from hotline.engine.link.executable import ANCHOR, Executable
+from hotline.engine.link.patch_link import LinkedPatch, ProcessSymbols
+from hotline.engine.patch_plan import PatchBase, PatchPlan, PlannedAhead, Verdict, plan_patch
+from hotline.engine.report import live_frames, patch_warnings
+from hotline.engine.report.disassembly import function_diff
+from hotline.engine.report.receipts import Receipts, receipt_warnings
 
 Event = dict
 #: Files whose change needs a full rebuild and relaunch (rule HL1006), not a patch.

@@ -10,7 +10,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 
 from hotline import REPO_ROOT
-from hotline.engine.demangle import demangle
+from hotline.engine.analyse.demangle import demangle
 from hotline.lsp import lenses
 
 _SEVERITY = {

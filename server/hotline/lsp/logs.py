@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from hotline.engine.preload import cache_root
+from hotline.engine.app.preload import cache_root
 
 
 class OneLine(logging.Formatter):

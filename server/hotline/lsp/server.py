@@ -24,7 +24,8 @@ from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
-from hotline.engine import handover, schemas
+from hotline.engine import schemas
+from hotline.engine.app import handover
 from hotline.engine.errors import EngineBusy, HotlineError, InternalError
 from hotline.engine.session import RESTART_FILES, Session, error_count
 from hotline.lsp import lenses, logs
@@ -123,7 +124,7 @@ class HotlineLanguageServer(LanguageServer):
         self._token_seq = 0
         self._progress_created: dict[str, asyncio.Future] = {}  # token -> the client's answer to create
         self.patched_sources: dict[Path, str] = {}  # the saved texts the last patch was built from
-        # the last patch's receipts (engine/receipts.py): function -> ("ran" | "not-run", HL1013 message)
+        # the last patch's receipts (engine/report/receipts.py): function -> ("ran" | "not-run", HL1013 message)
         self.receipts: dict[str, tuple[str, str]] = {}
         self.refused_sources: dict[Path, str] = {}  # the saved texts the last refusal was found in
         self.stopped_by_user = False  # Stop was the last command: a save does not relaunch the app
@@ -719,7 +720,7 @@ class HotlineLanguageServer(LanguageServer):
                 return out
             line = None
             if e.get("symbol"):
-                from hotline.engine.demangle import demangle
+                from hotline.engine.analyse.demangle import demangle
 
                 name = lenses.last_segment(demangle(e["symbol"]))
                 line = lenses.fn_line(source, name) if name else None

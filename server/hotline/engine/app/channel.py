@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.engine.app.thread_stop import QuietStop
 from hotline.engine.schemas import problems
-from hotline.engine.thread_stop import QuietStop
 
 
 class ChannelError(Exception):

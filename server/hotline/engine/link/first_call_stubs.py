@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import struct
 
-from hotline.engine.elf_objects import STB_LOCAL, STT_FUNC, ObjectFile
+from hotline.engine.link.elf_objects import STB_LOCAL, STT_FUNC, ObjectFile
 
 PREAMBLE = 13  # cmp + je
 MARK = 16  # mov + jmp, padded

@@ -22,16 +22,16 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hotline.engine import app_record
-from hotline.engine.app_output import OutputFiles
-from hotline.engine.app_record import AdoptedProcess, AppRecord
-from hotline.engine.channel import ChannelError, PatchChannel
-from hotline.engine.entry_jumps import EntryJumps
-from hotline.engine.executable import ANCHOR, load_executable
-from hotline.engine.object_cache import ObjectCache
-from hotline.engine.patch_link import ProcessSymbols
-from hotline.engine.patch_scope import prepare as prepare_patch_scope
-from hotline.engine.workspace import load_crates
+from hotline.engine.analyse.entry_jumps import EntryJumps
+from hotline.engine.analyse.object_cache import ObjectCache
+from hotline.engine.analyse.patch_scope import prepare as prepare_patch_scope
+from hotline.engine.app import app_record
+from hotline.engine.app.app_output import OutputFiles
+from hotline.engine.app.app_record import AdoptedProcess, AppRecord
+from hotline.engine.app.channel import ChannelError, PatchChannel
+from hotline.engine.build.workspace import load_crates
+from hotline.engine.link.executable import ANCHOR, load_executable
+from hotline.engine.link.patch_link import ProcessSymbols
 
 if TYPE_CHECKING:
     from hotline.engine.session import Session
@@ -202,7 +202,7 @@ def spawn_reaper(target_dir: Path, grace_s: float) -> None:
     """After an editor's language server exits: stops the app it left running unless a new
     engine re-attached within `grace_s` (a window reload does; closing the editor does not)."""
     subprocess.Popen(
-        [sys.executable, "-m", "hotline.engine.handover", str(target_dir), str(grace_s)],
+        [sys.executable, "-m", "hotline.engine.app.handover", str(target_dir), str(grace_s)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -213,7 +213,7 @@ def spawn_reaper(target_dir: Path, grace_s: float) -> None:
 def _reap(target_dir: Path, grace_s: float) -> None:
     import time
 
-    from hotline.engine.engine_lock import EngineLock
+    from hotline.engine.app.engine_lock import EngineLock
 
     time.sleep(grace_s)
     lock = EngineLock(target_dir / "engine.lock")

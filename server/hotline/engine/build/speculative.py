@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotline.engine.workspace import Crate, depinfo_entries, dirty_crates, extract_objects, owning_crate
+from hotline.engine.build.workspace import Crate, depinfo_entries, dirty_crates, extract_objects, owning_crate
 
 log = logging.getLogger("hotline")
 _JOBSERVER_VARS = ("CARGO_MAKEFLAGS", "MAKEFLAGS", "MFLAGS")

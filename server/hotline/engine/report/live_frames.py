@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hotline.engine.demangle import demangle
-from hotline.engine.executable import Executable
-from hotline.engine.object_cache import Build
-from hotline.engine.patch_link import ProcessSymbols
-from hotline.engine.patch_warnings import warning
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.object_cache import Build
+from hotline.engine.link.executable import Executable
+from hotline.engine.link.patch_link import ProcessSymbols
+from hotline.engine.report.patch_warnings import warning
 
 RULE = "HL1012"
 

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.engine.channel import ChannelError, PatchChannel
-from hotline.engine.demangle import demangle
-from hotline.engine.elf_objects import (
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.app.channel import ChannelError, PatchChannel
+from hotline.engine.link.elf_objects import (
     EHDR,
     SHDR,
     SHF_ALLOC,
@@ -44,7 +44,7 @@ from hotline.engine.elf_objects import (
     STB_LOCAL,
     STT_FUNC,
 )
-from hotline.engine.patch_link import LinkedPatch
+from hotline.engine.link.patch_link import LinkedPatch
 
 #: Patches start on a slot boundary, and the runtime reports one module per slot of its
 #: region to `dl_iterate_phdr` (runtime/src/debug.rs): std reads the module list once,

@@ -23,7 +23,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hotline.engine.elf_objects import (
+from hotline.engine.link.elf_objects import (
     SHF_EXECINSTR,
     SHF_WRITE,
     SHN_ABS,
@@ -38,8 +38,8 @@ from hotline.engine.elf_objects import (
     ObjectFile,
     Symbol,
 )
-from hotline.engine.executable import Executable
-from hotline.engine.first_call_stubs import FLAG_LINE, MARK, PREAMBLE, FirstCalls, eh_frame_size
+from hotline.engine.link.executable import Executable
+from hotline.engine.link.first_call_stubs import FLAG_LINE, MARK, PREAMBLE, FirstCalls, eh_frame_size
 
 PAGE = 4096
 R_X86_64_64 = 1

@@ -10,9 +10,9 @@ import difflib
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
-from hotline.engine.demangle import demangle
-from hotline.engine.elf_objects import STT_FUNC, ObjectFile
-from hotline.engine.object_diff import relocation_target
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.object_diff import relocation_target
+from hotline.engine.link.elf_objects import STT_FUNC, ObjectFile
 
 _DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_64)
 

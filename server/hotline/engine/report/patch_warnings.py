@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hotline.engine.demangle import demangle
-from hotline.engine.entry_jumps import JumpPlan
-from hotline.engine.object_cache import Build
-from hotline.engine.object_diff import FunctionChanges
-from hotline.engine.workspace import namespace
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.entry_jumps import JumpPlan
+from hotline.engine.analyse.object_cache import Build
+from hotline.engine.analyse.object_diff import FunctionChanges
+from hotline.engine.build.workspace import namespace
 
 
 def declared_at(builds: dict[str, Build], symbol: str) -> tuple[str, int] | None:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
-from hotline.engine.executable import Executable
-from hotline.engine.patch_link import ProcessSymbols
+from hotline.engine.link.executable import Executable
+from hotline.engine.link.patch_link import ProcessSymbols
 
 JMP_SIZE = 5
 _disassembler = Cs(CS_ARCH_X86, CS_MODE_64)

@@ -23,11 +23,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.engine import patch_warnings
-from hotline.engine.channel import PatchChannel
-from hotline.engine.demangle import demangle
-from hotline.engine.object_cache import Build
-from hotline.engine.patch_link import LinkedPatch
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.object_cache import Build
+from hotline.engine.app.channel import PatchChannel
+from hotline.engine.link.patch_link import LinkedPatch
+from hotline.engine.report import patch_warnings
 
 RULE = "HL1013"
 NOT_RUN_AFTER = 3.0  # seconds after its patch a function that has not run is reported

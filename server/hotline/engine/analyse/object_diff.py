@@ -22,7 +22,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from hotline.engine.elf_objects import STT_FUNC, STT_SECTION, ObjectFile, Section
+from hotline.engine.link.elf_objects import STT_FUNC, STT_SECTION, ObjectFile, Section
 
 _ANON_PREFIXES = ("anon.", ".L", "alloc_")
 SHF_MERGE = 0x10

@@ -13,10 +13,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from hotline.engine import handover
-from hotline.engine.channel import ChannelError
-from hotline.engine.demangle import demangle
-from hotline.engine.pending_jumps import RETRY_AFTER_S
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.app import handover
+from hotline.engine.app.channel import ChannelError
+from hotline.engine.app.pending_jumps import RETRY_AFTER_S
 
 if TYPE_CHECKING:
     from hotline.engine.session import Session, _Running

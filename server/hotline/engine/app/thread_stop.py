@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 if __package__:
-    from hotline.engine.frame_scan import Frames, find_live, mappings, stack_end
+    from hotline.engine.app.frame_scan import Frames, find_live, mappings, stack_end
 else:  # run as the helper script, which imports nothing from hotline
     from frame_scan import Frames, find_live, mappings, stack_end  # type: ignore[no-redef]
 

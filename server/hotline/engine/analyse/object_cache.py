@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotline.engine.elf_objects import ObjectFile, read_object
-from hotline.engine.function_abi import AbiIndex, FunctionAbi
-from hotline.engine.object_diff import fingerprints
-from hotline.engine.type_layouts import CrateLayouts, crate_layouts
+from hotline.engine.analyse.function_abi import AbiIndex, FunctionAbi
+from hotline.engine.analyse.object_diff import fingerprints
+from hotline.engine.analyse.type_layouts import CrateLayouts, crate_layouts
+from hotline.engine.link.elf_objects import ObjectFile, read_object
 
 
 @dataclass

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from hotline.engine.demangle import demangle
-from hotline.engine.elf_objects import ObjectFile
-from hotline.engine.object_cache import Build
-from hotline.engine.object_diff import section_fingerprint
-from hotline.engine.patch_link import is_state_section
-from hotline.engine.type_layouts import layout_changes
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.object_cache import Build
+from hotline.engine.analyse.object_diff import section_fingerprint
+from hotline.engine.analyse.type_layouts import layout_changes
+from hotline.engine.link.elf_objects import ObjectFile
+from hotline.engine.link.patch_link import is_state_section
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
-from hotline.engine.dwarf_reader import Die, DieReader, line_table_files
-from hotline.engine.elf_objects import ObjectFile, Section
+from hotline.engine.analyse.dwarf_reader import Die, DieReader, line_table_files
+from hotline.engine.link.elf_objects import ObjectFile, Section
 
 _TYPE_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type")
 _TOP_TAGS = frozenset({"DW_TAG_namespace", "DW_TAG_subprogram"})

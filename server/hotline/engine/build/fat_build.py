@@ -17,18 +17,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.engine.errors import HotlineError
-from hotline.engine.executable import Executable, load_executable
-from hotline.engine.object_cache import Build, ObjectCache
-from hotline.engine.patch_scope import prepare as prepare_patch_scope
-from hotline.engine.shims import write_shims
-from hotline.engine.workspace import (
+from hotline.engine.analyse.object_cache import Build, ObjectCache
+from hotline.engine.analyse.patch_scope import prepare as prepare_patch_scope
+from hotline.engine.build.shims import write_shims
+from hotline.engine.build.workspace import (
     REPLAYED_MARK,
     Crate,
     extract_objects,
     forget_replayed_outputs,
     load_crates,
 )
+from hotline.engine.errors import HotlineError
+from hotline.engine.link.executable import Executable, load_executable
 
 
 def cargo_metadata(crate_dir: Path) -> dict:

@@ -23,9 +23,9 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from hotline.engine.dwarf_reader import Die, DieReader, DwarfFormatError
-from hotline.engine.elf_objects import ObjectFile, Section, Symbol
-from hotline.engine.type_layouts import Relocations, debug_sections, die_name, unit_reader
+from hotline.engine.analyse.dwarf_reader import Die, DieReader, DwarfFormatError
+from hotline.engine.analyse.type_layouts import Relocations, debug_sections, die_name, unit_reader
+from hotline.engine.link.elf_objects import ObjectFile, Section, Symbol
 
 R_X86_64_64 = 1
 #: How many pointers (or type parameters) deep a shape looks behind a parameter.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-from hotline.engine.elf_objects import STT_FUNC, STT_TLS, Symbol, read_symbols
+from hotline.engine.link.elf_objects import STT_FUNC, STT_TLS, Symbol, read_symbols
 
 ANCHOR = "hotline_aslr_anchor"
 

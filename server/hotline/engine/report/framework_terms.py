@@ -25,13 +25,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.engine import patch_warnings
-from hotline.engine.demangle import demangle
-from hotline.engine.elf_objects import STT_FUNC, STT_SECTION, ObjectFile
-from hotline.engine.object_cache import Build
-from hotline.engine.object_diff import FunctionChanges
-from hotline.engine.rude_edits import RudeEdit
-from hotline.engine.workspace import namespace
+from hotline.engine.analyse.demangle import demangle
+from hotline.engine.analyse.object_cache import Build
+from hotline.engine.analyse.object_diff import FunctionChanges
+from hotline.engine.analyse.rude_edits import RudeEdit
+from hotline.engine.build.workspace import namespace
+from hotline.engine.link.elf_objects import STT_FUNC, STT_SECTION, ObjectFile
+from hotline.engine.report import patch_warnings
 
 _RUN_UNSAFE = "<bevy_ecs::system::function_system::FunctionSystem<"
 _ADD_SYSTEMS = "bevy_app::app::App::add_systems"

@@ -14,7 +14,7 @@ from hotline import REPO_ROOT
 
 _WRAPPER = """#!/bin/sh
 # Hotline: records this workspace crate's rustc command, then runs rustc.
-PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.engine.capture rustc "$@"
+PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.engine.build.capture rustc "$@"
 """
 
 _LINK = """#!/bin/bash
@@ -28,7 +28,7 @@ if [ -n "$HOTLINE_THIN_DIR" ]; then
   ln -f -- "${{objects[@]}}" "$HOTLINE_THIN_DIR/" 2>/dev/null || cp -- "${{objects[@]}}" "$HOTLINE_THIN_DIR/"
   exit $?
 fi
-PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.engine.capture link "$@"
+PYTHONPATH={pythonpath}${{PYTHONPATH:+:$PYTHONPATH}} exec {python} -m hotline.engine.build.capture link "$@"
 """
 
 

@@ -23,7 +23,7 @@ import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
-from hotline.engine.workspace import Crate
+from hotline.engine.build.workspace import Crate
 
 
 def _capture_dir() -> Path:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
-from hotline.engine.elf_objects import STT_FUNC, STT_SECTION, ObjectFile
+from hotline.engine.link.elf_objects import STT_FUNC, STT_SECTION, ObjectFile
 
 
 def is_safe_point(symbol: str) -> bool:
