@@ -173,3 +173,37 @@ def test_other_malformed_units_are_refused(dwarf_objects):
     unknown = info[:11] + b"\x7f" + info[12:]
     with pytest.raises(DwarfFormatError, match="unknown abbreviation 127"):
         crate_layouts([with_debug_info(dwarf_objects[4], unknown)], "dwarf")
+
+
+def test_a_definition_whose_declaration_is_in_another_unit_of_the_object(tmp_path):
+    """rustc at opt-level >= 1 leaves several compile units in one object (functions LLVM
+    imported from other codegen units bring theirs), and a function defined in one may be
+    declared in another (DW_AT_specification as DW_FORM_ref_addr). The declaration is read
+    by its own unit's reader: its references are relative to that unit and its
+    DW_AT_decl_file indexes that unit's line table. Read with the defining unit's, the
+    tokio app of the receipt corpus (issue 25) failed its fat build with "DIE ... has unknown
+    abbreviation 0", and here `Cell::new` was placed in alloc's boxed.rs."""
+    objects = [read_object(p) for p in rustc(tmp_path, "cross_unit.rs", "-Copt-level=2", "-Ccodegen-units=2")]
+    crossing = []
+    for obj in objects:
+        sections, info = debug_sections(obj)
+        relocations, unit = Relocations(obj, info), 0
+        while unit < len(info.data):
+            reader = unit_reader(sections, unit, relocations)
+            stack = [reader.top()]
+            while stack:
+                die = stack.pop()
+                spec = die.attrs.get("DW_AT_specification")
+                if isinstance(spec, int) and not unit <= spec < reader.next_unit:
+                    crossing.append(obj)
+                stack += reader.children(die)
+            unit = reader.next_unit
+    assert crossing, "the fixture no longer has a definition declared in another unit"
+    source = HERE / "cross_unit.rs"
+    new_line = next(i for i, s in enumerate(source.read_text().splitlines(), 1) if "pub fn new(" in s)
+    for obj in set(crossing):
+        functions = crate_layouts([obj], "cross_unit").functions
+        placed = {f: where for f, where in functions.items() if "Cell$LT$T$C$S$GT$3new" in f}
+        assert placed and set(placed.values()) == {(str(source), new_line)}, functions
+        elsewhere = {f: where for f, where in functions.items() if "alloc_impl" in f}
+        assert all(not path.endswith("cross_unit.rs") for path, _ in elsewhere.values()), elsewhere

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from hotline.engine.analyse.dwarf_reader import Die, DieReader, DwarfFormatError
+from hotline.engine.analyse.dwarf_reader import Die, DieReader, DwarfFormatError, UnitDies
 from hotline.engine.analyse.type_layouts import Relocations, debug_sections, die_name, unit_reader
 from hotline.engine.link.elf_objects import ObjectFile, Section, Symbol
 
@@ -49,29 +48,10 @@ class Slot:
 FunctionAbi = tuple[Slot, ...]
 
 
-class _Dies:
-    """The DIEs of every compile unit of one object: a reference may cross units
-    (DW_FORM_ref_addr, which rustc emits at opt-level >= 1), so each offset is decoded
-    by the reader of the unit that holds it."""
-
-    def __init__(self, readers: list[DieReader]) -> None:
-        self.readers = readers
-        self.starts = [r.unit for r in readers]
-
-    def reader(self, offset: int) -> DieReader:
-        return self.readers[max(0, bisect_right(self.starts, offset) - 1)]
-
-    def die(self, offset: int) -> Die:
-        return self.reader(offset).die(offset)
-
-    def children(self, die: Die) -> Iterator[Die]:
-        return self.reader(die.offset).children(die)
-
-
 class _Shapes:
     """Shapes of the types of one object, each computed once per depth."""
 
-    def __init__(self, reader: _Dies) -> None:
+    def __init__(self, reader: UnitDies) -> None:
         self.reader = reader
         self.memo: dict[tuple[int, int], bytes] = {}
 
@@ -129,7 +109,7 @@ class _Shapes:
         return ""
 
 
-def _type_name(reader: _Dies, offset: object) -> tuple[str, int | None]:
+def _type_name(reader: UnitDies, offset: object) -> tuple[str, int | None]:
     """A type's name as the debug info spells it, and its size."""
     if not isinstance(offset, int):
         return "()", 0
@@ -148,7 +128,7 @@ class _Functions:
     Where that fails, every namespace is walked once (about 20 ms for a 800 KiB codegen
     unit of an axum app, against well under 1 ms for the fast way)."""
 
-    def __init__(self, reader: _Dies, obj: ObjectFile | None = None, info: Section | None = None) -> None:
+    def __init__(self, reader: UnitDies, obj: ObjectFile | None = None, info: Section | None = None) -> None:
         self.reader = reader
         self.shapes = _Shapes(reader)
         self.obj, self.info = obj, info
@@ -249,7 +229,7 @@ class AbiIndex:
     """The ABI of each function one object defines, from its DWARF, read on first use."""
 
     def __init__(self, obj: ObjectFile) -> None:
-        self.functions = _Functions(_Dies([]))
+        self.functions = _Functions(UnitDies([]))
         self._abis: dict[str, FunctionAbi | None] = {}
         found = debug_sections(obj)
         if found is None:
@@ -262,7 +242,7 @@ class AbiIndex:
             reader = unit_reader(sections, unit, relocations)
             readers.append(reader)
             unit = reader.next_unit
-        self.functions = _Functions(_Dies(readers), obj, info)
+        self.functions = _Functions(UnitDies(readers), obj, info)
 
     def abi(self, symbol: str) -> FunctionAbi | None:
         if symbol not in self._abis:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
-from hotline.engine.analyse.dwarf_reader import Die, DieReader, line_table_files
+from hotline.engine.analyse.dwarf_reader import Die, DieReader, UnitDies, line_table_files
 from hotline.engine.link.elf_objects import ObjectFile, Section
 
 _TYPE_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type")
@@ -147,8 +147,13 @@ def _int(die: Die, attr: str) -> int | None:
 class _UnitWalk:
     """Collects the crate's types, hot closures and function locations from one unit."""
 
-    def __init__(self, reader: DieReader, files: list[str], crate: str, out: CrateLayouts) -> None:
-        self.reader, self.files, self.crate, self.out = reader, files, crate, out
+    def __init__(
+        self, reader: DieReader, dies: UnitDies, files: dict[int, list[str]], crate: str, out: CrateLayouts
+    ) -> None:
+        """`dies` decodes what a reference names, in whichever unit of the object holds it
+        (DW_FORM_ref_addr: a method's definition may name its declaration in another unit);
+        `files`: each unit's source files, by unit offset."""
+        self.reader, self.dies, self.files, self.crate, self.out = reader, dies, files, crate, out
         self.type_names: dict[int, str] = {}  # DIE offset -> qualified name, for hot_call's F
         self.hot_params: list[int] = []
 
@@ -190,7 +195,7 @@ class _UnitWalk:
         target = die.attrs.get("DW_AT_type")
         if not isinstance(target, int):
             return "()"
-        t = self.reader.die(target)
+        t = self.dies.die(target)
         return die_name(t) or t.tag.removeprefix("DW_TAG_")
 
     def fields(self, children: list[Die]) -> list[tuple[str, int, str]]:
@@ -220,7 +225,8 @@ class _UnitWalk:
 
     def file_of(self, die: Die) -> tuple[str | None, int | None]:
         f, line = _int(die, "DW_AT_decl_file"), _int(die, "DW_AT_decl_line")
-        path = self.files[f] if f is not None and 0 <= f < len(self.files) else None
+        files = self.files.get(self.dies.reader(die.offset).unit, [])  # the table of die's unit
+        path = files[f] if f is not None and 0 <= f < len(files) else None
         return path, line
 
     def record_function(self, die: Die) -> None:
@@ -229,7 +235,7 @@ class _UnitWalk:
         # A method's definition names only its declaration (inside the type's entry),
         # which carries the linkage name, the line and the return type.
         spec = die.attrs.get("DW_AT_specification")
-        decl = self.reader.die(spec) if isinstance(spec, int) else die
+        decl = self.dies.die(spec) if isinstance(spec, int) else die
         linkage = die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name"))
         if not isinstance(linkage, str):
             return
@@ -284,6 +290,7 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
             continue
         sections, info = found
         relocations = Relocations(obj, info)
+        readers: list[DieReader] = []
         unit = 0
         while unit < len(sections["debug_info"]):
             reader = unit_reader(sections, unit, relocations)
@@ -291,8 +298,12 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
                 # pyelftools reads DWARF 5 line tables through the unit headers and top entries,
                 # which it decodes itself: it needs the section relocated.
                 sections["debug_info"] = _relocated(obj, info)
-            _UnitWalk(reader, _unit_files(sections, reader), crate, out).run()
+            readers.append(reader)
             unit = reader.next_unit
+        dies = UnitDies(readers)
+        files = {r.unit: _unit_files(sections, r) for r in readers}
+        for reader in readers:
+            _UnitWalk(reader, dies, files, crate, out).run()
     return out
 
 
