@@ -141,12 +141,14 @@ class _Functions:
         for at in self._entry_candidates(symbol):
             try:
                 die = self.reader.die(at)
-            except (DwarfFormatError, IndexError, KeyError, struct.error):
-                continue
-            if die.tag == "DW_TAG_subprogram" and "DW_AT_low_pc" in die.attrs:
+                if die.tag != "DW_TAG_subprogram" or "DW_AT_low_pc" not in die.attrs:
+                    continue
                 decl = self.declaration(die)
-                if die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name")) == symbol:
-                    return die, decl
+            except (DwarfFormatError, IndexError, KeyError, ValueError, struct.error):
+                continue  # an offset inside another entry: garbage (a string offset past the
+                # strings, a reference past the section, ...), not this function's entry
+            if die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name")) == symbol:
+                return die, decl
         if self._walked is None:
             self._walked = self._walk()
         found = self._walked.get(symbol)
