@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from receipt_corpus import DEPS_SITES, cached_folder, run_app
+from receipt_corpus import DEPS_SITES, LOCK, cached_folder, run_app
 
 
 @pytest.mark.parametrize(("opt", "seed", "deps"), [(0, 5, False), (2, 6, False), (1, 7, True)])
@@ -27,5 +27,6 @@ def test_no_random_edit_is_reported_patched_while_its_new_code_silently_never_ru
     outcomes = run_app(folder, opt, seed, edits=6, deps=deps, plan=DEPS_SITES if deps else None)
     assert len(outcomes) == 6
     assert not deps or {o.site for o in outcomes} >= set(DEPS_SITES)
+    assert not deps or (folder / "Cargo.lock").read_text() == LOCK.read_text()  # built as pinned
     bad = [o for o in outcomes if o.result in ("silent", "crash", "wrong")]
     assert not bad, bad
