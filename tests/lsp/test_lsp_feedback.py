@@ -179,7 +179,8 @@ def test_one_rustc_error_is_one_error():
 
 
 def test_the_cli_counts_one_error(capsys):
-    from hotline.cli import Console, HumanPrinter
+    from hotline.cli.console import Console
+    from hotline.cli.printer import HumanPrinter
 
     HumanPrinter(Console(sys.stderr), lambda: True)(
         {
