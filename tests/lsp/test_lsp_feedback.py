@@ -103,9 +103,9 @@ import hotline.lsp.server as server
 
 @server.server.command("test.progress")
 def progress(ls, *args):
-    token = ls.progress.begin("test", "Hotline: test", "0/1", 0)
-    ls.progress.report(token, "1/1", 100)
-    ls.progress.end(token, "done")
+    token = ls.work_progress.begin("test", "Hotline: test", "0/1", 0)
+    ls.work_progress.report(token, "1/1", 100)
+    ls.work_progress.end(token, "done")
     return token
 
 server.main()

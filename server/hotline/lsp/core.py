@@ -89,7 +89,7 @@ class HotlineLanguageServer(LanguageServer):
         self.patch_task: asyncio.Task | None = None  # asyncio keeps only weak references to tasks
         self.build_token: str | None = None
         self.patch_token: str | None = None
-        self.progress = Progress(self)  # work done progress of builds and patches
+        self.work_progress = Progress(self)  # builds and patches (not pygls's progress(): one $/progress)
         self.patched_sources: dict[Path, str] = {}  # the saved texts the last patch was built from
         # the last patch's receipts (engine/report/receipts.py): function -> ("ran" | "not-run", HL1013 message)
         self.receipts: dict[str, tuple[str, str]] = {}

@@ -33,18 +33,18 @@ def _handle_event(ls: HotlineLanguageServer, event: dict) -> None:
         ls.protocol.notify(OUTPUT, {"stream": event["stream"], "line": event["line"]})
     elif kind == "build-started":
         ls.status("building", message=f"{event['kind']} build")
-        ls.progress.end(ls.build_token)
-        ls.build_token = ls.progress.begin("build", "Hotline: building", f"0/{event['total']}", 0)
+        ls.work_progress.end(ls.build_token)
+        ls.build_token = ls.work_progress.begin("build", "Hotline: building", f"0/{event['total']}", 0)
     elif kind == "build-progress":
         if ls.build_token is not None:
             total = max(1, event["total"])
-            ls.progress.report(
+            ls.work_progress.report(
                 ls.build_token,
                 f"{event['done']}/{event['total']} {event['crate']}",
                 min(100, event["done"] * 100 // total),
             )
     elif kind == "build-finished":
-        ls.progress.end(ls.build_token, "done" if event["ok"] else "failed")
+        ls.work_progress.end(ls.build_token, "done" if event["ok"] else "failed")
         ls.build_token = None
         publish(ls, event.get("diagnostics") or [])
         if not event["ok"]:
@@ -55,8 +55,8 @@ def _handle_event(ls: HotlineLanguageServer, event: dict) -> None:
             message += f": {event['reason']}"
         ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=message))
     elif kind == "engine-error":
-        ls.progress.end(ls.build_token, "failed")
-        ls.progress.end(ls.patch_token, "failed")
+        ls.work_progress.end(ls.build_token, "failed")
+        ls.work_progress.end(ls.patch_token, "failed")
         ls.build_token = ls.patch_token = None
         ls.error(
             f"Hotline internal error: {event['message']} (details: {event['log']}); "
@@ -94,7 +94,7 @@ def _handle_event(ls: HotlineLanguageServer, event: dict) -> None:
             ls.refresh_lenses()
     elif kind == "patch-started":
         ls.status("patching")
-        ls.patch_token = ls.progress.begin("patch", "Hotline: patching", f"patch #{event['seq']}")
+        ls.patch_token = ls.work_progress.begin("patch", "Hotline: patching", f"patch #{event['seq']}")
     elif kind in ("patched", "compile-error", "no-change", "patch-refused"):
         _patch_outcome(ls, kind, event)
     elif kind == "jumps-landed":
@@ -135,7 +135,7 @@ def _patch_outcome(ls: HotlineLanguageServer, kind: str, event: dict) -> None:
         ls.last_patch, ls.last_refused = event, None
         ls.receipts = {}
         ls.patched_sources = code_lens.saved_texts(ls, event)
-        ls.progress.end(ls.patch_token, f"patched in {event['ms']:g} ms")
+        ls.work_progress.end(ls.patch_token, f"patched in {event['ms']:g} ms")
         ls.status(
             "patched",
             ms=event["ms"],
@@ -144,15 +144,15 @@ def _patch_outcome(ls: HotlineLanguageServer, kind: str, event: dict) -> None:
         )
     elif kind == "compile-error":
         errors = error_count(event["diagnostics"])
-        ls.progress.end(ls.patch_token, "compile error")
+        ls.work_progress.end(ls.patch_token, "compile error")
         ls.status("error", ms=event["ms"], message=f"compile error ({errors} error{'s' * (errors != 1)})")
     elif kind == "no-change":
-        ls.progress.end(ls.patch_token, "no change")
+        ls.work_progress.end(ls.patch_token, "no change")
         ls.status("running" if ls.running else "stopped", ms=event["ms"], message="no code change")
     else:
         ls.last_refused = event
         ls.refused_sources = code_lens.refused_texts(ls, event)
-        ls.progress.end(ls.patch_token, "refused")
+        ls.work_progress.end(ls.patch_token, "refused")
         ls.status("error", message=f"patch refused ({event['rule']}): {event['reason']}")
     ls.patch_token = None
     ls.refresh_lenses()

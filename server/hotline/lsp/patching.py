@@ -66,12 +66,12 @@ async def _patch_loop(ls: HotlineLanguageServer) -> None:
                 try:
                     await asyncio.to_thread(ls.session.patch, saved)
                 except HotlineError as e:
-                    ls.progress.end(ls.patch_token, "failed")
+                    ls.work_progress.end(ls.patch_token, "failed")
                     ls.patch_token = None
                     ls.error(str(e))
                 except Exception as e:
                     log.exception("patching")
-                    ls.progress.end(ls.patch_token, "failed")
+                    ls.work_progress.end(ls.patch_token, "failed")
                     ls.patch_token = None
                     ls.error(f"Hotline patch failed: {e}")
             if not ls.patch_pending:
