@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hotline.engine.app.preload import cache_root
+from hotline.engine.build.rustc_diagnostics import error_count
 from hotline.engine.build.workspace import owning_crate
 from hotline.engine.errors import HotlineError, InternalError
-from hotline.engine.session import RESTART_FILES, Event, Session, error_count
+from hotline.engine.session import RESTART_FILES, Session
+from hotline.engine.session_state import Event
 
 SIGNAL_POLL_S = 0.25  # how soon a signal another thread took is acted on while idle
 

@@ -26,8 +26,9 @@ from pygls.uris import to_fs_path
 
 from hotline.engine import schemas
 from hotline.engine.app import handover
+from hotline.engine.build.rustc_diagnostics import error_count
 from hotline.engine.errors import EngineBusy, HotlineError, InternalError
-from hotline.engine.session import RESTART_FILES, Session, error_count
+from hotline.engine.session import RESTART_FILES, Session
 from hotline.lsp import lenses, logs
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from hotline.lsp.speculation import Speculation
