@@ -27,6 +27,8 @@ RESTART_FILES = ("Cargo.toml", "Cargo.lock", "build.rs")
 
 
 class Session(SessionState):
+    """The API front ends drive: build, launch or re-attach, stop, detach, and a patch per save."""
+
     def __init__(self, crate_dir: Path, on_event: EventSink, **settings: Any) -> None:
         """`settings`: those of `SessionState`."""
         super().__init__(crate_dir, on_event, **settings)

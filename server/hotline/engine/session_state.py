@@ -43,6 +43,8 @@ class Outcome:
 
 
 class SessionState:
+    """One app's project settings and paths, the build it runs, and its running process."""
+
     def __init__(
         self,
         crate_dir: Path,
