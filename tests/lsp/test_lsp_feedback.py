@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from hotline.engine.session import error_count
+from hotline.engine.build.rustc_diagnostics import error_count
 from hotline.lsp import lenses as vocabulary
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from lsprotocol import types
