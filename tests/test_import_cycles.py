@@ -1,8 +1,9 @@
 """No module under `hotline` imports itself back through others: the engine is layered.
 
-The graph counts every import statement in a module: at its top, inside functions (the
-deferred imports that once hid the handover <-> session cycle) and under `TYPE_CHECKING`
-(a module that names another's types depends on it, and a checker follows the cycle).
+The graph counts every import statement that runs: at a module's top and inside functions
+(the deferred imports that once hid the handover <-> session cycle). Imports under
+`if TYPE_CHECKING:` never run; they let a feature module name the language server's state
+type, which imports the features, without an import at run time.
 Importing `a.b.c` runs the packages `a` and `a.b` first, so each import is an edge to
 those packages too; `from a.b import c` is an edge to the submodule `a.b.c` when there is one.
 """
@@ -38,15 +39,29 @@ def _imported(node: ast.Import | ast.ImportFrom, name: str, is_package: bool) ->
     return [base] + [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
 
 
+def _running_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement in the tree, function bodies and `if` blocks included, except
+    those under `if TYPE_CHECKING:`, which never run."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        elif isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING"):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
 def import_graph(root: Path, package: str) -> dict[str, set[str]]:
     """Module -> the modules of the package it imports (and the packages those are in)."""
     modules = module_names(root, package)
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(), filename=str(path))
-        for node in ast.walk(tree):  # the whole tree: function bodies and `if` blocks too
-            if not isinstance(node, ast.Import | ast.ImportFrom):
-                continue
+        for node in _running_imports(tree):
             for target in _imported(node, name, path.name == "__init__.py"):
                 parts = target.split(".")
                 # the module itself and the packages it is in; `from a import b`'s b if a module
@@ -120,7 +135,8 @@ def test_hotline_has_no_import_cycle() -> None:
 
 
 def test_the_graph_sees_each_kind_of_import(tmp_path: Path) -> None:
-    """A deferred `from pkg.sub import mod` closing a cycle, and a relative import, are found."""
+    """A deferred `from pkg.sub import mod` closing a cycle, and a relative import, are found;
+    an import under `if TYPE_CHECKING:` is not."""
     root = tmp_path / "pkg"
     (root / "sub").mkdir(parents=True)
     (root / "__init__.py").write_text("")
@@ -128,6 +144,10 @@ def test_the_graph_sees_each_kind_of_import(tmp_path: Path) -> None:
     (root / "top.py").write_text("from pkg.sub import low\n")
     (root / "sub" / "low.py").write_text("def f():\n    from pkg import top\n")
     (root / "sub" / "side.py").write_text("from . import low\nfrom .. import top\n")
+    (root / "hint.py").write_text(
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from pkg import top\n"
+    )
     graph = import_graph(root, "pkg")
+    assert graph["pkg.hint"] == set()
     assert graph["pkg.sub.side"] == {"pkg", "pkg.sub", "pkg.sub.low", "pkg.top"}
     assert cycles(graph) == [(["pkg.sub.low", "pkg.top", "pkg.sub.low"], ["pkg.sub.low", "pkg.top"])]

@@ -9,7 +9,8 @@ import threading
 from collections.abc import Callable
 
 from hotline.cli.console import Console
-from hotline.engine.session import Event, error_count
+from hotline.engine.build.rustc_diagnostics import error_count
+from hotline.engine.session_state import Event
 
 
 def _plural(n: int, word: str, plural: str = "") -> str:

@@ -16,7 +16,8 @@ from hotline.cli.keys import KEY_HINT, KEYS
 from hotline.cli.printer import HumanPrinter, patched_line
 from hotline.engine.build.workspace import owning_crate
 from hotline.engine.errors import HotlineError, InternalError
-from hotline.engine.session import Event, Session
+from hotline.engine.session import Session
+from hotline.engine.session_state import Event
 
 SIGNAL_POLL_S = 0.25  # how soon a signal another thread took is acted on while idle
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from hotline.engine.session import error_count
+from hotline.engine.build.rustc_diagnostics import error_count
 from hotline.lsp import code_lens, lenses
 from hotline.lsp.diagnostics import publish, rude_edit_diagnostic
 

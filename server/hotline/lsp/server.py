@@ -1,7 +1,7 @@
 """The Hotline language server (pygls 2): run the app, patch it on save, report back.
 
 This module creates the server and registers what it serves; each feature is in a module
-of its own: settings.py, lifecycle.py, patching.py (save -> patch), code_lens.py,
+of its own: settings.py, lifecycle.py, saves.py (didSave), patching.py (save -> patch), code_lens.py,
 events.py (engine events -> notifications), progress.py, diagnostics.py, speculation.py.
 The shared state is core.HotlineLanguageServer.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from hotline.lsp import code_lens, lifecycle, logs, patching, settings
+from hotline.lsp import code_lens, lifecycle, logs, patching, saves, settings
 from hotline.lsp.core import HotlineLanguageServer
 
 log = logging.getLogger("hotline.lsp")
@@ -48,7 +48,7 @@ async def on_shutdown(ls: HotlineLanguageServer, params: None) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
 def on_did_save(ls: HotlineLanguageServer, params: types.DidSaveTextDocumentParams) -> None:
-    patching.saved(ls, params.text_document.uri)
+    saves.saved(ls, params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
