@@ -163,13 +163,15 @@ class Http:
 class HotlineRun:
     """`hotline run --json`, its events read on a thread and stamped when they arrive."""
 
-    def __init__(self, crate: Path, app: App, target: Path, flags: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, crate: Path, app: App, target: Path, flags: tuple[str, ...] = (), env: dict | None = None
+    ) -> None:
         self.crate, self.app = crate, app
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hotline", "run", str(crate), "--json", *flags, "--", *app.args],
             stdout=subprocess.PIPE,
             text=True,
-            env=os.environ | {"HOTLINE_TARGET_DIR": str(target)},
+            env=os.environ | {"HOTLINE_TARGET_DIR": str(target)} | (env or {}),
         )
         self.events: queue.Queue[tuple[float, dict]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()

@@ -13,9 +13,11 @@ import struct
 
 import pytest
 from engine_fixtures import HERE, STT_OBJECT, assemble, fake_executable, rustc, symbol
+from hotline.engine.errors import PatchLinkError
 from hotline.engine.link.elf_objects import STT_FUNC, STT_TLS, read_object
 from hotline.engine.link.first_call_stubs import PREAMBLE
-from hotline.engine.link.patch_link import (
+from hotline.engine.link.patch_link import ProcessSymbols, link_patch
+from hotline.engine.link.x86_64_relocations import (
     EXE_TLS_MODULE,
     R_X86_64_DTPOFF32,
     R_X86_64_GOTPCREL,
@@ -24,9 +26,6 @@ from hotline.engine.link.patch_link import (
     R_X86_64_TLSGD,
     R_X86_64_TLSLD,
     R_X86_64_TPOFF32,
-    PatchLinkError,
-    ProcessSymbols,
-    link_patch,
 )
 
 SLIDE = 0x10000  # the app's ASLR slide: runtime address = link-time address + SLIDE

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from conftest import LiveApp
-from hotline.engine.build.speculative import shadow_args
+from hotline.engine.build.shadow_args import shadow_args
 
 
 def speculate(app: LiveApp, old: str, new: str, file: str = "src/main.rs") -> str:

@@ -1,4 +1,5 @@
-"""The errors the engine raises to its front ends."""
+"""The errors the engine raises to its front ends, and the patch linker's, which a plan turns
+into a `patch-refused` verdict (patch_plan.py)."""
 
 from __future__ import annotations
 
@@ -17,3 +18,12 @@ class EngineBusy(HotlineError):
 
 class InternalError(HotlineError):
     """A bug in Hotline; already reported as an `engine-error` event, with the log file."""
+
+
+class PatchLinkError(Exception):
+    """The objects cannot be linked against the running process; `rule` names why."""
+
+    def __init__(self, rule: str, message: str, symbol: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.symbol = symbol

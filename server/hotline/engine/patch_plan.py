@@ -23,8 +23,9 @@ from hotline.engine.analyse.object_diff import FunctionChanges, diff_functions
 from hotline.engine.analyse.patch_scope import patch_scope
 from hotline.engine.analyse.rude_edits import RudeEdit, find_rude_edits
 from hotline.engine.build.workspace import namespace
+from hotline.engine.errors import PatchLinkError
 from hotline.engine.link.executable import Executable
-from hotline.engine.link.patch_link import LinkedPatch, PatchLinkError, ProcessSymbols, link_patch
+from hotline.engine.link.patch_link import LinkedPatch, ProcessSymbols, link_patch
 from hotline.engine.report import framework_terms, patch_warnings
 from hotline.engine.report.source_map import locate
 

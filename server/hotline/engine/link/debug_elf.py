@@ -6,7 +6,7 @@ says what lies where: the patch's segments as sections at the addresses they wer
 at (`.text` with the rx bytes, `.rodata`, `.eh_frame` for gdb's unwinder, `.data`), a
 `.symtab` with every function of the patch (STT_FUNC, address, size), and the DWARF of the
 linked units, relocated for those addresses by the patch linker's own symbol resolution
-(`patch_link._Linker.debug_sections`).
+(`link_debug_info.PatchDebugInfo.debug_sections`).
 
 The runtime hands the bytes to gdb and lldb through the GDB JIT interface and names the
 file to std's backtrace through `dl_iterate_phdr` (ARCHITECTURE.md, "Debug info").

@@ -36,6 +36,11 @@ STB_LOCAL = 0
 STB_WEAK = 2
 
 
+def align(v: int, a: int) -> int:
+    """`v` rounded up to a multiple of `a` (an offset to a section's or segment's alignment)."""
+    return -(-v // a) * a
+
+
 @dataclass(slots=True)
 class Reloc:
     offset: int

@@ -23,6 +23,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from hotline.engine.errors import PatchLinkError
 from hotline.engine.link.elf_objects import (
     SHF_EXECINSTR,
     SHF_WRITE,
@@ -37,38 +38,24 @@ from hotline.engine.link.elf_objects import (
     STT_TLS,
     ObjectFile,
     Symbol,
+    align,
 )
 from hotline.engine.link.executable import Executable
 from hotline.engine.link.first_call_stubs import FLAG_LINE, MARK, PREAMBLE, FirstCalls, eh_frame_size
+from hotline.engine.link.link_debug_info import PatchDebugInfo
+from hotline.engine.link.x86_64_relocations import (
+    EXE_TLS_MODULE,
+    GOT_RELOCS,
+    R_X86_64_GOTTPOFF,
+    R_X86_64_PC32,
+    R_X86_64_PLT32,
+    R_X86_64_TLSGD,
+    R_X86_64_TLSLD,
+    X86_64Relocations,
+)
 
 PAGE = 4096
-R_X86_64_64 = 1
-R_X86_64_PC32 = 2
-R_X86_64_PLT32 = 4
-R_X86_64_GOTPCREL = 9
-R_X86_64_32 = 10
-R_X86_64_32S = 11
-R_X86_64_DTPOFF64 = 17
-R_X86_64_TLSGD = 19
-R_X86_64_TLSLD = 20
-R_X86_64_DTPOFF32 = 21
-R_X86_64_GOTTPOFF = 22
-R_X86_64_TPOFF32 = 23
-R_X86_64_PC64 = 24
-R_X86_64_GOTPCRELX = 41
-R_X86_64_REX_GOTPCRELX = 42
-GOT_RELOCS = {R_X86_64_GOTPCREL, R_X86_64_GOTPCRELX, R_X86_64_REX_GOTPCRELX}
-EXE_TLS_MODULE = 1  # glibc gives the main executable's TLS block module id 1
 SKIPPED_SECTIONS = (".init_array", ".fini_array")
-
-
-class PatchLinkError(Exception):
-    """The objects cannot be linked against the running process; `rule` names why."""
-
-    def __init__(self, rule: str, message: str, symbol: str | None = None) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.symbol = symbol
 
 
 @dataclass
@@ -137,10 +124,6 @@ class LinkedPatch:
 Target = tuple[str, int | str]
 
 
-def _align(v: int, a: int) -> int:
-    return -(-v // a) * a
-
-
 def is_state_section(name: str) -> bool:
     """Sections that hold a static's mutable state, which must survive a patch."""
     return (name.startswith(".data.") and not name.startswith(".data.rel.ro")) or name.startswith(".bss.")
@@ -152,7 +135,7 @@ def _segment_of(flags: int) -> str:
     return "rw" if flags & SHF_WRITE else "r"
 
 
-class _Linker(FirstCalls):
+class _Linker(FirstCalls, X86_64Relocations, PatchDebugInfo):
     def __init__(
         self, objects: list[ObjectFile], exe: Executable, slide: int, prior: ProcessSymbols, base: int
     ):
@@ -262,11 +245,11 @@ class _Linker(FirstCalls):
             for key in self.loaded[seg]:
                 sec = self.objs[key[0]].sections[key[1]]
                 # a function with a first-call flag gets its preamble right before its body
-                off = _align(off + (PREAMBLE if key in self.first_calls else 0), sec.align)
+                off = align(off + (PREAMBLE if key in self.first_calls else 0), sec.align)
                 self.offsets[key] = (seg, off)
                 off += sec.size
             if seg == "r":
-                off = _align(off, 8)
+                off = align(off, 8)
                 self.eh_frame_off = off
                 for key in self.eh_frames:
                     # Packed with no padding: a zero word between two objects' CFI would
@@ -298,18 +281,18 @@ class _Linker(FirstCalls):
                         external = sym.shndx == SHN_UNDEF and sym.name not in self.globals
                         if external and self.resolve(oi, r.sym)[0] == "import":
                             self.stubs.setdefault(sym.name, len(self.stubs))
-        self.stub_off = _align(self.sizes["rx"], 16)
-        self.marks_off = _align(self.stub_off + 8 * len(self.stubs), 16)
+        self.stub_off = align(self.sizes["rx"], 16)
+        self.marks_off = align(self.stub_off + 8 * len(self.stubs), 16)
         self.sizes["rx"] = self.marks_off + MARK * len(self.first_calls)
-        self.got_off = _align(self.sizes["rw"], 16)
-        self.pairs_off = self.got_off + _align(8 * (len(self.got) + len(self.stubs)), 16)
-        self.flags_off = _align(self.pairs_off + 16 * len(self.tls_pairs), FLAG_LINE)
-        self.sizes["rw"] = self.flags_off + _align(len(self.first_calls), FLAG_LINE)
+        self.got_off = align(self.sizes["rw"], 16)
+        self.pairs_off = self.got_off + align(8 * (len(self.got) + len(self.stubs)), 16)
+        self.flags_off = align(self.pairs_off + 16 * len(self.tls_pairs), FLAG_LINE)
+        self.sizes["rw"] = self.flags_off + align(len(self.first_calls), FLAG_LINE)
         self.seg_base = {}
         at = self.base
         for seg in ("rx", "r", "rw"):
             self.seg_base[seg] = at
-            at = _align(at + max(self.sizes[seg], 1), PAGE)
+            at = align(at + max(self.sizes[seg], 1), PAGE)
         self.end = at
 
     def link(self) -> LinkedPatch:
@@ -398,74 +381,6 @@ class _Linker(FirstCalls):
             flags=(self.seg_base["rw"] + self.flags_off, len(self.first_calls)),
         )
 
-    def apply(
-        self, out: bytearray, seg: str, sec_off: int, sec_addr: int, oi: int, r, got_values, imports, entries
-    ) -> None:
-        at = sec_off + r.offset
-        p = sec_addr + r.offset
-        t = r.type
-        if t in GOT_RELOCS or t == R_X86_64_GOTTPOFF:
-            value = got_values[(oi, r.sym, t == R_X86_64_GOTTPOFF)] + r.addend - p
-            struct.pack_into("<i", out, at, self._fits32(value, oi, r))
-            return
-        if t in (R_X86_64_TLSGD, R_X86_64_TLSLD):
-            pair = self.tls_pairs[(oi, r.sym) if t == R_X86_64_TLSGD else None]
-            value = self.seg_base["rw"] + self.pairs_off + 16 * pair + r.addend - p
-            struct.pack_into("<i", out, at, self._fits32(value, oi, r))
-            return
-        kind, target = self.resolve(oi, r.sym)
-        if t in (R_X86_64_DTPOFF32, R_X86_64_DTPOFF64):
-            if kind != "tls":
-                raise PatchLinkError("HL1099", "DTPOFF relocation against a non-TLS symbol")
-            fmt = "<i" if t == R_X86_64_DTPOFF32 else "<q"
-            struct.pack_into(fmt, out, at, int(target) + r.addend)
-            return
-        if kind == "import":
-            name = str(target)
-            if t in (R_X86_64_PLT32, R_X86_64_PC32) and name in self.stubs:
-                target, kind = self.seg_base["rx"] + self.stub_off + 8 * self.stubs[name], "abs"
-            elif t == R_X86_64_64 and seg == "rw" and r.addend == 0 and p % 8 == 0:
-                imports.append((p, name))
-                return
-            else:
-                raise PatchLinkError(
-                    "HL1099", f"cannot reach shared-library symbol {name} from patched code", name
-                )
-        if t == R_X86_64_TPOFF32:
-            if kind != "tls":
-                raise PatchLinkError("HL1099", "local-exec TLS relocation against a non-TLS symbol")
-            struct.pack_into("<i", out, at, self._fits32(self.exe.tpoff(int(target)) + r.addend, oi, r))
-            return
-        if kind == "tls":
-            raise PatchLinkError("HL1099", f"unsupported relocation type {t} against a thread-local")
-        s = int(target)
-        # A reference to a function's first byte (a call or jump ends right after its rel32)
-        # enters at its preamble; one to a byte inside it (a jump table's label) does not.
-        if r.addend == (-4 if t in (R_X86_64_PC32, R_X86_64_PLT32) else 0):
-            s = entries.get(s, s)
-        if t == R_X86_64_64:
-            struct.pack_into("<Q", out, at, (s + r.addend) & 0xFFFFFFFFFFFFFFFF)
-        elif t in (R_X86_64_PC32, R_X86_64_PLT32):
-            struct.pack_into("<i", out, at, self._fits32(s + r.addend - p, oi, r))
-        elif t == R_X86_64_PC64:
-            struct.pack_into("<q", out, at, s + r.addend - p)
-        elif t in (R_X86_64_32, R_X86_64_32S):
-            struct.pack_into(
-                "<i" if t == R_X86_64_32S else "<I",
-                out,
-                at,
-                self._fits32(s + r.addend, oi, r, t == R_X86_64_32S),
-            )
-        else:
-            raise PatchLinkError("HL1099", f"unsupported relocation type {t} in {self.objs[oi].path.name}")
-
-    def _fits32(self, v: int, oi: int, r, signed: bool = True) -> int:
-        lo, hi = (-(1 << 31), (1 << 31) - 1) if signed else (0, (1 << 32) - 1)
-        if not lo <= v <= hi:
-            name = self.objs[oi].symbols[r.sym].name or "a section"
-            raise PatchLinkError("HL1099", f"relocation to {name} out of 32-bit range (type {r.type})", name)
-        return v
-
     # -- results -------------------------------------------------------------------
     def placed_functions(self) -> Iterator[tuple[int, Symbol, int]]:
         """(object index, symbol, address) of every function symbol placed in the image."""
@@ -507,71 +422,6 @@ class _Linker(FirstCalls):
                     out.setdefault(sym.name, self.entries.get(at, at) if sym.type == STT_FUNC else at)
         return out
 
-    # -- debug info ------------------------------------------------------------------
-    def freeze_prior(self) -> None:
-        """Snapshots what earlier patches defined, so `debug_sections` run later (on another
-        thread, after more patches) resolves exactly as this link did."""
-        self.prior = ProcessSymbols(data=dict(self.prior.data), code=dict(self.prior.code))
-
-    def debug_sections(self, bias: int = 0) -> dict[str, bytes]:
-        """The objects' non-loaded DWARF sections (`.debug_*`), each name's contributions
-        concatenated, with their relocations applied for where this link placed the code:
-        a relocation against another debug section points into the concatenation, any
-        other one is resolved as the code's relocations are (`resolve`). A target that is
-        not loaded (a skipped `.init_array`) or a shared-library symbol gets 0. `bias` is
-        subtracted from every 64-bit address (a file that describes the code relative to a
-        load base)."""
-        bases: dict[tuple[int, int], int] = {}
-        merged: dict[str, bytearray] = {}
-        pieces: list[tuple[int, int, str, int]] = []
-        for oi, obj in enumerate(self.objs):
-            for si, sec in obj.sections.items():
-                if sec.alloc or not sec.name.startswith(".debug_") or sec.type == SHT_NOBITS:
-                    continue
-                out = merged.setdefault(sec.name, bytearray())
-                out.extend(b"\0" * (_align(len(out), sec.align) - len(out)))
-                bases[(oi, si)] = len(out)
-                pieces.append((oi, si, sec.name, len(out)))
-                out.extend(sec.data)
-        for oi, si, name, base in pieces:
-            obj, out = self.objs[oi], merged[name]
-            for r in obj.sections[si].relocs:
-                sym = obj.symbols[r.sym]
-                if (oi, sym.shndx) in bases and (sym.type == STT_SECTION or sym.bind == STB_LOCAL):
-                    value = bases[(oi, sym.shndx)] + (0 if sym.type == STT_SECTION else sym.value)
-                else:
-                    try:
-                        kind, at = self.resolve(oi, r.sym)
-                    except PatchLinkError:
-                        kind, at = "abs", 0
-                    value = 0 if kind == "import" else int(at)
-                    if kind == "abs" and r.type == R_X86_64_64:
-                        value -= bias
-                value += r.addend
-                if r.type in (R_X86_64_64, R_X86_64_DTPOFF64, R_X86_64_PC64):
-                    if r.type == R_X86_64_PC64:
-                        value -= base + r.offset
-                    struct.pack_into("<Q", out, base + r.offset, value & 0xFFFFFFFFFFFFFFFF)
-                elif r.type in (R_X86_64_32, R_X86_64_32S, R_X86_64_DTPOFF32):
-                    struct.pack_into("<I", out, base + r.offset, value & 0xFFFFFFFF)
-        return {name: bytes(data) for name, data in merged.items()}
-
-    def debug_functions(self) -> list[tuple[str, int, int, bool]]:
-        """(name, address, size, global) of every function symbol placed in the image; a
-        function with a first-call preamble starts at it, so profilers and debuggers name the
-        preamble's instructions as the function's."""
-        out = []
-        for _, sym, at in self.placed_functions():
-            entry = self.entries.get(at, at)
-            out.append((sym.name, entry, sym.size + at - entry, sym.bind != STB_LOCAL))
-        return out
-
-    def segment_layout(self) -> dict[str, tuple[int, int]]:
-        """(address, size) of each segment, and of the `.eh_frame` inside the r segment."""
-        out = {seg: (self.seg_base[seg], self.sizes[seg]) for seg in ("rx", "r", "rw")}
-        out["eh_frame"] = (self.seg_base["r"] + self.eh_frame_off, self.sizes["r"] - self.eh_frame_off)
-        return out
-
     def new_data(self) -> dict[str, int]:
         out = {}
         for oi, obj in enumerate(self.objs):
@@ -581,6 +431,12 @@ class _Linker(FirstCalls):
                     for sym in obj.section_symbols(si):
                         out[sym.name] = self.seg_base[seg] + off + sym.value
         return out
+
+    # -- for the debug info (link_debug_info.py) ---------------------------------------
+    def freeze_prior(self) -> None:
+        """Snapshots what earlier patches defined, so `debug_sections` run later (on another
+        thread, after more patches) resolves exactly as this link did."""
+        self.prior = ProcessSymbols(data=dict(self.prior.data), code=dict(self.prior.code))
 
 
 def link_patch(
