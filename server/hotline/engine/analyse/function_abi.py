@@ -22,8 +22,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hotline.engine.analyse.dwarf_reader import Die, DieReader, DwarfFormatError, UnitDies
-from hotline.engine.analyse.type_layouts import Relocations, debug_sections, die_name, unit_reader
+from hotline.engine.analyse.dwarf_reader import Die, DwarfFormatError, UnitDies
+from hotline.engine.analyse.type_layouts import Relocations, debug_sections, die_name, unit_readers
 from hotline.engine.link.elf_objects import ObjectFile, Section, Symbol
 
 R_X86_64_64 = 1
@@ -237,13 +237,7 @@ class AbiIndex:
         if found is None:
             return
         sections, info = found
-        relocations = Relocations(obj, info)
-        readers: list[DieReader] = []
-        unit = 0
-        while unit < len(info.data):
-            reader = unit_reader(sections, unit, relocations)
-            readers.append(reader)
-            unit = reader.next_unit
+        readers = list(unit_readers(sections, Relocations(obj, info)))
         self.functions = _Functions(UnitDies(readers), obj, info)
 
     def abi(self, symbol: str) -> FunctionAbi | None:

@@ -12,6 +12,7 @@ import io
 import operator
 import struct
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,6 +92,16 @@ def unit_reader(sections: dict[str, bytes], unit: int, relocations: Relocations)
         unit,
         relocations.at,
     )
+
+
+def unit_readers(sections: dict[str, bytes], relocations: Relocations) -> Iterator[DieReader]:
+    """A reader of each compile unit of the object's .debug_info, in order. `sections` is
+    read afresh for each unit, so a caller may swap in a relocated .debug_info meanwhile."""
+    unit = 0
+    while unit < len(sections["debug_info"]):
+        reader = unit_reader(sections, unit, relocations)
+        yield reader
+        unit = reader.next_unit
 
 
 def _dwarf_info(sections: dict[str, bytes]) -> DWARFInfo:
@@ -289,17 +300,13 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
         if found is None:
             continue
         sections, info = found
-        relocations = Relocations(obj, info)
         readers: list[DieReader] = []
-        unit = 0
-        while unit < len(sections["debug_info"]):
-            reader = unit_reader(sections, unit, relocations)
+        for reader in unit_readers(sections, Relocations(obj, info)):
             if reader.version >= 5 and sections["debug_info"] is info.data:
                 # pyelftools reads DWARF 5 line tables through the unit headers and top entries,
                 # which it decodes itself: it needs the section relocated.
                 sections["debug_info"] = _relocated(obj, info)
             readers.append(reader)
-            unit = reader.next_unit
         dies = UnitDies(readers)
         files = {r.unit: _unit_files(sections, r) for r in readers}
         for reader in readers:
