@@ -781,7 +781,7 @@ class Session:
                     self.on_event(e)
 
             def on_failure(e: Exception) -> None:  # a channel closed by the app's exit is no news
-                if self.running is running and running.proc.poll() is None:
+                if self.running is running and not app_record.exiting(running.proc.pid):
                     with contextlib.suppress(InternalError), self._reported("reading the app's receipts"):
                         raise e
 
