@@ -1,6 +1,6 @@
-"""`hotline run` as a terminal user runs it (README, "Use"): `--bin`, the `patched in` line,
-`--json` events that match their schema, Ctrl-C, and a session that leaves the user's
-`target/debug` and sources alone (issue 19, item 8)."""
+"""`hotline run` as a terminal user runs it (README, "Use" and "CLI reference"): `--bin`, the
+`patched in` line, `--json` events that match their schema, Ctrl-C, and a session that leaves
+the user's `target/debug` and sources alone (issue 19, item 8)."""
 
 from __future__ import annotations
 

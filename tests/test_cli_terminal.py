@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 from conftest import edit_file, gone
-from hotline.cli import Console, HumanPrinter, parse_args
+from hotline.cli.args import parse_args
+from hotline.cli.console import Console
+from hotline.cli.printer import HumanPrinter
 from hotline.examples import copy_app
 
 ESC = "\x1b["

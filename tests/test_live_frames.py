@@ -15,7 +15,8 @@ import subprocess
 import time
 
 from conftest import LiveApp, edit_file
-from hotline.cli import Console, HumanPrinter
+from hotline.cli.console import Console
+from hotline.cli.printer import HumanPrinter
 from hotline.engine.analyse.demangle import demangle
 from hotline.engine.app import frame_scan, jump_retry, thread_stop
 from hotline.examples import copy_app

@@ -16,7 +16,7 @@ from hotline.engine import schemas
 from hotline.examples import copy_app
 from hotline.lsp.diagnostics import group_by_uri
 from hotline.lsp.lenses import function_lines, last_segment
-from hotline.lsp.server import REATTACH_GRACE_S
+from hotline.lsp.lifecycle import REATTACH_GRACE_S
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
@@ -436,7 +436,8 @@ async def test_relative_crate_setting(client: LanguageClient, crate: Path):
 def test_refused_and_run_lenses(live_app):
     """The lenses of a refusal the engine really produced: a layout change (HL1002) of `Player`,
     whose values live in the running app's static `PLAYERS`."""
-    from hotline.lsp.server import HotlineLanguageServer
+    from hotline.lsp import code_lens, patching, settings
+    from hotline.lsp.core import HotlineLanguageServer
     from pygls.workspace import Workspace
 
     app = live_app("probe")
@@ -452,12 +453,12 @@ def test_refused_and_run_lenses(live_app):
 
     ls = HotlineLanguageServer()
     ls.protocol._workspace = Workspace(app.crate.as_uri())
-    assert ls.configure({}, str(app.crate)) == []
+    assert settings.configure(ls, {}, str(app.crate)) == []
     ls.last_refused = refused
     source = main_rs.read_text()
     found = {
         (lens.range.start.line, lens.command.title, lens.command.command)
-        for lens in ls.code_lenses(main_rs.as_uri())
+        for lens in code_lens.code_lenses(ls, main_rs.as_uri())
     }
     struct_line = line_of(source, "struct Player {")
     assert found == {
@@ -470,8 +471,8 @@ def test_refused_and_run_lenses(live_app):
         ),
         (line_of(source, "fn main"), "▶ Run with Hotline", "hotline.run"),
     }, found
-    assert ls.code_lenses((app.crate / "Cargo.toml").as_uri()) == []
-    markdown = ls.last_patch_markdown()
+    assert code_lens.code_lenses(ls, (app.crate / "Cargo.toml").as_uri()) == []
+    markdown = patching.last_patch_markdown(ls)
     assert markdown.startswith("### Patch refused (HL1002)") and "struct Player" in markdown, markdown
 
 
@@ -511,7 +512,9 @@ async def test_layout_change_is_a_diagnostic_and_a_restart_lens(client: Language
 # inside Session.patch, right after its `patched` event, until a second save has arrived.
 SESSION_REPORTING_SERVER = """
 import sys, threading, time
+import hotline.lsp.core as core
 import hotline.lsp.server as server
+from hotline.lsp import patching
 from lsprotocol import types
 
 HOLD = "hold" in sys.argv[1:]
@@ -525,23 +528,23 @@ def report(message):
     server.server.loop.call_soon_threadsafe(server.server.window_log_message, params)
 
 
-request_patch = server.HotlineLanguageServer.request_patch
+request_patch = patching.request_patch
 
 
-def counting_request_patch(self):
+def counting_request_patch(ls):
     global saves
     saves += 1
     report(f"save {saves}")
     if saves >= 2:
         second_save.set()
-    request_patch(self)
+    request_patch(ls)
 
 
-server.HotlineLanguageServer.request_patch = counting_request_patch
+patching.request_patch = counting_request_patch
 OUTCOMES = ("patch-started", "patched", "no-change", "compile-error", "patch-refused")
 
 
-class ReportedSession(server.Session):
+class ReportedSession(core.Session):
     def __init__(self, crate_dir, on_event, **kwargs):
         def reported(event):
             on_event(event)
@@ -562,7 +565,7 @@ class ReportedSession(server.Session):
             report("patch-exit")
 
 
-server.Session = ReportedSession
+core.Session = ReportedSession
 server.main()
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import pytest_lsp
-from hotline.engine.session import error_count
+from hotline.engine.build.rustc_diagnostics import error_count
 from hotline.lsp import lenses as vocabulary
 from hotline.lsp.diagnostics import group_by_uri, rude_edit_diagnostic
 from lsprotocol import types
@@ -103,9 +103,9 @@ import hotline.lsp.server as server
 
 @server.server.command("test.progress")
 def progress(ls, *args):
-    token = ls.progress_begin("test", "Hotline: test", "0/1", 0)
-    ls.progress_report(token, "1/1", 100)
-    ls.progress_end(token, "done")
+    token = ls.work_progress.begin("test", "Hotline: test", "0/1", 0)
+    ls.work_progress.report(token, "1/1", 100)
+    ls.work_progress.end(token, "done")
     return token
 
 server.main()
@@ -179,7 +179,8 @@ def test_one_rustc_error_is_one_error():
 
 
 def test_the_cli_counts_one_error(capsys):
-    from hotline.cli import Console, HumanPrinter
+    from hotline.cli.console import Console
+    from hotline.cli.printer import HumanPrinter
 
     HumanPrinter(Console(sys.stderr), lambda: True)(
         {
@@ -258,13 +259,14 @@ def test_rude_edit_diagnostics_underline_the_item(tmp_path: Path, rule, symbol, 
 def test_lens_vocabulary_is_one_and_documented():
     """Bug 6: one vocabulary for every lens, each with a tooltip, shown in the docs exactly."""
     from hotline import REPO_ROOT
-    from hotline.lsp.server import HotlineLanguageServer
+    from hotline.lsp import code_lens, settings
+    from hotline.lsp.core import HotlineLanguageServer
     from pygls.workspace import Workspace
 
     ls = HotlineLanguageServer()
     crate = REPO_ROOT / "examples" / "counter"
     ls.protocol._workspace = Workspace(crate.as_uri())
-    assert ls.configure({}, str(crate)) == []
+    assert settings.configure(ls, {}, str(crate)) == []
     main_rs = crate / "src" / "main.rs"
     source = main_rs.read_text()
     ls.last_refused = {
@@ -288,7 +290,7 @@ def test_lens_vocabulary_is_one_and_documented():
             },
         ],
     }
-    found = {lens.command.title: lens.command for lens in ls.code_lenses(main_rs.as_uri())}
+    found = {lens.command.title: lens.command for lens in code_lens.code_lenses(ls, main_rs.as_uri())}
     assert set(found) == {
         "⚠ restart required (HL1002): layout change",
         "⚠ restart required (HL1004): static type changed",
@@ -305,7 +307,9 @@ def test_lens_vocabulary_is_one_and_documented():
     }
     ls.last_saved_uri = main_rs.as_uri()
     (refused,) = [
-        lens.command for lens in ls.code_lenses(main_rs.as_uri()) if lens.command.title.startswith("⚠")
+        lens.command
+        for lens in code_lens.code_lenses(ls, main_rs.as_uri())
+        if lens.command.title.startswith("⚠")
     ]
     assert refused.title == "⚠ patch refused (HL1098): the patch region is full: restart the app"
     assert refused.tooltip.startswith("The app keeps running its last good code. Click to show the details")
@@ -352,7 +356,8 @@ def test_lenses_of_the_last_patch_are_where_the_functions_are_now(tmp_path: Path
     """Bug 1: a function the debug info did not place (missing from `locations`) still gets
     its lens, found by name in the saved text. Bug 3: after lines are inserted above, each
     lens is on its function's current line; a deleted function loses its lens."""
-    from hotline.lsp.server import HotlineLanguageServer
+    from hotline.lsp import code_lens, settings
+    from hotline.lsp.core import HotlineLanguageServer
     from pygls.workspace import Workspace
 
     crate = tmp_path / "methods"
@@ -362,7 +367,7 @@ def test_lenses_of_the_last_patch_are_where_the_functions_are_now(tmp_path: Path
     main_rs.write_text(MAIN_RS)
     ls = HotlineLanguageServer()
     ls.protocol._workspace = Workspace(crate.as_uri())
-    assert ls.configure({}, str(crate)) == []
+    assert settings.configure(ls, {}, str(crate)) == []
     uri = main_rs.as_uri()
     ls.workspace.put_text_document(
         types.TextDocumentItem(uri=uri, language_id="rust", version=1, text=MAIN_RS)
@@ -390,7 +395,7 @@ def test_lenses_of_the_last_patch_are_where_the_functions_are_now(tmp_path: Path
     def patched_at():
         return sorted(
             lens.range.start.line
-            for lens in ls.code_lenses(uri)
+            for lens in code_lens.code_lenses(ls, uri)
             if lens.command.title.startswith("patched in")
         )
 

@@ -229,10 +229,11 @@ async def test_rustc_warnings_changed_at_run_time_republishes_without_a_restart_
 # The real server with a command "test.event" that hands it an engine event, as the engine would.
 EVENT_SERVER = """
 import hotline.lsp.server as server
+from hotline.lsp import events
 
 @server.server.command("test.event")
 def event(ls, *args):
-    ls.handle_event(dict(args[0]))
+    events.handle_event(ls, dict(args[0]))
     return True
 
 server.main()
@@ -341,7 +342,8 @@ fn main() {}
 
 
 def test_restart_required_lenses_follow_lines_inserted_above(tmp_path: Path):
-    from hotline.lsp.server import HotlineLanguageServer
+    from hotline.lsp import code_lens, settings
+    from hotline.lsp.core import HotlineLanguageServer
     from pygls.workspace import Workspace
 
     crate = tmp_path / "probe"
@@ -351,7 +353,7 @@ def test_restart_required_lenses_follow_lines_inserted_above(tmp_path: Path):
     main_rs.write_text(PROBE)
     ls = HotlineLanguageServer()
     ls.protocol._workspace = Workspace(crate.as_uri())
-    assert ls.configure({}, str(crate)) == []
+    assert settings.configure(ls, {}, str(crate)) == []
     uri = main_rs.as_uri()
     ls.workspace.put_text_document(types.TextDocumentItem(uri=uri, language_id="rust", version=1, text=PROBE))
     refused = {
@@ -375,13 +377,13 @@ def test_restart_required_lenses_follow_lines_inserted_above(tmp_path: Path):
             },
         ],
     }
-    ls.last_refused, ls.refused_sources = refused, ls._refused_texts(refused)
+    ls.last_refused, ls.refused_sources = refused, code_lens.refused_texts(ls, refused)
     assert ls.refused_sources == {main_rs.resolve(): PROBE}
 
     def restart_lenses() -> list[tuple[int, str]]:
         return sorted(
             (lens.range.start.line, lens.command.title)
-            for lens in ls.code_lenses(uri)
+            for lens in code_lens.code_lenses(ls, uri)
             if lens.command.command == "hotline.restart"
         )
 

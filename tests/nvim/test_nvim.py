@@ -534,12 +534,13 @@ def test_one_client_per_workspace_root(tmp_path, way):
 RECORDING_SERVER = """
 import json, sys
 import hotline.lsp.server as server
-configure = server.HotlineLanguageServer.configure
-def recording(self, options, root):
+from hotline.lsp import settings
+configure = settings.configure
+def recording(ls, options, root):
     with open(sys.argv[1], "a") as f:
         f.write(json.dumps(options) + "\\n")
-    return configure(self, options, root)
-server.HotlineLanguageServer.configure = recording
+    return configure(ls, options, root)
+settings.configure = recording
 server.main()
 """
 

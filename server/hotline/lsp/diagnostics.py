@@ -1,10 +1,11 @@
-"""rustc JSON diagnostics -> LSP diagnostics, grouped per file URI."""
+"""rustc JSON diagnostics -> LSP diagnostics, grouped per file URI, and their publication."""
 
 from __future__ import annotations
 
 import contextlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
@@ -12,6 +13,9 @@ from pygls.uris import from_fs_path
 from hotline import REPO_ROOT
 from hotline.engine.analyse.demangle import demangle
 from hotline.lsp import lenses
+
+if TYPE_CHECKING:
+    from hotline.lsp.core import HotlineLanguageServer
 
 _SEVERITY = {
     "error": types.DiagnosticSeverity.Error,
@@ -160,3 +164,19 @@ def group_by_uri(diags: list[dict], crate_dir: Path) -> dict[str, list[types.Dia
         seen.add(key)
         out.setdefault(uri, []).append(d)
     return out
+
+
+def publish(ls: HotlineLanguageServer, rustc: list[dict], own: list[dict] | None = None) -> None:
+    """Publishes the diagnostics of a build or patch, rustc's and Hotline's own (HL rules, in
+    rustc's shape); clears files that had some and no longer do. rustc's warnings only with
+    the setting rustcWarnings: rust-analyzer reports them already, and they block nothing."""
+    assert ls.crate_dir is not None
+    ls.diagnostics = (rustc, own or [])
+    if not ls.rustc_warnings:
+        rustc = [d for d in rustc if d.get("level", "").startswith("error")]
+    groups = group_by_uri(rustc + (own or []), ls.crate_dir)
+    for uri in ls.published - groups.keys():
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    for uri, items in groups.items():
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=items))
+    ls.published = set(groups)

@@ -20,21 +20,19 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hotline.engine.analyse.entry_jumps import EntryJumps
 from hotline.engine.analyse.object_cache import ObjectCache
 from hotline.engine.analyse.patch_scope import prepare as prepare_patch_scope
-from hotline.engine.app import app_record
+from hotline.engine.app import app_record, app_watch
 from hotline.engine.app.app_output import OutputFiles
 from hotline.engine.app.app_record import AdoptedProcess, AppRecord
 from hotline.engine.app.channel import ChannelError, PatchChannel
+from hotline.engine.app.running_app import RunningApp
 from hotline.engine.build.workspace import load_crates
 from hotline.engine.link.executable import ANCHOR, load_executable
 from hotline.engine.link.patch_link import ProcessSymbols
-
-if TYPE_CHECKING:
-    from hotline.engine.session import Session
+from hotline.engine.session_state import SessionState
 
 RECONNECT_TIMEOUT_S = 5.0  # the runtime retries once a second
 
@@ -54,7 +52,7 @@ def manifests(files: list[Path]) -> dict[str, str | None]:
     return out
 
 
-def save(session: Session) -> None:
+def save(session: SessionState) -> None:
     """Persists what the next engine needs to go on patching the running app."""
     running = session.running
     if running is None or running.record is None:
@@ -93,7 +91,7 @@ def left_running(record_path: Path) -> int | None:
     return app[0] if app is not None and app_record.is_alive(*app) else None
 
 
-def adopt(session: Session) -> int | None:
+def adopt(session: SessionState) -> int | None:
     """Re-attaches to the app an earlier engine left running and returns its pid; None when
     there is none (one that cannot be re-attached is stopped, and the reason reported)."""
     record, app = app_record.read(session.app_record)
@@ -115,7 +113,7 @@ def adopt(session: Session) -> int | None:
         return None
 
 
-def _check_same_build(session: Session, record: AppRecord) -> None:
+def _check_same_build(session: SessionState, record: AppRecord) -> None:
     if record.build_key != session.build_key:
         raise HandoverError("it was built with other settings (binary, features, profile or linker)")
     if record.app_args != session.app_args:
@@ -136,9 +134,7 @@ def _check_same_build(session: Session, record: AppRecord) -> None:
         raise HandoverError(f"its build files are gone ({(missing or ['app-symbols.pickle'])[0]})")
 
 
-def _attach(session: Session, record: AppRecord) -> int:
-    from hotline.engine.session import _Running
-
+def _attach(session: SessionState, record: AppRecord) -> int:
     session.exe = load_executable(Path(record.executable))
     session.build_id = record.build_id
     session.crates = load_crates(session.capture_dir, session.crate_name)
@@ -164,7 +160,7 @@ def _attach(session: Session, record: AppRecord) -> int:
     channel = PatchChannel(
         record.build_id, debug_dir=Path(record.debug_dir), reopen=(Path(record.socket), record.token)
     )
-    session.running = _Running(
+    session.running = RunningApp(
         proc, channel, 0, 0, 0, prior, EntryJumps(session.exe, 0, prior), record=record
     )
     hello = channel.accept(record.app_pid, RECONNECT_TIMEOUT_S, lambda: proc.poll() is None)
@@ -192,8 +188,8 @@ def _attach(session: Session, record: AppRecord) -> int:
         }
     )
     if record.output:
-        session.follow_output(OutputFiles.at(record.output), proc, from_end=True)
-    threading.Thread(target=session.watch_exit, args=(proc,), daemon=True).start()
+        app_watch.follow_output(session, OutputFiles.at(record.output), proc, from_end=True)
+    threading.Thread(target=app_watch.watch_exit, args=(session, proc), daemon=True).start()
     save(session)
     return proc.pid
 

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
 
 from hotline.engine.analyse.demangle import demangle
 from hotline.engine.app import handover
 from hotline.engine.app.channel import ChannelError
 from hotline.engine.app.pending_jumps import RETRY_AFTER_S
+from hotline.engine.app.running_app import RunningApp
+from hotline.engine.session_state import SessionState
 
-if TYPE_CHECKING:
-    from hotline.engine.session import Session, _Running
 
-
-def schedule(session: Session, running: _Running) -> None:
+def schedule(session: SessionState, running: RunningApp) -> None:
     """Starts the retries for `running`, unless they already run."""
     if getattr(running, "retrying", False):
         return
@@ -30,11 +28,11 @@ def schedule(session: Session, running: _Running) -> None:
     threading.Thread(target=_retries, args=(session, running), daemon=True).start()
 
 
-def _retries(session: Session, running: _Running) -> None:
+def _retries(session: SessionState, running: RunningApp) -> None:
     try:
         for delay in RETRY_AFTER_S:
             time.sleep(delay)
-            with session._lock:  # never while a patch is on its way
+            with session.patch_lock:  # never while a patch is on its way
                 if session.running is not running or running.proc.poll() is not None:
                     return
                 if not session.pending.jumps or retry(session, running):
@@ -43,7 +41,7 @@ def _retries(session: Session, running: _Running) -> None:
         running.retrying = False
 
 
-def retry(session: Session, running: _Running) -> bool:
+def retry(session: SessionState, running: RunningApp) -> bool:
     """One retry (the caller holds the session's lock); True when nothing is pending after it."""
     sent = list(session.pending.jumps)
     seq = running.seq + 1
