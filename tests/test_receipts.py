@@ -16,6 +16,7 @@ import time
 import pytest
 from conftest import LiveApp, edit_file, fields
 from hotline import REPO_ROOT, examples
+from hotline.engine.app import patch_delivery
 from hotline.engine.link.patch_link import LinkedPatch
 from hotline.engine.report.receipts import NOT_RUN_AFTER
 
@@ -178,7 +179,7 @@ def test_a_receipts_read_the_apps_death_cut_short_is_no_engine_error(live_app, m
     os.kill(running.proc.pid, signal.SIGKILL)
     assert reaped.wait(10), "the exit watcher did not reap the app"
     try:
-        receipts = app.session._receipts(running)
+        receipts = patch_delivery._receipts(app.session, running)
         patch = LinkedPatch(b"", [], [], None, [], {}, {}, {}, {}, 0, first_call_flags={"f": 8}, flags=(8, 1))
         receipts.track(1, patch, {"f": {}})
         receipts._thread.join(10)  # the read failed, and the failure was handled
