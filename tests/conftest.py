@@ -249,7 +249,24 @@ SHARED_GROUPS: dict[str, str] = {
 #: Seconds each group takes on two cores under `-n 3` (from `--durations`): workers take
 #: the groups longest first, so that no long group starts last and leaves the other
 #: workers idle at the end. Groups not named here follow, in collection order.
-GROUP_SECONDS: dict[str, float] = {}
+GROUP_SECONDS: dict[str, float] = {
+    "crates-io": 330,  # on a cold cache (the first run on a machine) several minutes more
+    "timing": 300,
+    "editors": 265,
+    "test_patch_semantics.py": 150,
+    "test_faults.py": 100,
+    "test_project_shapes.py": 87,
+    "test_entry_jumps.py": 79,
+    "lsp/test_lsp.py": 79,
+    "test_live_frames.py": 65,
+    "test_debuggable.py": 51,
+    "test_rude_edits.py": 50,
+    "lsp/test_lsp_handover.py": 49,
+    "test_engine_claims.py": 48,
+    "test_optimized_profiles.py": 44,
+    "test_restart.py": 40,
+    "test_receipt_corpus.py": 40,
+}
 
 
 @pytest.hookimpl(optionalhook=True)  # no xdist (-p no:xdist): no such hook
