@@ -58,6 +58,7 @@ def patch_version(app: LiveApp, old: int, new: int) -> dict:
     return app.patch()
 
 
+@pytest.mark.slow
 def test_fifty_patches_under_the_quiet_stop_cause_no_eintr_and_reach_every_thread(live_app):
     app = live_app("stop_matrix")
     for name in THREADS:
@@ -79,6 +80,7 @@ def test_fifty_patches_under_the_quiet_stop_cause_no_eintr_and_reach_every_threa
     print(f"apply ms: median {statistics.median(applies):.2f}, max {max(applies):.2f}")
 
 
+@pytest.mark.slow
 def test_a_sigprof_handler_at_one_kilohertz_survives_two_hundred_patches(live_app):
     app = live_app("stop_matrix", app_args=["sigprof"])
     app.wait_line(lambda s: s == "busy v=1 profiled=true", timeout=20)

@@ -16,6 +16,7 @@ from receipt_corpus import run_app
 
 
 @pytest.mark.parametrize(("opt", "seed"), [(0, 5), (2, 6)])
+@pytest.mark.slow
 def test_no_random_edit_is_reported_patched_while_its_new_code_silently_never_runs(
     tmp_path: Path, opt: int, seed: int
 ) -> None:
