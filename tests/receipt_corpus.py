@@ -15,6 +15,16 @@ input, printed as `b=`):
 - `future`: an `async fn`, polled by a small executor (std only, no tokio);
 - `init`: a function that ran once at launch and never runs again.
 
+Programs with dependencies (`deps=True`: rayon and tokio from crates.io, versions pinned by
+tests/receipt_corpus.Cargo.lock) have three sites more:
+- `rayon`: a closure run by `into_par_iter().map(..).max()` on rayon's pool threads;
+- `tokio`: an `async fn` awaited, a fresh future each time, by a task of a multi-thread
+  tokio runtime that loops on `tokio::time::sleep`;
+- `task`: the body of a long-lived tokio task, an `async fn` whose loop is held across an
+  await (its future is never made again: a live frame, in the shape of a poll function).
+Their cargo target directory is kept per opt-level in a cache folder and reused by every
+program of that opt-level, so the dependencies are built once (`cached_folder`).
+
 An edit changes one site. Its outcome: `new` (lines of the new generation of that site
 appeared), `named` (the `patched` event, or an event after it, names a function of the
 site and says why its new code has not run: HL1012 live frames, HL1013 not run since the
@@ -24,7 +34,9 @@ code computes). The issue asks for no `silent` in at least 200 cases.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +49,12 @@ from hotline.engine.session import Session
 
 MARK = 1_000_000
 SITES = ["thread", "loop", "map", "option", "scope", "dyn", "fnptr", "future", "init"]
+DEPS_SITES = ["rayon", "tokio", "task"]  # in programs built with rayon and tokio
+LOCK = Path(__file__).resolve().parent / "receipt_corpus.Cargo.lock"
+DEPENDENCIES = (
+    'rayon = "1"\n'
+    'tokio = { version = "1", default-features = false, features = ["rt-multi-thread", "time"] }\n'
+)
 # the functions whose names an event must carry for an edit of the site to count as named
 SITE_FUNCTIONS = {  # the site's own functions, and the loops they may be inlined into
     "thread": ["tick", "main::{{closure}}"],
@@ -48,7 +66,65 @@ SITE_FUNCTIONS = {  # the site's own functions, and the loops they may be inline
     "fnptr": ["pointed", "main"],
     "future": ["compute", "main"],
     "init": ["init", "main"],
+    "rayon": ["k_rayon", "par_step", "{{closure}}"],
+    "tokio": ["tokio_site", "ticker_task"],
+    "task": ["held_loop"],
 }
+
+DEPS_SITES_TEXT = """
+fn k_rayon() -> u64 {
+    @rayon@
+}
+
+async fn tokio_site(n: u64) -> u64 {
+    tokio::task::yield_now().await;
+    n % 8 + @tokio@
+}
+
+async fn held_loop() {
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        say(format!("Stask b={} v={}", n % 5, n % 5 + @task@));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+"""
+
+DEPS_CODE = """
+async fn ticker_task() {
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        say(format!("Stokio b={} v={}", n % 8, tokio_site(n).await));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[inline(never)]
+fn par_step(n: u64) {
+    use rayon::prelude::*;
+    // every item is the same value: a call that mixes old and new code still prints one
+    // generation's value (the newest: generations only add)
+    let r = (0..4u64).into_par_iter().map(|_| n % 4 + k_rayon()).max().unwrap();
+    say(format!("Srayon b={} v={r}", n % 4));
+}
+
+fn start_tokio() {
+    std::thread::Builder::new().name("tokio".into()).spawn(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::spawn(held_loop());
+            tokio::spawn(ticker_task());
+            std::future::pending::<()>().await
+        })
+    }).unwrap();
+}
+"""
 
 TEMPLATE = (
     EXECUTOR
@@ -107,8 +183,8 @@ async fn compute(n: u64) -> u64 {
 fn init() -> u64 {
     @init@
 }
-// END SITES
-
+@deps-sites@// END SITES
+@deps-code@
 #[inline(never)]
 fn step(n: u64) {
     let m = (0..n % 4 + 1).map(|x| x + k_map()).max().unwrap();
@@ -132,10 +208,12 @@ fn main() {
         }
     }).unwrap();
     std::thread::Builder::new().name("looper".into()).spawn(looper).unwrap();
+    @deps-start@
     let mut n = 0u64;
     loop {
         n += 1;
         step(n);
+        @deps-step@
         say(format!("Sdyn b={} v={}", n % 3, thing.describe(n)));
         say(format!("Sfnptr b={} v={}", n % 4, pointer(n)));
         say(format!("Sfuture b={} v={}", n % 6, block_on(compute(n))));
@@ -156,8 +234,15 @@ class Outcome:
     detail: str = ""
 
 
-def source(constants: dict[str, int]) -> str:
+def source(constants: dict[str, int], deps: bool = False) -> str:
     text = TEMPLATE
+    for hole, filled in [
+        ("@deps-sites@", DEPS_SITES_TEXT.lstrip("\n")),
+        ("@deps-code@", DEPS_CODE),
+        ("@deps-start@", "start_tokio();"),
+        ("@deps-step@", "par_step(n);"),
+    ]:
+        text = text.replace(hole, filled if deps else "")
     for site, value in constants.items():
         text = text.replace(f"@{site}@", str(value))
     return text
@@ -166,16 +251,22 @@ def source(constants: dict[str, int]) -> str:
 class ReceiptApp:
     """One generated program under a real Session, edited one site at a time."""
 
-    def __init__(self, folder: Path, opt: int, rng: random.Random) -> None:
-        self.folder, self.opt, self.rng = folder, opt, rng
+    def __init__(
+        self, folder: Path, opt: int, rng: random.Random, deps: bool = False, plan: list[str] | None = None
+    ) -> None:
+        self.folder, self.opt, self.rng, self.deps = folder, opt, rng, deps
+        self.sites = SITES + DEPS_SITES if deps else SITES
+        self.plan = list(plan or [])  # sites edited first, in this order; then drawn at random
         (folder / "src").mkdir(parents=True, exist_ok=True)
         (folder / "Cargo.toml").write_text(
             f'[package]\nname = "receipts"\nversion = "0.1.0"\nedition = "2021"\n\n'
-            f"[dependencies]\n\n[profile.dev]\nopt-level = {opt}\n"
+            f"[dependencies]\n{DEPENDENCIES if deps else ''}\n[profile.dev]\nopt-level = {opt}\n"
         )
-        self.gens = dict.fromkeys(SITES, 0)
-        self.k = {site: rng.randint(1, 900) for site in SITES}
-        self.accepted: dict[str, set[int]] = {site: {self.k[site]} for site in SITES}
+        if deps:
+            shutil.copyfile(LOCK, folder / "Cargo.lock")  # the versions every run builds
+        self.gens = dict.fromkeys(self.sites, 0)
+        self.k = {site: rng.randint(1, 900) for site in self.sites}
+        self.accepted: dict[str, set[int]] = {site: {self.k[site]} for site in self.sites}
         self._save()
         self.lines: list[str] = []
         self.events: list[dict] = []
@@ -184,12 +275,12 @@ class ReceiptApp:
         self.session = Session(folder, self._on_event)
 
     def _constants(self) -> dict[str, int]:
-        return {site: self.k[site] + self.gens[site] * MARK for site in SITES}
+        return {site: self.k[site] + self.gens[site] * MARK for site in self.sites}
 
     def _save(self) -> None:
         path = self.folder / "src" / "main.rs"
         temp = path.with_suffix(".rs.saving")
-        temp.write_text(source(self._constants()))
+        temp.write_text(source(self._constants(), self.deps))
         temp.replace(path)
 
     def _on_event(self, e: dict) -> None:
@@ -240,7 +331,7 @@ class ReceiptApp:
         return None
 
     def edit(self) -> Outcome:
-        site = self.rng.choice(SITES)
+        site = self.plan.pop(0) if self.plan else self.rng.choice(self.sites)
         self.gens[site] += 1
         g = self.gens[site]
         constant = self._constants()[site]
@@ -258,7 +349,8 @@ class ReceiptApp:
             return judged(
                 "named", f"refused {outcome.event.get('rule')}: {outcome.event.get('reason', '')[:160]}"
             )
-        if outcome.kind != "patched":
+        if outcome.kind != "patched":  # an engine error: a product bug, counted as wrong
+            self.accepted[site].add(constant)  # the file keeps the edit: a later patch brings it
             return judged("wrong", f"{outcome.kind}: {str(outcome.event)[:200]}")
         self.accepted[site].add(constant)
         arrived = self.wait(
@@ -285,11 +377,21 @@ class ReceiptApp:
         return judged("silent", f"functions {outcome.event.get('functions')} warnings {warned}")
 
 
-def run_app(folder: Path, opt: int, seed: int, edits: int) -> list[Outcome]:
-    app = ReceiptApp(folder, opt, random.Random(seed))
+def cached_folder(opt: int) -> Path:
+    """Where the programs with dependencies at `opt` are built, one after another: a folder
+    kept across runs (and across this checkout's tests and bench), so that rayon and tokio
+    are built once per opt-level and each program rebuilds only its own crate."""
+    checkout = hashlib.sha256(str(LOCK.parent.parent).encode()).hexdigest()[:10]
+    return Path.home() / ".cache" / "hotline-tests" / f"receipt-corpus-{checkout}" / f"opt{opt}"
+
+
+def run_app(
+    folder: Path, opt: int, seed: int, edits: int, deps: bool = False, plan: list[str] | None = None
+) -> list[Outcome]:
+    app = ReceiptApp(folder, opt, random.Random(seed), deps, plan)
     app.session.start()
     try:
-        if not app.wait(lambda s: s.startswith("Sinit "), 60.0, 0):
+        if not app.wait(lambda s: s.startswith("Sinit "), 600.0 if deps else 60.0, 0):
             return [Outcome(opt, "-", 0, "crash", f"no output: {app.lines[-5:]}")]
         out = []
         for _ in range(edits):

@@ -11,6 +11,7 @@ the line programs.
 from __future__ import annotations
 
 import struct
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -306,6 +307,25 @@ class DieReader:
                 depth += 1
             elif depth == 0:
                 return pos
+
+
+class UnitDies:
+    """The DIEs of every compile unit of one object: a reference may cross units
+    (DW_FORM_ref_addr, which rustc emits at opt-level >= 1), so each offset is decoded
+    by the reader of the unit that holds it."""
+
+    def __init__(self, readers: list[DieReader]) -> None:
+        self.readers = readers
+        self.starts = [r.unit for r in readers]
+
+    def reader(self, offset: int) -> DieReader:
+        return self.readers[max(0, bisect_right(self.starts, offset) - 1)]
+
+    def die(self, offset: int) -> Die:
+        return self.reader(offset).die(offset)
+
+    def children(self, die: Die) -> Iterator[Die]:
+        return self.reader(die.offset).children(die)
 
 
 def line_table_files(line: bytes, offset: int) -> tuple[list[str], list[tuple[str, int]]] | None:

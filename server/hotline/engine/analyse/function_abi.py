@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from bisect import bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from hotline.engine.analyse.dwarf_reader import Die, DieReader, DwarfFormatError
-from hotline.engine.analyse.type_layouts import Relocations, debug_sections, die_name, unit_reader
+from hotline.engine.analyse.dwarf_reader import Die, DwarfFormatError, UnitDies
+from hotline.engine.analyse.type_layouts import Relocations, debug_sections, die_name, unit_readers
 from hotline.engine.link.elf_objects import ObjectFile, Section, Symbol
 
 R_X86_64_64 = 1
@@ -49,29 +48,10 @@ class Slot:
 FunctionAbi = tuple[Slot, ...]
 
 
-class _Dies:
-    """The DIEs of every compile unit of one object: a reference may cross units
-    (DW_FORM_ref_addr, which rustc emits at opt-level >= 1), so each offset is decoded
-    by the reader of the unit that holds it."""
-
-    def __init__(self, readers: list[DieReader]) -> None:
-        self.readers = readers
-        self.starts = [r.unit for r in readers]
-
-    def reader(self, offset: int) -> DieReader:
-        return self.readers[max(0, bisect_right(self.starts, offset) - 1)]
-
-    def die(self, offset: int) -> Die:
-        return self.reader(offset).die(offset)
-
-    def children(self, die: Die) -> Iterator[Die]:
-        return self.reader(die.offset).children(die)
-
-
 class _Shapes:
     """Shapes of the types of one object, each computed once per depth."""
 
-    def __init__(self, reader: _Dies) -> None:
+    def __init__(self, reader: UnitDies) -> None:
         self.reader = reader
         self.memo: dict[tuple[int, int], bytes] = {}
 
@@ -129,7 +109,7 @@ class _Shapes:
         return ""
 
 
-def _type_name(reader: _Dies, offset: object) -> tuple[str, int | None]:
+def _type_name(reader: UnitDies, offset: object) -> tuple[str, int | None]:
     """A type's name as the debug info spells it, and its size."""
     if not isinstance(offset, int):
         return "()", 0
@@ -148,7 +128,7 @@ class _Functions:
     Where that fails, every namespace is walked once (about 20 ms for a 800 KiB codegen
     unit of an axum app, against well under 1 ms for the fast way)."""
 
-    def __init__(self, reader: _Dies, obj: ObjectFile | None = None, info: Section | None = None) -> None:
+    def __init__(self, reader: UnitDies, obj: ObjectFile | None = None, info: Section | None = None) -> None:
         self.reader = reader
         self.shapes = _Shapes(reader)
         self.obj, self.info = obj, info
@@ -161,12 +141,14 @@ class _Functions:
         for at in self._entry_candidates(symbol):
             try:
                 die = self.reader.die(at)
-            except (DwarfFormatError, IndexError, KeyError, struct.error):
-                continue
-            if die.tag == "DW_TAG_subprogram" and "DW_AT_low_pc" in die.attrs:
+                if die.tag != "DW_TAG_subprogram" or "DW_AT_low_pc" not in die.attrs:
+                    continue
                 decl = self.declaration(die)
-                if die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name")) == symbol:
-                    return die, decl
+            except (DwarfFormatError, IndexError, KeyError, ValueError, struct.error):
+                continue  # an offset inside another entry: garbage (a string offset past the
+                # strings, a reference past the section, ...), not this function's entry
+            if die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name")) == symbol:
+                return die, decl
         if self._walked is None:
             self._walked = self._walk()
         found = self._walked.get(symbol)
@@ -249,20 +231,14 @@ class AbiIndex:
     """The ABI of each function one object defines, from its DWARF, read on first use."""
 
     def __init__(self, obj: ObjectFile) -> None:
-        self.functions = _Functions(_Dies([]))
+        self.functions = _Functions(UnitDies([]))
         self._abis: dict[str, FunctionAbi | None] = {}
         found = debug_sections(obj)
         if found is None:
             return
         sections, info = found
-        relocations = Relocations(obj, info)
-        readers: list[DieReader] = []
-        unit = 0
-        while unit < len(info.data):
-            reader = unit_reader(sections, unit, relocations)
-            readers.append(reader)
-            unit = reader.next_unit
-        self.functions = _Functions(_Dies(readers), obj, info)
+        readers = list(unit_readers(sections, Relocations(obj, info)))
+        self.functions = _Functions(UnitDies(readers), obj, info)
 
     def abi(self, symbol: str) -> FunctionAbi | None:
         if symbol not in self._abis:

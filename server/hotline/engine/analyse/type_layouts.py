@@ -12,12 +12,13 @@ import io
 import operator
 import struct
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
-from hotline.engine.analyse.dwarf_reader import Die, DieReader, line_table_files
+from hotline.engine.analyse.dwarf_reader import Die, DieReader, UnitDies, line_table_files
 from hotline.engine.link.elf_objects import ObjectFile, Section
 
 _TYPE_TAGS = ("DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_enumeration_type")
@@ -93,6 +94,16 @@ def unit_reader(sections: dict[str, bytes], unit: int, relocations: Relocations)
     )
 
 
+def unit_readers(sections: dict[str, bytes], relocations: Relocations) -> Iterator[DieReader]:
+    """A reader of each compile unit of the object's .debug_info, in order. `sections` is
+    read afresh for each unit, so a caller may swap in a relocated .debug_info meanwhile."""
+    unit = 0
+    while unit < len(sections["debug_info"]):
+        reader = unit_reader(sections, unit, relocations)
+        yield reader
+        unit = reader.next_unit
+
+
 def _dwarf_info(sections: dict[str, bytes]) -> DWARFInfo:
     """pyelftools' view of the sections, for unit headers and line programs."""
     descriptors = {
@@ -147,8 +158,13 @@ def _int(die: Die, attr: str) -> int | None:
 class _UnitWalk:
     """Collects the crate's types, hot closures and function locations from one unit."""
 
-    def __init__(self, reader: DieReader, files: list[str], crate: str, out: CrateLayouts) -> None:
-        self.reader, self.files, self.crate, self.out = reader, files, crate, out
+    def __init__(
+        self, reader: DieReader, dies: UnitDies, files: dict[int, list[str]], crate: str, out: CrateLayouts
+    ) -> None:
+        """`dies` decodes what a reference names, in whichever unit of the object holds it
+        (DW_FORM_ref_addr: a method's definition may name its declaration in another unit);
+        `files`: each unit's source files, by unit offset."""
+        self.reader, self.dies, self.files, self.crate, self.out = reader, dies, files, crate, out
         self.type_names: dict[int, str] = {}  # DIE offset -> qualified name, for hot_call's F
         self.hot_params: list[int] = []
 
@@ -190,7 +206,7 @@ class _UnitWalk:
         target = die.attrs.get("DW_AT_type")
         if not isinstance(target, int):
             return "()"
-        t = self.reader.die(target)
+        t = self.dies.die(target)
         return die_name(t) or t.tag.removeprefix("DW_TAG_")
 
     def fields(self, children: list[Die]) -> list[tuple[str, int, str]]:
@@ -220,7 +236,8 @@ class _UnitWalk:
 
     def file_of(self, die: Die) -> tuple[str | None, int | None]:
         f, line = _int(die, "DW_AT_decl_file"), _int(die, "DW_AT_decl_line")
-        path = self.files[f] if f is not None and 0 <= f < len(self.files) else None
+        files = self.files.get(self.dies.reader(die.offset).unit, [])  # the table of die's unit
+        path = files[f] if f is not None and 0 <= f < len(files) else None
         return path, line
 
     def record_function(self, die: Die) -> None:
@@ -229,7 +246,7 @@ class _UnitWalk:
         # A method's definition names only its declaration (inside the type's entry),
         # which carries the linkage name, the line and the return type.
         spec = die.attrs.get("DW_AT_specification")
-        decl = self.reader.die(spec) if isinstance(spec, int) else die
+        decl = self.dies.die(spec) if isinstance(spec, int) else die
         linkage = die.attrs.get("DW_AT_linkage_name", decl.attrs.get("DW_AT_linkage_name"))
         if not isinstance(linkage, str):
             return
@@ -283,16 +300,17 @@ def crate_layouts(objects: list[ObjectFile], crate: str) -> CrateLayouts:
         if found is None:
             continue
         sections, info = found
-        relocations = Relocations(obj, info)
-        unit = 0
-        while unit < len(sections["debug_info"]):
-            reader = unit_reader(sections, unit, relocations)
+        readers: list[DieReader] = []
+        for reader in unit_readers(sections, Relocations(obj, info)):
             if reader.version >= 5 and sections["debug_info"] is info.data:
                 # pyelftools reads DWARF 5 line tables through the unit headers and top entries,
                 # which it decodes itself: it needs the section relocated.
                 sections["debug_info"] = _relocated(obj, info)
-            _UnitWalk(reader, _unit_files(sections, reader), crate, out).run()
-            unit = reader.next_unit
+            readers.append(reader)
+        dies = UnitDies(readers)
+        files = {r.unit: _unit_files(sections, r) for r in readers}
+        for reader in readers:
+            _UnitWalk(reader, dies, files, crate, out).run()
     return out
 
 
