@@ -10,4 +10,4 @@ ruff check server tests bench
 ruff format --check server tests bench
 (cd runtime && cargo fmt --check && cargo clippy -q --all-targets -- -D warnings && cargo test -q)
 (cd runtime/inject && cargo fmt --check && cargo clippy -q -- -D warnings)
-HOTLINE_REQUIRE_VSCODE=1 HOTLINE_REQUIRE_NVIM=1 python3 -m pytest -q --durations=25 tests
+HOTLINE_REQUIRE_VSCODE=1 HOTLINE_REQUIRE_NVIM=1 python3 -m pytest -q -n 3 --dist loadgroup --durations=25 tests

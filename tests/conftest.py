@@ -223,6 +223,80 @@ def no_app_left_running_after_the_suite(tmp_path_factory: pytest.TempPathFactory
             os.kill(pid, signal.SIGKILL)
 
 
+#: Test modules that share state with other modules: under `pytest -n N --dist loadgroup`
+#: (scripts/test.sh) each group runs on one worker, one test after another; every other
+#: module is a group of its own (its tests share built apps and module fixtures).
+SHARED_GROUPS: dict[str, str] = {
+    # The crates.io apps build into one cache outside the clone (test_real_world.CACHE):
+    # Bevy's target directory, and with it its engine lock, is test_bevy's and
+    # test_bevy_lsp's; all of them wait on cargo's registry and build-directory locks.
+    "test_real_world.py": "crates-io",
+    "test_bevy.py": "crates-io",
+    "test_bevy_lsp.py": "crates-io",
+    # code-server + headless Chromium, and Neovim: each the heaviest of front ends.
+    "vscode/test_vscode_e2e.py": "editors",
+    "nvim/test_nvim.py": "editors",
+    "nvim/test_nvim_live_frames.py": "editors",
+    "nvim/test_nvim_receipts.py": "editors",
+    # Tests that assert on how long something took (a quiet stop, a speculative build's
+    # phases, a receipt's first read).
+    "test_quiet_stop.py": "timing",
+    "test_speculative.py": "timing",
+    "lsp/test_lsp_speculative.py": "timing",
+    "test_receipts.py": "timing",
+}
+
+#: Seconds each group takes on two cores under `-n 3` (from `--durations`): workers take
+#: the groups longest first, so that no long group starts last and leaves the other
+#: workers idle at the end. Groups not named here follow, in collection order.
+GROUP_SECONDS: dict[str, float] = {
+    "timing": 250,
+    "editors": 180,
+    "crates-io": 105,  # on a warm cache; on a cold one (a machine's first run) minutes more
+    "test_patch_semantics.py": 92,
+    "test_faults.py": 83,
+    "lsp/test_lsp.py": 55,
+    "test_project_shapes.py": 53,
+    "test_receipt_corpus.py": 37,
+    "test_live_frames.py": 34,
+    "test_entry_jumps.py": 33,
+    "lsp/test_lsp_handover.py": 32,
+    "lsp/test_lsp_parity.py": 31,
+}
+
+
+@pytest.hookimpl(optionalhook=True)  # no xdist (-p no:xdist): no such hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # type: ignore[no-untyped-def]
+    """`--dist loadgroup` with the groups of SHARED_GROUPS, handed out longest first.
+
+    The groups are told by the test's module (in its node id) rather than by
+    `xdist_group` marks: pytest 9 names a test by `Item._id`, so the `@group` suffix xdist
+    3.8 writes into `Item._nodeid` never reaches the scheduler."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    tests = Path(__file__).parent.relative_to(config.rootpath).as_posix() + "/"
+
+    class LongestFirst(LoadGroupScheduling):
+        ordered = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].removeprefix(tests)
+            return SHARED_GROUPS.get(module, module)
+
+        def _assign_work_unit(self, node) -> None:  # type: ignore[no-untyped-def]
+            # The base class queues the groups (by test count) before it hands out the
+            # first: reorder the queue then, once.
+            if not self.ordered:
+                self.ordered = True
+                for group in sorted(self.workqueue, key=lambda g: -GROUP_SECONDS.get(g, 0.0)):
+                    self.workqueue.move_to_end(group)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:
     """No front end ever shows a Python traceback (issue 14): whatever a test's processes

@@ -24,6 +24,7 @@ from conftest import edit_file, gone
 from hotline.cli.args import parse_args
 from hotline.cli.console import Console
 from hotline.cli.printer import HumanPrinter
+from hotline.engine.session import Session
 from hotline.examples import copy_app
 
 ESC = "\x1b["
@@ -487,3 +488,25 @@ def test_run_help_says_dir_defaults_to_the_current_directory_and_the_app_needs_n
     assert "Optionally make the app depend on the runtime crate (package hotline-runtime)" in text
     for flag in ("--release", "--profile NAME", "--features LIST", "--allow-layout-change TYPE"):
         assert flag in text
+
+
+def test_on_hotlines_terminal_the_app_runs_none_of_its_code_before_app_started_is_out(tmp_path):
+    """With its output on hotline's terminal (`hotline run`: capture_output=False), the app
+    starts once `app-started` is handled, so the lines printed then come before a
+    full-screen app's first frame (printed after it, they scroll its top row away). Without
+    a gate the app is always running by then: Popen returns after its exec."""
+    crate = ticker(tmp_path)
+    announced: dict[str, str] = {}
+
+    def on_event(e: dict) -> None:
+        if e["event"] == "app-started":
+            announced["exe"] = os.readlink(f"/proc/{e['pid']}/exe")
+
+    session = Session(crate, on_event, target_dir=tmp_path / "target", capture_output=False)
+    try:
+        pid = session.start()
+        executable = os.readlink(f"/proc/{pid}/exe")
+    finally:
+        session.stop()
+    assert Path(executable).name.startswith("cli_ticker")  # the same process runs the app now
+    assert not Path(announced["exe"]).name.startswith("cli_ticker"), announced

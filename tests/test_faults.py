@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from conftest import HotlineRunProcess, fields, require_privilege
 from hotline.examples import copy_app
 
@@ -106,6 +107,7 @@ def test_the_app_outlives_a_killed_engine_and_the_next_engine_re_attaches_to_it(
             second.stop()
 
 
+@pytest.mark.slow
 def test_two_hundred_patches_on_one_process_with_bounded_memory_and_disk(live_app):
     app = live_app("probe")
     app.wait_line(lambda s: s.startswith("v=1"))

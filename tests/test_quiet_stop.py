@@ -10,11 +10,15 @@ thread through entry jumps only.
 
 from __future__ import annotations
 
+import os
 import signal
 import statistics
 import subprocess
+import sys
 import time
+from pathlib import Path
 
+import pytest
 from conftest import LiveApp, alive
 from hotline.engine.app import thread_stop
 
@@ -54,6 +58,7 @@ def patch_version(app: LiveApp, old: int, new: int) -> dict:
     return app.patch()
 
 
+@pytest.mark.slow
 def test_fifty_patches_under_the_quiet_stop_cause_no_eintr_and_reach_every_thread(live_app):
     app = live_app("stop_matrix")
     for name in THREADS:
@@ -75,6 +80,7 @@ def test_fifty_patches_under_the_quiet_stop_cause_no_eintr_and_reach_every_threa
     print(f"apply ms: median {statistics.median(applies):.2f}, max {max(applies):.2f}")
 
 
+@pytest.mark.slow
 def test_a_sigprof_handler_at_one_kilohertz_survives_two_hundred_patches(live_app):
     app = live_app("stop_matrix", app_args=["sigprof"])
     app.wait_line(lambda s: s == "busy v=1 profiled=true", timeout=20)
@@ -198,3 +204,60 @@ def test_jumps_a_failed_stop_could_not_write_land_at_a_later_stop_without_anothe
     for name in THREADS:
         app.wait_line(lambda s, n=name: s.startswith(f"{n} v=2 "), timeout=10)
     assert not app.exits()
+
+
+#: One thread blocked in recvfrom on a UDP socket with SO_RCVTIMEO: a call that fails with
+#: EINTR, never -ERESTART*, when a signal cuts it short (signal(7)).
+UDP_RECV = """
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", 0))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 60, 0))
+s.recv(64)
+"""
+RECVFROM = 45
+
+
+def _in_syscall(pid: int, nr: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/syscall").read_text().split()[0] != str(nr):
+        assert time.monotonic() < deadline, f"pid {pid} never blocked in system call {nr}"
+        time.sleep(0.01)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.parametrize("when", ["while-seized", "while-stopped"])
+def test_an_ignored_signal_the_stop_let_in_does_not_make_a_timed_recv_fail_with_eintr(when):
+    """SIGCHLD (ignored by default) is dropped when it is sent, unless the thread is traced:
+    during the quiet stop it is queued and cuts a recv with a timeout short with EINTR, which
+    the kernel never restarts. The helper restarts it, whether the signal arrived before the
+    stop (a signal-delivery stop of SIGCHLD) or while the thread was stopped (pending). Seen
+    as `udp-recv eintr=1` in stop_matrix, whose waitpid thread's children exit every 200 ms."""
+    app = subprocess.Popen([sys.executable, "-c", UDP_RECV])
+    try:
+        _in_syscall(app.pid, RECVFROM)
+        tracer = thread_stop.Tracer(app.pid)
+        if when == "while-seized":
+            tracer._ptrace(thread_stop.PTRACE_SEIZE, app.pid)
+            tracer.held[app.pid] = 0
+            os.kill(app.pid, signal.SIGCHLD)
+        else:
+            assert tracer._interrupt(app.pid)
+            deadline = time.monotonic() + 10
+            while _state(app.pid) != "t":
+                assert time.monotonic() < deadline, "the thread did not stop"
+                time.sleep(0.01)
+            os.kill(app.pid, signal.SIGCHLD)
+        tracer._wait(app.pid)
+        regs = tracer.regs[app.pid]
+        assert tracer.restarted == 1, (regs[thread_stop.RAX], tracer.held)
+        assert regs[thread_stop.RAX] == regs[thread_stop.ORIG_RAX] == RECVFROM
+        tracer.release()
+        _in_syscall(app.pid, RECVFROM)  # blocked in it again, not out with EINTR
+        assert app.poll() is None
+    finally:
+        app.kill()
+        app.wait()

@@ -165,9 +165,20 @@ def test_terminal_ui_draw_function_is_patched_in_a_real_terminal(tmp_path):
                 pids.append(int(stat.parent.name))
         return pids
 
+    def app_started(timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while not app_pids():
+            assert time.monotonic() < deadline, "the app did not start:\n" + _tmux(
+                "capture-pane", "-p", "-t", session
+            )
+            time.sleep(0.2)
+        (pid,) = app_pids()
+        return pid
+
     try:
-        screen_shows("┌hotline", 600)  # the fat build of ratatui may take minutes on a cold cache
-        (app,) = app_pids()
+        app = app_started(600)  # the fat build of ratatui may take minutes on a cold cache
+        # Hotline's lines came before the app's first frame: none scrolled its top row away.
+        screen_shows("┌hotline", 30)
         screen_shows(r"ticks: ([5-9]|\d\d+)\b", 10)  # about 10 frames a second: state to keep
         before = ticks_seen[-1]
         main = crate / "src" / "main.rs"

@@ -18,6 +18,7 @@ from receipt_corpus import DEPS_SITES, LOCK, cached_folder, run_app
 
 
 @pytest.mark.parametrize(("opt", "seed", "deps"), [(0, 5, False), (2, 6, False), (1, 7, True)])
+@pytest.mark.slow
 def test_no_random_edit_is_reported_patched_while_its_new_code_silently_never_runs(
     tmp_path: Path, opt: int, seed: int, deps: bool
 ) -> None:

@@ -7,12 +7,16 @@ point: both are reached through entry jumps only.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import threading
 import time
 
 import pytest
 from conftest import LiveApp, edit_file, fields
 from hotline import REPO_ROOT, examples
+from hotline.engine.app import patch_delivery
 from hotline.engine.link.patch_link import LinkedPatch
 from hotline.engine.report.receipts import NOT_RUN_AFTER
 
@@ -150,3 +154,38 @@ def test_a_receipts_read_the_app_refuses_is_an_engine_error_and_the_app_runs_on(
     )
     mark = app.mark()
     app.wait_lines(lambda s: s.startswith("tick "), 3, after=mark)
+
+
+def test_a_receipts_read_the_apps_death_cut_short_is_no_engine_error(live_app, monkeypatch):
+    """The app died while the engine read its receipts: its end of the channel is closed
+    before the engine's exit watcher is back from `waitpid` (and while it is in there,
+    `Popen.poll()` says None: unknown). The lost channel is the exit's news (`app-exited`),
+    not an engine error. The watcher is held just after its `waitpid` returned, so the read
+    fails in that window every time."""
+    real_waitpid, held, reaped, release = os.waitpid, set(), threading.Event(), threading.Event()
+
+    def waitpid(pid: int, options: int) -> tuple[int, int]:
+        result = real_waitpid(pid, options)
+        if result[0] in held:
+            reaped.set()
+            release.wait(30)
+        return result
+
+    monkeypatch.setattr(os, "waitpid", waitpid)
+    app = live_app("receipts")
+    app.wait_line(lambda s: s.startswith("tick "))
+    running = app.session.running
+    held.add(running.proc.pid)
+    os.kill(running.proc.pid, signal.SIGKILL)
+    assert reaped.wait(10), "the exit watcher did not reap the app"
+    try:
+        receipts = patch_delivery._receipts(app.session, running)
+        patch = LinkedPatch(b"", [], [], None, [], {}, {}, {}, {}, 0, first_call_flags={"f": 8}, flags=(8, 1))
+        receipts.track(1, patch, {"f": {}})
+        receipts._thread.join(10)  # the read failed, and the failure was handled
+        assert not receipts._thread.is_alive()
+    finally:
+        release.set()
+    exited = wait_event(app, "app-exited", timeout=10)
+    assert exited["signal"] == signal.SIGKILL
+    assert not events(app, "engine-error")

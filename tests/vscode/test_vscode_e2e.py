@@ -18,6 +18,8 @@ import pytest
 from hotline import REPO_ROOT, examples
 from hotline.examples import copy_app
 
+pytestmark = pytest.mark.slow  # code-server and headless Chromium: 10-45 s a test
+
 HERE = Path(__file__).parent
 EXT = REPO_ROOT / "vscode-extension"
 VSIX = EXT / "hotline.vsix"

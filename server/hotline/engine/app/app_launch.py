@@ -31,17 +31,28 @@ def launch(session: SessionState, executable: Path) -> int:
     # The app writes to files, not pipes: it outlives this engine (app_output.py).
     files = OutputFiles(session.target_dir / "output", session.build_id) if session.capture_output else None
     fds = files.create() if files else {}
+    # On this process's terminal the app starts only once `app-started` is out: a line
+    # printed after a full-screen app's first frame would scroll its first row away.
+    gate = None if files else os.pipe()
+    command = [str(executable), *session.app_args]
+    env = os.environ | channel.env() | runtime_env
+    if gate is not None:
+        command, env = _gated(command, runtime_env), os.environ | channel.env()
     try:
         proc = subprocess.Popen(
-            [str(executable), *session.app_args],
+            command,
             cwd=session.crate_dir,
-            env=os.environ | channel.env() | runtime_env,
+            env=env,
             stdout=fds.get("stdout"),
             stderr=fds.get("stderr"),
-            stdin=subprocess.DEVNULL,
+            stdin=gate[0] if gate else subprocess.DEVNULL,
         )
+    except BaseException:
+        if gate is not None:
+            os.close(gate[1])
+        raise
     finally:
-        for fd in fds.values():
+        for fd in [*fds.values(), *(gate[:1] if gate else ())]:
             os.close(fd)
     try:  # from here until it is recorded as running, any interruption stops the app
         record = AppRecord(
@@ -69,6 +80,9 @@ def launch(session: SessionState, executable: Path) -> int:
                 "stop": stop_mode(proc.pid),
             }
         )
+        if gate is not None:
+            _open(gate[1])
+            gate = None
         follower = app_watch.follow_output(session, files, proc) if files else None
         threading.Thread(target=app_watch.watch_exit, args=(session, proc), daemon=True).start()
         hello = channel.accept(proc.pid, session.connect_timeout, lambda: proc.poll() is None)
@@ -76,6 +90,8 @@ def launch(session: SessionState, executable: Path) -> int:
             raise ChannelError(f"the app's runtime says it is {hello.mode}, but it should be {runtime}")
         slide = hello.slide(session.exe.address(ANCHOR))
     except BaseException as e:  # a channel error, or Ctrl-C / `kill` while waiting for it
+        if gate is not None:
+            os.close(gate[1])  # the gate sees end of file: the app never starts
         channel.close()
         proc.kill()  # an app we cannot patch is not left running behind the user's back
         proc.wait()
@@ -99,6 +115,29 @@ def launch(session: SessionState, executable: Path) -> int:
     )
     handover.save(session)
     return proc.pid
+
+
+#: Waits for a line on its stdin (the gate), then execs the app (the same process: its pid,
+#: its start time) with stdin /dev/null and the runtime's variables, which the shell itself
+#: must not have (`LD_PRELOAD`); exits without starting it at end of file (the engine
+#: stopped first).
+_GATE = 'IFS= read -r _ || exit 125; exec </dev/null env "$@"'
+
+
+def _gated(command: list[str], runtime_env: dict[str, str]) -> list[str]:
+    """`command` behind a gate that `_open` opens."""
+    assignments = [f"{k}={v}" for k, v in runtime_env.items()]
+    return ["/bin/sh", "-c", _GATE, "hotline-gate", "--", *assignments, *command]
+
+
+def _open(fd: int) -> None:
+    """Lets the gated app start (`_gated`)."""
+    try:
+        os.write(fd, b"\n")
+    except OSError:
+        pass  # it is gone already: its exit is the news
+    finally:
+        os.close(fd)
 
 
 def _runtime_env(session: SessionState) -> tuple[str, dict[str, str]]:

@@ -54,6 +54,22 @@ def start_time(pid: int) -> str | None:
     return None if fields[0] == "Z" else fields[19]  # state, then field 22 of the file
 
 
+#: `PF_EXITING` in the flags of /proc/PID/stat: the process is in the kernel's exit path.
+PF_EXITING = 0x4
+
+
+def exiting(pid: int) -> bool:
+    """The process is gone, a zombie, or on its way out: its threads have begun to exit, so
+    its descriptors (its end of the patch channel) are being closed. Read from /proc, not
+    from `Popen.poll()`, which says None (unknown) while another thread waits for it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0] in ("Z", "X", "x") or bool(int(fields[6]) & PF_EXITING)
+
+
 def write(path: Path, record: AppRecord) -> None:
     """Replaces the record atomically: a reader sees the old one or the new one, whole."""
     tmp = path.with_suffix(".tmp")

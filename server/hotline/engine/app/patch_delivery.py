@@ -178,7 +178,7 @@ def _receipts(session: SessionState, running: RunningApp) -> Receipts:
                 session.on_event(e)
 
         def on_failure(e: Exception) -> None:  # a channel closed by the app's exit is no news
-            if session.running is running and running.proc.poll() is None:
+            if session.running is running and not app_record.exiting(running.proc.pid):
                 with contextlib.suppress(InternalError), session.reported("reading the app's receipts"):
                     raise e
 

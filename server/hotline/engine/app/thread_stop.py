@@ -7,7 +7,9 @@ disposition involved, so a thread that blocks every signal stops like any other.
 call the interrupt cuts short is restarted by the kernel when it says -ERESTART*; the calls
 that say -EINTR instead (socket calls with a timeout, epoll_wait, sigtimedwait: signal(7),
 "interruption by stop signals") are restarted here, exactly as the kernel restarts the
-others: RAX = ORIG_RAX, RIP -= 2 back onto the `syscall` instruction.
+others: RAX = ORIG_RAX, RIP -= 2 back onto the `syscall` instruction. So is a call cut
+short by a signal the app ignores (SIGCHLD by default, say): the kernel drops such a signal
+when it is sent, unless the thread is traced (`sig_ignored`), so only the stop let it in.
 
 The tracer is its own process, this file run as a script (`python -S thread_stop.py PID`),
 never a thread of the engine: the kernel reports a tracee's stops to every thread of the
@@ -46,6 +48,9 @@ PTRACE_EVENT_STOP = 128
 WALL = 0x40000000  # __WALL: wait for every thread, not only the leader
 SIGTRAP = 5
 EINTR = 4
+#: SIGCHLD, SIGCONT, SIGURG, SIGWINCH: what the kernel ignores under the default disposition
+#: (`sig_kernel_ignore`), as bits of the masks in /proc/PID/status (signal n is bit n - 1).
+DEFAULT_IGNORED = sum(1 << (sig - 1) for sig in (17, 18, 23, 28))
 RAX, ORIG_RAX, RIP, RSP = 10, 15, 16, 19  # indices in struct user_regs_struct
 REGS = 27  # unsigned longs in user_regs_struct
 SYSCALL = b"\x0f\x05"
@@ -131,24 +136,29 @@ class Tracer:
         self.held[tid] = 0 if event == PTRACE_EVENT_STOP else sig
         regs = (ctypes.c_ulong * REGS)()
         self._ptrace(PTRACE_GETREGS, tid, 0, regs)
-        if event == PTRACE_EVENT_STOP and self._cut_short(tid, regs):
+        if self._cut_short(tid, regs, 0 if event == PTRACE_EVENT_STOP else sig):
             regs[RAX] = regs[ORIG_RAX]
             regs[RIP] -= 2
             self._ptrace(PTRACE_SETREGS, tid, 0, regs)
             self.restarted += 1
         self.regs[tid] = list(regs)
 
-    def _cut_short(self, tid: int, regs: ctypes.Array) -> bool:
-        """Whether the interrupt made a system call fail with EINTR, no other signal being
-        pending for the thread (that one would have interrupted it anyway)."""
+    def _cut_short(self, tid: int, regs: ctypes.Array, delivered: int = 0) -> bool:
+        """Whether the stop made a system call fail with EINTR: the interrupt, or the signal
+        `delivered` at this stop if the app ignores it; and no other signal is pending for
+        the thread that would have interrupted it anyway (an ignored one would not have)."""
         if regs[ORIG_RAX] >= 1 << 63 or regs[RAX] != (1 << 64) - EINTR:
             return False
         if self._read(regs[RIP] - 2, 2) != SYSCALL:
             return False
         status = Path(f"/proc/{self.pid}/task/{tid}/status").read_text()
         field = {k: v.strip() for k, _, v in (line.partition(":") for line in status.splitlines())}
+        caught, ignored = int(field.get("SigCgt", "0"), 16), int(field.get("SigIgn", "0"), 16)
+        ignored |= DEFAULT_IGNORED & ~caught
+        if delivered and not ignored >> (delivered - 1) & 1:
+            return False  # a signal the app handles: EINTR is what it gets without a stop too
         pending = int(field.get("SigPnd", "0"), 16) | int(field.get("ShdPnd", "0"), 16)
-        return pending & ~int(field.get("SigBlk", "0"), 16) == 0
+        return pending & ~int(field.get("SigBlk", "0"), 16) & ~ignored == 0
 
     def _read(self, addr: int, size: int) -> bytes:
         try:
