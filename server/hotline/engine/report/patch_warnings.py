@@ -146,28 +146,29 @@ def jump_warnings(
                 "patch keeps running the old version"
             )
             out.append(warning(crate_dir, builds, "HL1008", symbol, message))
-    busy = set(report.get("busy", []))
-    for symbol in dict.fromkeys(name for name, site, _ in plan.jumps if site in busy):
-        if symbol in edited:
-            # Its callers were not relinked (a jump was planned): old code keeps the old copy.
-            message = (
-                f"the old entry of {demangle(symbol)} is not redirected: a thread was executing "
-                "its first bytes during the patch; code compiled before the patch keeps calling "
-                "the old version until the jump is written: it is retried in a moment and with the "
-                "next patch (jumps-landed says when it lands)"
-            )
-            out.append(warning(crate_dir, builds, "HL1008", symbol, message))
-    held = set(report.get("held", []))
-    for symbol in dict.fromkeys(name for name, site, _ in plan.jumps if site in held):
-        if symbol in edited:
-            message = (
-                f"the old entry of {demangle(symbol)} is not redirected: a debugger is attached and "
-                "a breakpoint (0xCC) lies in its first bytes, which a jump would overwrite (and the "
-                "debugger later restore over it); code compiled before the patch keeps calling the "
-                "old version until the jump is written: it is retried in a moment and with the next "
-                "patch, and lands once that breakpoint is removed (jumps-landed says when)"
-            )
-            out.append(warning(crate_dir, builds, "HL1008", symbol, message))
+    # A jump planned but not written: its callers were not relinked (a jump was planned), so
+    # code compiled before the patch keeps calling the old copy until the jump lands.
+    unwritten = {
+        "busy": (
+            "a thread was executing its first bytes during the patch",
+            " (jumps-landed says when it lands)",
+        ),
+        "held": (
+            "a debugger is attached and a breakpoint (0xCC) lies in its first bytes, which a jump "
+            "would overwrite (and the debugger later restore over it)",
+            ", and lands once that breakpoint is removed (jumps-landed says when)",
+        ),
+    }
+    for key, (why, lands) in unwritten.items():
+        sites = set(report.get(key, []))
+        for symbol in dict.fromkeys(name for name, site, _ in plan.jumps if site in sites):
+            if symbol in edited:
+                message = (
+                    f"the old entry of {demangle(symbol)} is not redirected: {why}; code compiled "
+                    "before the patch keeps calling the old version until the jump is written: it "
+                    f"is retried in a moment and with the next patch{lands}"
+                )
+                out.append(warning(crate_dir, builds, "HL1008", symbol, message))
     return out
 
 
