@@ -1,9 +1,10 @@
 """The receipt corpus, full run (issue 25): generated programs at opt-levels 0 to 3, with
 rayon and tokio, many random edits each (tests/receipt_corpus.py says what is generated and
 how each edit is judged). Prints each edit's outcome and the count of each: `new`, `named`,
-`silent`, `crash`, `wrong`, in all, per site and per opt-level, and writes them with every
-edit to bench/receipt_corpus.json (rewritten after each program, so a run cut short keeps
-what it did). Exits 1 on any silent receipt, crash or wrong value.
+`silent`, `crash`, `wrong`, `false-not-run`, in all, per site and per opt-level, and writes
+them with every edit to bench/receipt_corpus.json (rewritten after each program, so a run
+cut short keeps what it did). Exits 1 on any silent receipt, crash, wrong value or false
+not-run.
 
 The programs of one opt-level are built one after another in the same folder
 (`cached_folder`), so rayon and tokio are built once per opt-level.
@@ -27,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 from receipt_corpus import DEPS_SITES, SITES, Outcome, cached_folder, run_app  # noqa: E402
 
-RESULTS = ("new", "named", "silent", "crash", "wrong")
+RESULTS = ("new", "named", "silent", "crash", "wrong", "false-not-run")
 
 
 def counted(outcomes: list[Outcome], key: str) -> dict[str, dict[str, int]]:
@@ -92,7 +93,7 @@ def main() -> int:
         for k, c in table.items():
             print(f"  {k:8} " + " ".join(f"{r}={n}" for r, n in c.items()))
     print("total: " + " ".join(f"{r}={counts[r]}" for r in RESULTS))
-    return 1 if counts["silent"] or counts["crash"] or counts["wrong"] else 0
+    return 1 if any(counts[r] for r in ("silent", "crash", "wrong", "false-not-run")) else 0
 
 
 def cpu_model() -> str:

@@ -29,7 +29,9 @@ An edit changes one site. Its outcome: `new` (lines of the new generation of tha
 appeared), `named` (the `patched` event, or an event after it, names a function of the
 site and says why its new code has not run: HL1012 live frames, HL1013 not run since the
 patch, HL1010), `silent` (neither: the receipt was false), `crash`, or `wrong` (a value no
-code computes). The issue asks for no `silent` in at least 200 cases.
+code computes). The issue asks for no `silent` in at least 200 cases. A `new` edit whose
+site is later reported as not run since its patch (HL1013) is `false-not-run`: the user
+would be told to restart for code that runs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from pathlib import Path
 
 from abi_corpus import EXECUTOR
 from hotline.engine.analyse.demangle import demangle
+from hotline.engine.report.receipts import NOT_RUN_AFTER
 from hotline.engine.session import Session
 
 MARK = 1_000_000
@@ -230,8 +233,9 @@ class Outcome:
     opt: int
     site: str
     gen: int
-    result: str  # new | named | silent | crash | wrong
+    result: str  # new | named | silent | crash | wrong | false-not-run
     detail: str = ""
+    seq: int | None = None  # its patch
 
 
 def source(constants: dict[str, int], deps: bool = False) -> str:
@@ -330,6 +334,19 @@ class ReceiptApp:
                     return f"{w['rule']} {w.get('message', '')[:140]}"
         return None
 
+    def false_not_runs(self, outcomes: list[Outcome]) -> None:
+        """Each `new` outcome whose site a not-run of its patch names becomes `false-not-run`."""
+        with self.cv:
+            not_run = [e for e in self.events if e["event"] == "not-run"]
+        for o in outcomes:
+            if o.result != "new":
+                continue
+            wanted = SITE_FUNCTIONS[o.site]
+            for e in not_run:
+                named = [f for f in e["functions"] if any(part in f for part in wanted)]
+                if e["seq"] == o.seq and named:
+                    o.result, o.detail = "false-not-run", f"HL1013 on {named} though its new output appeared"
+
     def edit(self) -> Outcome:
         site = self.plan.pop(0) if self.plan else self.rng.choice(self.sites)
         self.gens[site] += 1
@@ -340,7 +357,7 @@ class ReceiptApp:
         outcome = self.session.patch()
 
         def judged(result: str, detail: str = "") -> Outcome:
-            return Outcome(self.opt, site, g, result, detail)
+            return Outcome(self.opt, site, g, result, detail, outcome.event.get("seq"))
 
         if outcome.kind == "patch-refused":
             self.gens[site] -= 1  # the app runs the last good code
@@ -398,6 +415,9 @@ def run_app(
             out.append(app.edit())
             if out[-1].result == "crash":
                 break
+        else:
+            time.sleep(NOT_RUN_AFTER + 0.5)  # the last patches' receipts
+            app.false_not_runs(out)
         return out
     finally:
         app.session.stop()
