@@ -4,7 +4,10 @@ shape 2): at opt-level 1, `bump` is inlined into the closures that `Option::map`
 
 from __future__ import annotations
 
+import time
+
 from conftest import fields
+from hotline.engine.report.receipts import NOT_RUN_AFTER
 
 
 def expected(n: int, k: int) -> int:
@@ -23,3 +26,27 @@ def test_an_edit_inlined_into_instances_of_cores_generics_runs_and_the_event_nam
     mark = app.mark()
     line = fields(app.wait_line(lambda s: s.startswith("n="), after=mark + 1))
     assert int(line["v"]) == expected(int(line["n"]), 1000), line
+
+
+def test_an_edit_that_runs_only_inlined_into_other_copies_is_reported_ran_through_them_not_hl1013(
+    live_app,
+) -> None:
+    """The own new copies of `bump` and of the closures are never called: at opt-level 1
+    their code runs inside `step`, which inlined `Option::map` and `Iterator::sum`. Their
+    receipt is `ran`, naming `step`, not a false 'has not been called since the patch:
+    restart to apply' (HL1013). The `.map` closure is missing from `step`'s own inlining
+    records (LLVM dropped it): it is found through `map_fold::{{closure}}`'s copy."""
+    app = live_app("inlined")
+    app.wait_line(lambda s: s.startswith("n="))
+    app.edit("x + 1\n", "x + 1000\n")
+    event = app.patch()
+    time.sleep(NOT_RUN_AFTER + 1.5)  # past the time a not-run would be reported
+    with app._cv:
+        ran = [e for e in app.events if e["event"] == "ran" and e["seq"] == event["seq"]]
+        not_run = [e for e in app.events if e["event"] == "not-run"]
+    assert not not_run, not_run
+    assert sorted(f for e in ran for f in e["functions"]) == sorted(event["functions"]), (ran, event)
+    inlined = {f: hosts for e in ran for f, hosts in e.get("inlined_into", {}).items()}
+    assert inlined == {"inlined::bump": ["inlined::step"], "inlined::step::{{closure}}": ["inlined::step"]}, (
+        ran
+    )

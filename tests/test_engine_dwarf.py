@@ -211,7 +211,7 @@ def test_a_definition_whose_declaration_is_in_another_unit_of_the_object(tmp_pat
 
 @pytest.mark.parametrize("version", [4, 5])
 def test_a_function_is_found_whatever_its_candidate_entries_decode_to(dwarf_objects, version, monkeypatch):
-    """`_Functions.find` decodes a few offsets before each DW_AT_low_pc relocation to the
+    """`FunctionEntries.find` decodes a few offsets before each DW_AT_low_pc relocation to the
     function as maybe its entry; an offset inside another entry decodes to garbage, such as
     a DW_FORM_strp past .debug_str (ValueError from the string's search: a tokio app of the
     receipt corpus, issue 25, failed its patch with "subsection not found"). Every offset of
@@ -225,7 +225,7 @@ def test_a_function_is_found_whatever_its_candidate_entries_decode_to(dwarf_obje
     assert right is not None
     size = len(next(s for s in obj.sections.values() if s.name == ".debug_info").data)
     everywhere = list(range(right[0].offset)) + [right[0].offset]
-    monkeypatch.setattr(function_abi._Functions, "_entry_candidates", lambda self, s: everywhere)
+    monkeypatch.setattr(function_abi.FunctionEntries, "_entry_candidates", lambda self, s: everywhere)
     index = function_abi.AbiIndex(obj)
     found = index.functions.find(symbol)
     assert found is not None and found[0].offset == right[0].offset < size

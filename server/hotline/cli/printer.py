@@ -107,7 +107,11 @@ class HumanPrinter:
                 "warn",
             )
         elif kind == "ran":
-            say(f"ran: {', '.join(e['functions'])} (patch #{e['seq']}, {e['ms']:.0f}ms after it)", "ok")
+            inlined = e.get("inlined_into", {})
+            ran = [
+                f"{f} (inlined into {', '.join(inlined[f])})" if f in inlined else f for f in e["functions"]
+            ]
+            say(f"ran: {', '.join(ran)} (patch #{e['seq']}, {e['ms']:.0f}ms after it)", "ok")
         elif kind == "not-run":
             for w in e["warnings"]:
                 say(f"not called yet [{w['rule']}]: {w['message']}", "warn")
@@ -191,3 +195,11 @@ def json_printer(e: Event) -> None:
     with _json_lock:
         sys.stdout.write(line)
         sys.stdout.flush()
+
+
+def _ran(function: str, hosts: list[str]) -> str:
+    """A receipt's function, with the first copy it ran inlined into, if it ran only there."""
+    if not hosts:
+        return function
+    more = f" and {len(hosts) - 1} more" if len(hosts) > 1 else ""
+    return f"{function} (inlined into {hosts[0]}{more})"

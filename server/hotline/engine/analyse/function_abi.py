@@ -11,7 +11,7 @@ field's name, offset and shape, followed through pointers and generic arguments
 `poll<T>` names its future only as a type parameter), a few levels deep.
 
 A function's ABI is the shape of each parameter, of its return value and of each of its
-own type parameters. A function's entry is found from its address (`_Functions.find`),
+own type parameters. A function's entry is found from its address (`FunctionEntries.find`),
 and only for the functions a patch would redirect, so an object is never read whole.
 """
 
@@ -120,7 +120,7 @@ def _type_name(reader: UnitDies, offset: object) -> tuple[str, int | None]:
     return die_name(die) or die.tag.removeprefix("DW_TAG_"), size if isinstance(size, int) else None
 
 
-class _Functions:
+class FunctionEntries:
     """Finds a function's entry among one object's DIEs. The fast way starts from the
     function's address: its entry's DW_AT_low_pc is a relocation against the function (or
     its section), and the entry starts a 1-3 byte abbreviation code before that attribute,
@@ -231,14 +231,14 @@ class AbiIndex:
     """The ABI of each function one object defines, from its DWARF, read on first use."""
 
     def __init__(self, obj: ObjectFile) -> None:
-        self.functions = _Functions(UnitDies([]))
+        self.functions = FunctionEntries(UnitDies([]))
         self._abis: dict[str, FunctionAbi | None] = {}
         found = debug_sections(obj)
         if found is None:
             return
         sections, info = found
         readers = list(unit_readers(sections, Relocations(obj, info)))
-        self.functions = _Functions(UnitDies(readers), obj, info)
+        self.functions = FunctionEntries(UnitDies(readers), obj, info)
 
     def abi(self, symbol: str) -> FunctionAbi | None:
         if symbol not in self._abis:

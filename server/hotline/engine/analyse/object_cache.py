@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotline.engine.analyse.function_abi import AbiIndex, FunctionAbi
+from hotline.engine.analyse.inlined_functions import inlined_functions
 from hotline.engine.analyse.object_diff import fingerprints
 from hotline.engine.analyse.type_layouts import CrateLayouts, crate_layouts
 from hotline.engine.link.elf_objects import ObjectFile, read_object
@@ -48,11 +49,21 @@ class Build:
 
     def abi(self, symbol: str) -> FunctionAbi | None:
         """What callers see of the function `symbol` defined in this build (function_abi.py)."""
+        index = self._functions_of(symbol)
+        return index.abi(symbol) if index else None
+
+    def inlined(self, symbol: str) -> set[str]:
+        """The functions inlined into `symbol`'s copy in this build (inlined_functions.py)."""
+        index = self._functions_of(symbol)
+        return inlined_functions(index.functions, symbol) if index else set()
+
+    def _functions_of(self, symbol: str) -> AbiIndex | None:
+        """The function entries of the object that defines `symbol`, read on first use."""
         for e in self._entries:
             if symbol in e.prints:
                 if e.abis is None:
                     e.abis = AbiIndex(e.obj)
-                return e.abis.abi(symbol)
+                return e.abis
         return None
 
     def layouts(self, crate: str) -> CrateLayouts:

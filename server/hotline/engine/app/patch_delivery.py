@@ -20,7 +20,7 @@ from hotline.engine.link.debug_elf import SLOT, DebugInfoWriter
 from hotline.engine.link.patch_link import LinkedPatch
 from hotline.engine.patch_plan import PatchPlan
 from hotline.engine.report import applied_patch, live_frames, patch_warnings
-from hotline.engine.report.receipts import Receipts, receipt_warnings
+from hotline.engine.report.receipts import Receipts, receipt_carriers, receipt_warnings
 from hotline.engine.session_state import Outcome, SessionState, elapsed_ms
 
 
@@ -161,6 +161,7 @@ def deliver(
         seq,
         linked,
         receipt_warnings(session.crate_dir, new, plan.edited),
+        receipt_carriers(new, plan.edited, changes.changed + changes.added),
         explained={f["symbol"] for f in live.get("frames", [])},  # HL1012 says why
     )
     if session.debug_info:

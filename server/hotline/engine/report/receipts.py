@@ -4,7 +4,9 @@ not run a few seconds after its patch (HL1013: an init function, a `Startup` sys
 
 The patch linker gave every function copy of a patch a first-call flag
 (`first_call_stubs.py`); this module asks the app's runtime to read the flags of the
-functions the user edited (a `receipts` message on the patch channel, under its lock, one
+functions the user edited, and of the copies their code was inlined into (`carriers`: at
+opt-level >= 1 an edited closure may run only inside an instance of `Option::map`; its
+receipt is then `ran` once such a copy was entered, and says through which) (a `receipts` message on the patch channel, under its lock, one
 answer per request), on a background thread: often right after a patch, so that `ran`
 is reported within a few tens of milliseconds, then once a second. Each function is
 reported once as `ran`; one still unrun after `NOT_RUN_AFTER` seconds is reported once as
@@ -42,7 +44,8 @@ class ReceiptsRefused(Exception):
 class _Pending:
     seq: int
     symbol: str
-    flag: int
+    flag: int | None  # its own copy's, if it has one in the patch
+    carriers: dict[str, int]  # copies its code was inlined into -> their flags
     patched_at: float  # time.monotonic()
     warning: dict  # the HL1013 warning, at the function's declaration
     reported: bool = False  # its not-run was reported, or another warning explains it
@@ -68,20 +71,29 @@ class Receipts:
         self._thread.start()
 
     def track(
-        self, seq: int, linked: LinkedPatch, warnings: dict[str, dict], explained: Collection[str] = ()
+        self,
+        seq: int,
+        linked: LinkedPatch,
+        warnings: dict[str, dict],
+        carriers: dict[str, list[str]],
+        explained: Collection[str] = (),
     ) -> None:
         """Watches the flags of patch `seq`'s functions in `warnings` (symbol -> its HL1013
-        warning, without the message); earlier patches' receipts of them are dropped. The
+        warning, without the message) and of their `carriers` (symbol -> the patch's copies
+        its code was inlined into); earlier patches' receipts of them are dropped. The
         `explained` ones get no not-run: another warning says why their new code does not
         run yet (HL1012, a loop in them still running), though their `ran` is reported."""
         now = time.monotonic()
+        flags = linked.first_call_flags
         with self._cv:
             self._pending = [p for p in self._pending if p.symbol not in warnings]
             self._spans[seq] = linked.flags
             for symbol, warning in warnings.items():
-                flag = linked.first_call_flags.get(symbol)
-                if flag is not None:
-                    self._pending.append(_Pending(seq, symbol, flag, now, warning, symbol in explained))
+                hosts = {h: flags[h] for h in carriers.get(symbol, ()) if h in flags}
+                if symbol in flags or hosts:
+                    self._pending.append(
+                        _Pending(seq, symbol, flags.get(symbol), hosts, now, warning, symbol in explained)
+                    )
             self._cv.notify_all()
 
     def close(self) -> None:
@@ -127,10 +139,15 @@ class Receipts:
         now = time.monotonic()
         done: list[_Pending] = []
         late: list[_Pending] = []
+        via: dict[int, list[str]] = {}  # id(p) -> the carriers that ran, when its own copy has not
         for p in pending:
             start = self._spans[p.seq][0]
-            if ran[p.seq][p.flag - start] == "1":
+            flags = ran[p.seq]
+            if p.flag is not None and flags[p.flag - start] == "1":
                 done.append(p)
+            elif hosts := [h for h, flag in p.carriers.items() if flags[flag - start] == "1"]:
+                done.append(p)
+                via[id(p)] = hosts
             elif not p.reported and now - p.patched_at >= NOT_RUN_AFTER:
                 late.append(p)
         with self._cv:
@@ -144,15 +161,17 @@ class Receipts:
                 p.reported = True
         for seq in sorted({p.seq for p in done}):
             mine = [p for p in done if p.seq == seq]
-            self.on_event(
-                {
-                    "event": "ran",
-                    "seq": seq,
-                    "functions": [demangle(p.symbol) for p in mine],
-                    "symbols": [p.symbol for p in mine],
-                    "ms": round(max(now - p.patched_at for p in mine) * 1000, 1),
-                }
-            )
+            event = {
+                "event": "ran",
+                "seq": seq,
+                "functions": [demangle(p.symbol) for p in mine],
+                "symbols": [p.symbol for p in mine],
+                "ms": round(max(now - p.patched_at for p in mine) * 1000, 1),
+            }
+            inlined = {demangle(p.symbol): [demangle(h) for h in via[id(p)]] for p in mine if id(p) in via}
+            if inlined:
+                event["inlined_into"] = inlined
+            self.on_event(event)
         for seq in sorted({p.seq for p in late}):
             mine = [p for p in late if p.seq == seq]
             self.on_event(
@@ -178,3 +197,26 @@ def not_run_message(symbol: str) -> str:
 def receipt_warnings(crate_dir: Path, builds: dict[str, Build], symbols: list[str]) -> dict[str, dict]:
     """symbol -> its HL1013 warning at its declaration, the message filled in when reported."""
     return {s: patch_warnings.warning(crate_dir, builds, RULE, s, "") for s in symbols}
+
+
+def receipt_carriers(builds: dict[str, Build], edited: list[str], changed: list[str]) -> dict[str, list[str]]:
+    """edited symbol -> the `changed` copies its code was inlined into (inlined_functions.py):
+    a copy that carries an edit changed with it, so only changed copies are read. Followed
+    through the other changed copies: LLVM drops the record of a function inlined inside
+    another inlined one when nothing of it keeps a line of its own (a closure folded into
+    `map_fold::{{closure}}` inlined into `step`), but that generic instance's own copy still
+    records it, and an instance calls only what its type arguments name."""
+    inlined = {}
+    for host in changed:
+        build = next((b for b in builds.values() if host in b.fingerprints), None)
+        inlined[host] = build.inlined(host) if build else set()
+    carried: dict[str, set[str]] = {}
+    for host in changed:
+        reach, todo = set(inlined[host]), list(inlined[host])
+        while todo:
+            for more in inlined.get(todo.pop(), ()):
+                if more not in reach:
+                    reach.add(more)
+                    todo.append(more)
+        carried[host] = reach
+    return {s: [h for h in changed if h != s and s in carried[h]] for s in edited}
