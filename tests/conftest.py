@@ -106,6 +106,20 @@ class LiveApp:
                     )
                 self._cv.wait(left)
 
+    def wait_event(self, kind: str, timeout: float) -> dict:
+        """The first `kind` event reported."""
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while True:
+                found = [e for e in self.events if e["event"] == kind]
+                if found:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [e["event"] for e in self.events if e["event"] != "app-output"]
+                    raise AssertionError(f"no {kind} event in {timeout}s; events: {seen}")
+                self._cv.wait(left)
+
     def exits(self) -> list[dict]:
         """`app-exited` events: a crash (or any exit) of the app while the test ran."""
         with self._cv:

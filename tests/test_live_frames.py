@@ -47,6 +47,43 @@ def test_a_threads_own_loop_edited_is_reported_running_on_its_thread_with_hl1012
     assert not [line for line in app.lines[mark:] if line.startswith("worker v=2")]
 
 
+def test_hl1012_on_a_function_that_was_only_waiting_in_a_call_is_withdrawn_once_it_returned(live_app):
+    """The main thread spends nearly all its time in `frame()`'s sleep, so the patch's stop
+    finds it there (HL1012); `frame` returns, its next call runs the new code (`ran`), and a
+    second look finds no thread in its old copy: `returned` withdraws the warning."""
+    app = live_app("live_loops", app_args=["frames"])
+    app.wait_line(lambda s: s == "frame v=1", timeout=30)
+    app.edit('println!("frame v=1', 'println!("frame v=2')
+    event = app.patch()
+    assert [demangle(w["symbol"]) for w in hl1012(event)] == ["live_loops::frame"], event["warnings"]
+    app.wait_line(lambda s: s == "frame v=2", timeout=5)
+    returned = app.wait_event("returned", timeout=5)
+    assert returned["seq"] == event["seq"] and returned["functions"] == ["live_loops::frame"], returned
+
+
+def test_hl1012_on_a_threads_own_loop_is_not_withdrawn_when_its_new_copy_runs_elsewhere(live_app):
+    """`worker` is edited while thread worker-1 loops in its old copy, and the same patch
+    has `frame` start worker-2, which runs the new copy (`ran`): the second look still finds
+    worker-1 in the old copy, so only `frame`'s HL1012 is withdrawn, never `worker`'s."""
+    app = live_app("live_loops", app_args=["frames"])
+    app.wait_line(lambda s: s.startswith("worker v=1 "), timeout=30)
+    app.edit('println!("worker v=1', 'println!("worker v=2')
+    app.edit("second_worker(false)", "second_worker(true)")
+    event = app.patch()
+    named = sorted(demangle(w["symbol"]) for w in hl1012(event))
+    assert named == ["live_loops::frame", "live_loops::worker"], event["warnings"]
+    app.wait_line(lambda s: s.startswith("worker v=2 "), timeout=5)  # worker-2, in the new copy
+    returned = app.wait_event("returned", timeout=5)
+    assert returned["functions"] == ["live_loops::frame"], returned
+    time.sleep(1.0)  # a look follows each ran right away
+    with app._cv:
+        returned_all = [f for e in app.events if e["event"] == "returned" for f in e["functions"]]
+        ran_all = [f for e in app.events if e["event"] == "ran" for f in e["functions"]]
+    assert "live_loops::worker" in ran_all and returned_all == ["live_loops::frame"], (ran_all, returned_all)
+    mark = app.mark()
+    app.wait_lines(lambda s: s.startswith("worker v=1 "), 3, after=mark)  # worker-1 keeps the old loop
+
+
 def test_a_run_loop_that_main_calls_edited_is_reported_running_on_the_main_thread_with_hl1012(live_app):
     app = live_app("live_loops", app_args=["run"])
     app.wait_line(lambda s: s == "run v=1 label=1", timeout=30)
@@ -207,6 +244,22 @@ def test_hotline_run_says_on_the_patched_line_that_the_worker_loop_keeps_its_old
     assert line.endswith(" · still running old code: live_loops::worker (thread worker-1) [HL1012]"), line
     warning = run.until_stderr(lambda s: s.startswith("[hotline] warning [HL1012]: "), after=mark)
     assert "live_loops::worker is running on thread worker-1 (tid " in warning, warning
+
+
+def test_hotline_run_says_when_a_function_it_reported_running_old_code_has_returned(tmp_path, hotline_run):
+    crate = copy_app("live_loops", tmp_path)
+    run = hotline_run(crate, ["--", "frames"], json_events=False)
+    run.until_stderr(lambda s: s.startswith("[hotline] app started (pid "))
+    mark = len(run.stderr)
+    edit_file(crate / "src" / "main.rs", 'println!("frame v=1', 'println!("frame v=2')
+    line = run.until_stderr(lambda s: "patched in" in s or "refused" in s or "error" in s, after=mark)
+    assert " · still running old code: live_loops::frame (thread live_loops" in line, line  # main's
+    assert line.endswith(") [HL1012]"), line
+    returned = run.until_stderr(lambda s: s.startswith("[hotline] returned: "), after=mark)
+    assert returned == (
+        "[hotline] returned: live_loops::frame no longer runs old code on any thread: its new code runs "
+        "from its next call (patch #1)"
+    ), returned
 
 
 def test_under_the_signal_stop_live_frames_say_they_were_not_checked_and_why(live_app):

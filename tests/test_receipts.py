@@ -41,27 +41,13 @@ def events(app: LiveApp, kind: str) -> list[dict]:
         return [e for e in app.events if e["event"] == kind]
 
 
-def wait_event(app: LiveApp, kind: str, timeout: float) -> dict:
-    deadline = time.monotonic() + timeout
-    with app._cv:
-        while True:
-            found = [e for e in app.events if e["event"] == kind]
-            if found:
-                return found[0]
-            left = deadline - time.monotonic()
-            if left <= 0:
-                seen = [e["event"] for e in app.events if e["event"] != "app-output"]
-                raise AssertionError(f"no {kind} event in {timeout}s; events: {seen}")
-            app._cv.wait(left)
-
-
 def test_an_init_function_edited_after_it_ran_is_reported_as_not_run_with_hl1013(receipts_app):
     app = receipts_app
     app.edit("    7\n", "    8\n")
     patched = app.patch()
     assert patched["functions"] == ["receipts::settings"]
     started = time.monotonic()
-    not_run = wait_event(app, "not-run", timeout=NOT_RUN_AFTER + 5)
+    not_run = app.wait_event("not-run", timeout=NOT_RUN_AFTER + 5)
     assert time.monotonic() - started >= NOT_RUN_AFTER - 0.5
     assert not_run["seq"] == patched["seq"] and not_run["rule"] == "HL1013"
     assert not_run["functions"] == ["receipts::settings"]
@@ -79,7 +65,7 @@ def test_a_function_called_in_a_loop_is_reported_as_ran_soon_after_its_patch(rec
     app.edit("    n + 1\n", "    n + 100\n")
     patched = app.patch()
     assert patched["functions"] == ["receipts::step"]
-    ran = wait_event(app, "ran", timeout=5)
+    ran = app.wait_event("ran", timeout=5)
     assert ran["seq"] == patched["seq"] and ran["functions"] == ["receipts::step"]
     assert ran["ms"] < 1000  # called every 50 ms, read every 20 ms in the first second
     # the receipt is true: the new code prints
@@ -143,11 +129,11 @@ def test_a_receipts_read_the_app_refuses_is_an_engine_error_and_the_app_runs_on(
     app = receipts_app
     app.edit("    n + 1\n", "    n + 100\n")
     seq = app.patch()["seq"]
-    wait_event(app, "ran", timeout=5)
+    app.wait_event("ran", timeout=5)
     app.expect("engine-error")
     bogus = LinkedPatch(b"", [], [], None, [], {}, {}, {}, {}, 0, first_call_flags={"f": 8}, flags=(8, 1))
     app.session.running.receipts.track(seq, bogus, {"f": {}}, carriers={})
-    error = wait_event(app, "engine-error", timeout=5)
+    error = app.wait_event("engine-error", timeout=5)
     assert error["message"] == (
         "reading the app's receipts failed: ReceiptsRefused: the app refused to read receipts: "
         f"the flags of patch {seq} do not lie in its writable memory (or it was not applied)"
@@ -186,6 +172,6 @@ def test_a_receipts_read_the_apps_death_cut_short_is_no_engine_error(live_app, m
         assert not receipts._thread.is_alive()
     finally:
         release.set()
-    exited = wait_event(app, "app-exited", timeout=10)
+    exited = app.wait_event("app-exited", timeout=10)
     assert exited["signal"] == signal.SIGKILL
     assert not events(app, "engine-error")

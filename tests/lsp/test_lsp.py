@@ -127,11 +127,16 @@ async def lenses(client: LanguageClient, path: Path) -> dict[int, list[str]]:
     return out
 
 
-async def open_and_run(client: LanguageClient, root: Path) -> dict:
-    """Initializes the session on `root` and runs its app; returns hotline.run's result."""
+async def open_and_run(client: LanguageClient, root: Path, settings: dict | None = None) -> dict:
+    """Initializes the session on `root` (with these `hotline` settings) and runs its app;
+    returns hotline.run's result."""
     await request(
         client.initialize_session(
-            types.InitializeParams(capabilities=client_capabilities("neovim"), root_uri=root.as_uri())
+            types.InitializeParams(
+                capabilities=client_capabilities("neovim"),
+                root_uri=root.as_uri(),
+                initialization_options={"hotline": settings} if settings else None,
+            )
         ),
         15,
     )

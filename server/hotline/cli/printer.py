@@ -112,6 +112,12 @@ class HumanPrinter:
                 f"{f} (inlined into {', '.join(inlined[f])})" if f in inlined else f for f in e["functions"]
             ]
             say(f"ran: {', '.join(ran)} (patch #{e['seq']}, {e['ms']:.0f}ms after it)", "ok")
+        elif kind == "returned":
+            say(
+                f"returned: {', '.join(e['functions'])} no longer runs old code on any thread: "
+                f"its new code runs from its next call (patch #{e['seq']})",
+                "ok",
+            )
         elif kind == "not-run":
             for w in e["warnings"]:
                 say(f"not called yet [{w['rule']}]: {w['message']}", "warn")

@@ -103,6 +103,42 @@ def _handle_event(ls: HotlineLanguageServer, event: dict) -> None:
         ls.status("patched", ms=last.get("ms"), functions=last.get("functions"), message=landed)
     elif kind in ("ran", "not-run"):
         _receipt(ls, kind, event)
+    elif kind == "returned":
+        _returned(ls, event)
+
+
+def _returned(ls: HotlineLanguageServer, event: dict) -> None:
+    """Functions of the last patch whose live frames (HL1012) have returned: their lens,
+    diagnostic and status word are withdrawn (engine/app/returned_frames.py)."""
+    if ls.last_patch is None or event["seq"] != ls.last_patch["seq"]:
+        return
+    live = ls.last_patch.get("live_frames") or {}
+    gone = [f for f in live.get("frames", []) if f["symbol"] in event["symbols"]]
+    ls.last_patch["live_frames"] = live | {"frames": [f for f in live.get("frames", []) if f not in gone]}
+    places = {(f.get("file"), f.get("line")) for f in gone}
+    rustc, own = ls.diagnostics
+    publish(ls, rustc, [d for d in own if not (d["code"]["code"] == "HL1012" and _place(d) in places)])
+    if ls.state == "patched":
+        _patched_status(ls)
+    ls.refresh_lenses()
+
+
+def _patched_status(ls: HotlineLanguageServer) -> None:
+    """The status of the last patch, with what is still to say about it: a function not run
+    since it (HL1013), or old code still running (HL1012) or jumps pending."""
+    assert ls.last_patch is not None
+    not_run = [f for f, (state, _) in ls.receipts.items() if state == "not-run"]
+    ls.status(
+        "patched",
+        ms=ls.last_patch["ms"],
+        functions=ls.last_patch["functions"] + ls.last_patch.get("added", []),
+        message=lenses.not_run_status(not_run) or lenses.live_status(ls.last_patch),
+    )
+
+
+def _place(diagnostic: dict) -> tuple[str, int]:
+    span = diagnostic["spans"][0]
+    return span["file_name"], span["line_start"]
 
 
 def _receipt(ls: HotlineLanguageServer, kind: str, event: dict) -> None:
@@ -116,14 +152,8 @@ def _receipt(ls: HotlineLanguageServer, kind: str, event: dict) -> None:
         ls.receipts.update(
             (f, ("not-run", w["message"])) for f, w in zip(event["functions"], event["warnings"], strict=True)
         )
-    not_run = [f for f, (state, _) in ls.receipts.items() if state == "not-run"]
     if kind == "not-run" or (was_not_run and ls.state == "patched"):
-        ls.status(
-            "patched",
-            ms=ls.last_patch["ms"],
-            functions=ls.last_patch["functions"] + ls.last_patch.get("added", []),
-            message=lenses.not_run_status(not_run) or lenses.live_status(ls.last_patch),
-        )
+        _patched_status(ls)
     ls.refresh_lenses()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hotline.engine.analyse.demangle import demangle
 from hotline.engine.analyse.object_cache import Build
-from hotline.engine.app import app_record, handover, jump_retry
+from hotline.engine.app import app_record, handover, jump_retry, returned_frames
 from hotline.engine.app.channel import ChannelError
 from hotline.engine.app.running_app import RunningApp
 from hotline.engine.build.workspace import Crate
@@ -104,6 +104,7 @@ def deliver(
         session.crate_dir, new, owners, found, warnings, running.channel, sent
     )
     warnings += live_warnings
+    running.live = returned_frames.watch(seq, frames, owners, live)
     session.accept(save.dirty, new, save.folders)
     session.last_patched = {
         "seq": seq,
@@ -175,8 +176,13 @@ def _receipts(session: SessionState, running: RunningApp) -> Receipts:
     if running.receipts is None:
 
         def on_event(e: dict) -> None:
-            if session.running is running:
-                session.on_event(e)
+            if session.running is not running:
+                return
+            session.on_event(e)
+            if e["event"] == "ran":
+                returned = returned_frames.look_again(running.live, running.channel, e, lambda: running.seq)
+                if returned is not None and session.running is running:
+                    session.on_event(returned)
 
         def on_failure(e: Exception) -> None:  # a channel closed by the app's exit is no news
             if session.running is running and not app_record.exiting(running.proc.pid):

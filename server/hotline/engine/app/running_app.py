@@ -9,6 +9,7 @@ from hotline.engine.analyse.entry_jumps import EntryJumps
 from hotline.engine.app.app_output import Follower
 from hotline.engine.app.app_record import AppRecord
 from hotline.engine.app.channel import PatchChannel
+from hotline.engine.app.returned_frames import LiveFrames
 from hotline.engine.link.debug_elf import DebugInfoWriter
 from hotline.engine.link.patch_link import ProcessSymbols
 from hotline.engine.report.receipts import Receipts
@@ -30,3 +31,4 @@ class RunningApp:
     output: Follower | None = None  # the app's output files, followed into `app-output` events
     retrying: bool = False  # pending entry jumps are being retried (jump_retry.py)
     receipts: Receipts | None = None  # which edited functions ran since their patch
+    live: LiveFrames | None = None  # the last patch's HL1012 functions, looked for again after they ran

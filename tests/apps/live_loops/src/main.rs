@@ -1,10 +1,10 @@
 //! A test app for live frames (HL1012) and pending entry jumps: loops that never return.
 //!
-//! `live_loops` spawns thread `worker-1`, whose own function `worker()` loops forever and
-//! prints `worker v=VERSION label=LABEL` every 50 ms; `live_loops run` has `main` call
-//! `run()`, which loops forever printing `run v=VERSION label=LABEL`. `label()` is called
-//! on every turn, so an edit of it reaches both loops through its entry jump; an edit of a
-//! loop's own body does not (the tests edit both). No safe point anywhere.
+//! `live_loops` spawns thread `worker-1`, whose own `worker()` loops forever printing `worker
+//! v=VERSION label=LABEL` every 50 ms; `live_loops run` has `main` call `run()`, which loops
+//! forever printing `run v=VERSION label=LABEL` (`live_loops frames`: `frame()` in a loop). An
+//! edit of `label()`, called on every turn, reaches both loops through its entry jump; an
+//! edit of a loop's own body does not (the tests edit both). No safe point anywhere.
 use std::thread;
 use std::time::Duration;
 
@@ -28,11 +28,39 @@ fn run() {
     }
 }
 
+/// One turn of `frames()`: nearly all its time is spent waiting in the sleep it calls, so a
+/// patch's stop finds the main thread inside it; it returns, and its next call runs the new code.
+#[inline(never)]
+fn frame() {
+    println!("frame v=1");
+    second_worker(false);
+    thread::sleep(Duration::from_millis(300));
+}
+
+/// Starts thread `worker-2` once, when `start`: a test's edit turns it on, so that an
+/// edited `worker`'s new copy runs there while worker-1 loops in its old one.
+fn second_worker(start: bool) {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if start && !STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        thread::Builder::new().name("worker-2".into()).spawn(worker).unwrap();
+    }
+}
+
+fn frames() {
+    loop {
+        frame();
+    }
+}
+
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some("run") {
+    let mode = std::env::args().nth(1);
+    if mode.as_deref() == Some("run") {
         run();
     }
     thread::Builder::new().name("worker-1".into()).spawn(worker).unwrap();
+    if mode.as_deref() == Some("frames") {
+        frames();
+    }
     loop {
         thread::sleep(Duration::from_secs(1));
     }
