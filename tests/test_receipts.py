@@ -132,7 +132,7 @@ def test_a_receipts_read_the_app_refuses_is_an_engine_error_and_the_app_runs_on(
     app.wait_event("ran", timeout=5)
     app.expect("engine-error")
     bogus = LinkedPatch(b"", [], [], None, [], {}, {}, {}, {}, 0, first_call_flags={"f": 8}, flags=(8, 1))
-    app.session.running.receipts.track(seq, bogus, {"f": {}}, carriers={})
+    app.session.running.receipts.track(seq, bogus, {"f": {}}, carriers={}, callable={"f"})
     error = app.wait_event("engine-error", timeout=5)
     assert error["message"] == (
         "reading the app's receipts failed: ReceiptsRefused: the app refused to read receipts: "
@@ -167,7 +167,7 @@ def test_a_receipts_read_the_apps_death_cut_short_is_no_engine_error(live_app, m
     try:
         receipts = patch_delivery._receipts(app.session, running)
         patch = LinkedPatch(b"", [], [], None, [], {}, {}, {}, {}, 0, first_call_flags={"f": 8}, flags=(8, 1))
-        receipts.track(1, patch, {"f": {}}, carriers={})
+        receipts.track(1, patch, {"f": {}}, carriers={}, callable={"f"})
         receipts._thread.join(10)  # the read failed, and the failure was handled
         assert not receipts._thread.is_alive()
     finally:

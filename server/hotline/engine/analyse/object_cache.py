@@ -15,6 +15,7 @@ from pathlib import Path
 from hotline.engine.analyse.function_abi import AbiIndex, FunctionAbi
 from hotline.engine.analyse.inlined_functions import inlined_functions
 from hotline.engine.analyse.object_diff import fingerprints
+from hotline.engine.analyse.references import referenced_functions
 from hotline.engine.analyse.type_layouts import CrateLayouts, crate_layouts
 from hotline.engine.link.elf_objects import ObjectFile, read_object
 
@@ -51,6 +52,10 @@ class Build:
         """What callers see of the function `symbol` defined in this build (function_abi.py)."""
         index = self._functions_of(symbol)
         return index.abi(symbol) if index else None
+
+    def referenced(self) -> dict[str, bool]:
+        """The functions this build's code and data refer to (references.py), as dict keys."""
+        return self.merged("referenced", lambda obj: dict.fromkeys(referenced_functions(obj), True))
 
     def inlined(self, symbol: str) -> set[str]:
         """The functions inlined into `symbol`'s copy in this build (inlined_functions.py)."""

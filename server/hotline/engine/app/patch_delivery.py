@@ -20,7 +20,7 @@ from hotline.engine.link.debug_elf import SLOT, DebugInfoWriter
 from hotline.engine.link.patch_link import LinkedPatch
 from hotline.engine.patch_plan import PatchPlan
 from hotline.engine.report import applied_patch, live_frames, patch_warnings
-from hotline.engine.report.receipts import Receipts, receipt_carriers, receipt_warnings
+from hotline.engine.report.receipts import Receipts, receipt_carriers, receipt_warnings, referenced_by
 from hotline.engine.session_state import Outcome, SessionState, elapsed_ms
 
 
@@ -105,6 +105,7 @@ def deliver(
     )
     warnings += live_warnings
     running.live = returned_frames.watch(seq, frames, owners, live)
+    before = [session.builds[k] for k in new if k in session.builds]  # what the app ran until now
     session.accept(save.dirty, new, save.folders)
     session.last_patched = {
         "seq": seq,
@@ -163,6 +164,8 @@ def deliver(
         linked,
         receipt_warnings(session.crate_dir, new, plan.edited),
         receipt_carriers(new, plan.edited, changes.changed + changes.added),
+        # its own copy is called if the app's code, before or after this patch, refers to it
+        referenced_by([*session.builds.values(), *before], plan.edited),
         explained={f["symbol"] for f in live.get("frames", [])},  # HL1012 says why
     )
     if session.debug_info:

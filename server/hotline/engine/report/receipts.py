@@ -46,6 +46,7 @@ class _Pending:
     symbol: str
     flag: int | None  # its own copy's, if it has one in the patch
     carriers: dict[str, int]  # copies its code was inlined into -> their flags
+    callable: bool  # something refers to its own copy; if not, only carriers can say it ran
     patched_at: float  # time.monotonic()
     warning: dict  # the HL1013 warning, at the function's declaration
     reported: bool = False  # its not-run was reported, or another warning explains it
@@ -76,13 +77,17 @@ class Receipts:
         linked: LinkedPatch,
         warnings: dict[str, dict],
         carriers: dict[str, list[str]],
+        callable: Collection[str] = (),
         explained: Collection[str] = (),
     ) -> None:
         """Watches the flags of patch `seq`'s functions in `warnings` (symbol -> its HL1013
         warning, without the message) and of their `carriers` (symbol -> the patch's copies
-        its code was inlined into); earlier patches' receipts of them are dropped. The
-        `explained` ones get no not-run: another warning says why their new code does not
-        run yet (HL1012, a loop in them still running), though their `ran` is reported."""
+        its code was inlined into); earlier patches' receipts of them are dropped. Only the
+        `callable` ones (something refers to their own copy: `referenced_by`) or those with
+        carriers can be reported not run: a copy nothing calls says nothing by staying
+        unrun. The `explained` ones get no not-run: another warning says why their new code
+        does not run yet (HL1012, a loop in them still running), though their `ran` is
+        reported."""
         now = time.monotonic()
         flags = linked.first_call_flags
         with self._cv:
@@ -90,9 +95,18 @@ class Receipts:
             self._spans[seq] = linked.flags
             for symbol, warning in warnings.items():
                 hosts = {h: flags[h] for h in carriers.get(symbol, ()) if h in flags}
-                if symbol in flags or hosts:
+                if (symbol in flags and symbol in callable) or hosts:
                     self._pending.append(
-                        _Pending(seq, symbol, flags.get(symbol), hosts, now, warning, symbol in explained)
+                        _Pending(
+                            seq,
+                            symbol,
+                            flags.get(symbol),
+                            hosts,
+                            symbol in callable,
+                            now,
+                            warning,
+                            symbol in explained,
+                        )
                     )
             self._cv.notify_all()
 
@@ -220,3 +234,9 @@ def receipt_carriers(builds: dict[str, Build], edited: list[str], changed: list[
                     todo.append(more)
         carried[host] = reach
     return {s: [h for h in changed if h != s and s in carried[h]] for s in edited}
+
+
+def referenced_by(builds: list[Build], symbols: list[str]) -> set[str]:
+    """Those of `symbols` that some code or data of `builds` refers to (references.py)."""
+    referenced = [b.referenced() for b in builds]
+    return {s for s in symbols if any(s in r for r in referenced)}
