@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 from conftest import fields
+from hotline.engine.build.workspace import Crate
 from hotline.examples import copy_app
 
 
@@ -122,6 +124,34 @@ def test_compile_error_keeps_the_app_on_its_last_good_code(live_app):
     mark = app.mark()
     app.patch()
     app.wait_line(lambda s: s.startswith("v=5"), after=mark)
+
+
+def test_a_file_rustc_read_half_written_is_compiled_again_not_reported_as_a_compile_error(
+    live_app, monkeypatch
+):
+    """Editors save by truncating and writing the file, so a quick second save can land
+    while rustc reads the sources of the first: rustc sees half a file. Its errors belong
+    to no save; the engine compiles what is on disk once the writing stopped."""
+    app = live_app("probe")
+    app.wait_line(lambda s: s.startswith("v=1"))
+    main_rs = app.crate / "src" / "main.rs"
+    whole = main_rs.read_text().replace("fn version() -> u32 {\n    1\n}", "fn version() -> u32 {\n    3\n}")
+    main_rs.write_text(whole[: len(whole) // 2])  # the save, half written when rustc starts
+    real = Crate.replay
+    results: list[int] = []
+
+    def replay(crate: Crate, thin_dir: Path) -> tuple[int, list[str]]:
+        rc, stderr = real(crate, thin_dir)
+        if not results:
+            main_rs.write_text(whole)  # the rest of the save lands while rustc runs
+        results.append(rc)
+        return rc, stderr
+
+    monkeypatch.setattr(Crate, "replay", replay)
+    mark = app.mark()
+    app.patch()
+    assert results[0] != 0 and results[1:] == [0], results
+    app.wait_line(lambda s: s.startswith("v=3"), after=mark)
 
 
 def test_a_save_that_changes_no_code_is_no_change(live_app):

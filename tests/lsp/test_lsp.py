@@ -262,7 +262,9 @@ async def test_run_patch_diagnose_restart(client: LanguageClient, crate: Path):
 
     # the second patch may find nothing new: the first already compiled the last save
     assert 1 <= await until(settled, 10, "patches settled") <= 2, client.statuses[first:]
-    assert all(s["state"] in ("patching", "patched", "running") for s in client.statuses[first:])
+    assert all(s["state"] in ("patching", "patched", "running") for s in client.statuses[first:]), (
+        client.statuses[first:]
+    )
 
     # hotline.rebuild forces a full rebuild from clean artifacts and relaunches
     result = await request(

@@ -15,6 +15,8 @@ from hotline.engine.build.workspace import REPLAYED_MARK, Crate, dirty_crates, o
 from hotline.engine.patch_plan import PatchBase, PatchPlan, PlannedAhead, Verdict, plan_patch
 from hotline.engine.session_state import Outcome, SessionState, elapsed_ms
 
+RUSTC_TRIES = 3  # compiles of one crate per patch, while its sources change under rustc
+
 
 def patch(session: SessionState, changed: list[Path]) -> Outcome:
     """The save's outcome, patched or not (the caller holds the session's patch lock)."""
@@ -102,8 +104,14 @@ def _compile(
     diags: list[dict] = []
     for crate in dirty:
         folders[crate.key].mkdir(parents=True)
-        crate_started = time.time()
-        rc, stderr = crate.replay(folders[crate.key])
+        for _ in range(RUSTC_TRIES):
+            crate_started = time.time()
+            rc, stderr = crate.replay(folders[crate.key])
+            # An editor saves by truncating and writing the file: a save written while rustc
+            # read the sources (the next save of a quick series) can make it read half a file.
+            # Its errors are no one's: compile what is on disk now.
+            if rc <= 0 or not crate.written_since(crate_started):
+                break
         diags += diagnostics(stderr)
         if rc < 0:
             message = f"rustc was killed by signal {-rc} while compiling {crate.name}"

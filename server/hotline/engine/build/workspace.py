@@ -132,7 +132,11 @@ class Crate:
         return [cwd / f for f in depinfo_entries(depinfo.read_text())]
 
     def changed_since_compiled(self) -> bool:
-        return any(p.exists() and p.stat().st_mtime > self.compiled_at for p in self.sources())
+        return self.written_since(self.compiled_at)
+
+    def written_since(self, t: float) -> bool:
+        """A source of the crate was written after time `t` (time.time())."""
+        return any(p.exists() and p.stat().st_mtime > t for p in self.sources())
 
     def outputs(self) -> list[Path]:
         """What cargo built for this crate: deleting them makes cargo build it again."""
