@@ -52,13 +52,35 @@ def test_hl1012_on_a_function_that_was_only_waiting_in_a_call_is_withdrawn_once_
     finds it there (HL1012); `frame` returns, its next call runs the new code (`ran`), and a
     second look finds no thread in its old copy: `returned` withdraws the warning."""
     app = live_app("live_loops", app_args=["frames"])
-    app.wait_line(lambda s: s == "frame v=1", timeout=30)
+    app.wait_line(lambda s: s == "frame v=1 pause=300", timeout=30)
     app.edit('println!("frame v=1', 'println!("frame v=2')
     event = app.patch()
     assert [demangle(w["symbol"]) for w in hl1012(event)] == ["live_loops::frame"], event["warnings"]
-    app.wait_line(lambda s: s == "frame v=2", timeout=5)
+    app.wait_line(lambda s: s == "frame v=2 pause=300", timeout=5)
     returned = app.wait_event("returned", timeout=5)
     assert returned["seq"] == event["seq"] and returned["functions"] == ["live_loops::frame"], returned
+    assert returned["looks"] == 1, returned
+
+
+def test_hl1012_is_withdrawn_when_the_last_thread_leaves_the_old_copy_seconds_after_its_new_code_ran(
+    live_app,
+):
+    """Thread slow-1 waits 4 s in each `frame` and has just entered the old one when the
+    patch comes; main's next turn runs the new code within 300 ms (`ran`), but the look
+    that follows still finds slow-1 inside: the warning stays until a later look (1, 2, 4 s
+    after) finds it gone."""
+    app = live_app("live_loops", app_args=["slow"])
+    app.wait_line(lambda s: s == "frame v=1 pause=300", timeout=30)
+    mark = app.mark()
+    app.wait_line(lambda s: s == "frame v=1 pause=4000", timeout=10, after=mark)  # slow-1 entered
+    app.edit('println!("frame v=1', 'println!("frame v=2')
+    event = app.patch()
+    threads = sorted(f["thread"] for f in event["live_frames"]["frames"])
+    assert len(threads) == 2 and "slow-1" in threads, event["live_frames"]
+    app.wait_line(lambda s: s == "frame v=2 pause=300", timeout=5)
+    returned = app.wait_event("returned", timeout=20)
+    assert returned["functions"] == ["live_loops::frame"] and returned["looks"] >= 2, returned
+    app.wait_line(lambda s: s == "frame v=2 pause=4000", timeout=5)  # slow-1 runs the new code
 
 
 def test_hl1012_on_a_threads_own_loop_is_not_withdrawn_when_its_new_copy_runs_elsewhere(live_app):

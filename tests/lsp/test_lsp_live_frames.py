@@ -47,12 +47,12 @@ async def test_hl1012_on_a_function_that_returned_since_the_patch_leaves_its_dia
     (HL1012); it returns and runs its new code, and `returned` takes the warning away."""
     crate = copy_app("live_loops", tmp_path)
     await open_and_run(client, crate, {"appArgs": ["frames"]})
-    await until(lambda: any(line == "frame v=1" for _, line in client.output), 30, "app output")
+    await until(lambda: any(line == "frame v=1 pause=300" for _, line in client.output), 30, "app output")
     main_rs = crate / "src" / "main.rs"
     text = main_rs.read_text().replace('println!("frame v=1', 'println!("frame v=2')
     await save(client, main_rs, text, 1)
     uri = main_rs.as_uri()
-    frame_line = line_of(text, "fn frame()")
+    frame_line = line_of(text, "fn frame(")
 
     def hl1012():
         return [d for d in client.diagnostics.get(uri, []) if d.code == "HL1012"]
@@ -63,7 +63,7 @@ async def test_hl1012_on_a_function_that_returned_since_the_patch_leaves_its_dia
     live = "live_loops::frame still runs old code on thread live_loops"
     first = await until(patched, 60, "patched")
     assert live in (first[0].get("message") or ""), first  # HL1012 was said
-    await until(lambda: any(line == "frame v=2" for _, line in client.output), 10, "new output")
+    await until(lambda: any(line == "frame v=2 pause=300" for _, line in client.output), 10, "new output")
     await until(lambda: "HL1012" not in (patched()[-1].get("message") or ""), 10, "status without HL1012")
     assert not hl1012(), hl1012()
     found = await lenses(client, main_rs)

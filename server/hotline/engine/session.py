@@ -67,10 +67,7 @@ class Session(SessionState):
                 running.proc.kill()
                 running.proc.wait()
         running.channel.close()
-        if running.debug is not None:
-            running.debug.close()
-        if running.receipts is not None:
-            running.receipts.close()
+        running.stop_followers()
 
     def detach(self, reap_after_s: float | None = None) -> None:
         """Leaves the app running for the next engine to re-attach to (`handover.py`) and lets
@@ -85,10 +82,7 @@ class Session(SessionState):
         if running.output is not None:
             running.output.stop()
         running.channel.close(keep_path=True)
-        if running.debug is not None:
-            running.debug.close()
-        if running.receipts is not None:
-            running.receipts.close()
+        running.stop_followers()
         self.lock.release()
         if reap_after_s is not None:
             handover.spawn_reaper(self.target_dir, reap_after_s)

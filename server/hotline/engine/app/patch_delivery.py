@@ -104,6 +104,8 @@ def deliver(
         session.crate_dir, new, owners, found, warnings, running.channel, sent
     )
     warnings += live_warnings
+    if running.live is not None:
+        running.live.stop()
     running.live = returned_frames.watch(seq, frames, owners, live)
     before = [session.builds[k] for k in new if k in session.builds]  # what the app ran until now
     session.accept(save.dirty, new, save.folders)
@@ -183,9 +185,14 @@ def _receipts(session: SessionState, running: RunningApp) -> Receipts:
                 return
             session.on_event(e)
             if e["event"] == "ran":
-                returned = returned_frames.look_again(running.live, running.channel, e, lambda: running.seq)
-                if returned is not None and session.running is running:
-                    session.on_event(returned)
+                seq = e["seq"]
+                returned_frames.after_ran(
+                    running.live,
+                    running.channel,
+                    e,
+                    lambda: session.running is running and running.seq == seq,
+                    session.on_event,
+                )
 
         def on_failure(e: Exception) -> None:  # a channel closed by the app's exit is no news
             if session.running is running and not app_record.exiting(running.proc.pid):

@@ -32,3 +32,12 @@ class RunningApp:
     retrying: bool = False  # pending entry jumps are being retried (jump_retry.py)
     receipts: Receipts | None = None  # which edited functions ran since their patch
     live: LiveFrames | None = None  # the last patch's HL1012 functions, looked for again after they ran
+
+    def stop_followers(self) -> None:
+        """Stops what works on after a patch: debug info, receipts, looks for live frames."""
+        if self.debug is not None:
+            self.debug.close()
+        if self.receipts is not None:
+            self.receipts.close()
+        if self.live is not None:
+            self.live.stop()

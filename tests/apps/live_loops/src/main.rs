@@ -2,7 +2,7 @@
 //!
 //! `live_loops` spawns thread `worker-1`, whose own `worker()` loops forever printing `worker
 //! v=VERSION label=LABEL` every 50 ms; `live_loops run` has `main` call `run()`, which loops
-//! forever printing `run v=VERSION label=LABEL` (`live_loops frames`: `frame()` in a loop). An
+//! forever printing `run v=VERSION label=LABEL` (`frames`/`slow`: `frame()` in loops). An
 //! edit of `label()`, called on every turn, reaches both loops through its entry jump; an
 //! edit of a loop's own body does not (the tests edit both). No safe point anywhere.
 use std::thread;
@@ -29,12 +29,12 @@ fn run() {
 }
 
 /// One turn of `frames()`: nearly all its time is spent waiting in the sleep it calls, so a
-/// patch's stop finds the main thread inside it; it returns, and its next call runs the new code.
+/// patch's stop finds the thread inside it; it returns, and its next call runs the new code.
 #[inline(never)]
-fn frame() {
-    println!("frame v=1");
+fn frame(pause_ms: u64) {
+    println!("frame v=1 pause={pause_ms}");
     second_worker(false);
-    thread::sleep(Duration::from_millis(300));
+    thread::sleep(Duration::from_millis(pause_ms));
 }
 
 /// Starts thread `worker-2` once, when `start`: a test's edit turns it on, so that an
@@ -46,9 +46,9 @@ fn second_worker(start: bool) {
     }
 }
 
-fn frames() {
+fn frames(pause_ms: u64) {
     loop {
-        frame();
+        frame(pause_ms);
     }
 }
 
@@ -58,8 +58,12 @@ fn main() {
         run();
     }
     thread::Builder::new().name("worker-1".into()).spawn(worker).unwrap();
-    if mode.as_deref() == Some("frames") {
-        frames();
+    if mode.as_deref() == Some("slow") {
+        // a second thread whose turns wait 4 s: it leaves the old `frame` long after `main`
+        thread::Builder::new().name("slow-1".into()).spawn(|| frames(4000)).unwrap();
+    }
+    if matches!(mode.as_deref(), Some("frames" | "slow")) {
+        frames(300);
     }
     loop {
         thread::sleep(Duration::from_secs(1));
